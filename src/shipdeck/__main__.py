@@ -1,0 +1,5 @@
+"""`python -m shipdeck` runs the `shipdeck` command."""
+
+from shipdeck.cli import main
+
+main()

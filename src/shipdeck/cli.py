@@ -1,0 +1,153 @@
+"""The `shipdeck` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .domain import Role
+
+ROLE_CHOICE = click.Choice([role.value for role in Role], case_sensitive=False)
+
+
+def _database_option() -> click.Option:
+    return click.option(  # type: ignore[return-value]
+        "--database",
+        "database",
+        metavar="URL",
+        default=None,
+        help="Database URL, e.g. sqlite:///path/to/shipdeck.db "
+        "(default: shipdeck.db in the user data folder).",
+    )
+
+
+def _database(url: str | None) -> str:
+    from .locations import default_database_url
+
+    return url or default_database_url()
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="shipdeck")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """shipdeck: a keyboard-driven dashboard for deployments, and the engine behind it.
+
+    \b
+    Run the engine for CI and remote dashboards:  shipdeck serve --port 8080
+    Give CI a key to report with:                 shipdeck keys create --name ci --role reporter
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (0 picks a free one).")
+@_database_option()
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Engine TOML file (environment order, auth, stream).")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (paths only; keys are never logged).")
+def serve(
+    host: str, port: int, database: str | None, config_file: Path | None, access_log: bool
+) -> None:
+    """Serve the engine over HTTP: the deployment-dashboard API, SSE and probes.
+
+    /readyz answers 200 once it serves.
+    """
+    from .engine import ConfigError, StoreError, load_config
+    from .server.serve import run
+
+    try:
+        config = load_config(config_file)
+        run(host=host, port=port, database_url=_database(database), config=config,
+            access_log=access_log)
+    except (ConfigError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@_database_option()
+@click.option("--name", required=True, help="The principal the key belongs to (e.g. ci).")
+@click.option("--role", required=True, type=ROLE_CHOICE,
+              help="The principal's role: viewer < reporter < deployer < approver < admin.")
+def keys_create(database: str | None, name: str, role: str) -> None:
+    """Create a key. It is printed once, as the last line; only its hash is stored."""
+    from .engine import Engine, StoreError
+
+    async def create() -> tuple[str, str]:
+        engine = await Engine.open(_database(database))
+        try:
+            principal, token = await engine.create_key(name, Role(role.lower()))
+        finally:
+            await engine.close()
+        return principal.key_id or "", token
+
+    try:
+        key_id, token = asyncio.run(create())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created key {key_id} for {name} ({role.lower()}). It is shown only now:")
+    click.echo(token)
+
+
+@keys.command("list")
+@_database_option()
+def keys_list(database: str | None) -> None:
+    """List keys (ids, principals, roles; never secrets)."""
+    from .domain import format_rfc3339
+    from .engine.store import StoreError, open_store
+
+    try:
+        store = open_store(_database(database))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        records = store.list_keys()
+    finally:
+        store.close()
+    from datetime import UTC, datetime
+
+    def when(micros: int | None) -> str:
+        return "-" if micros is None else format_rfc3339(datetime.fromtimestamp(micros / 1e6, UTC))
+
+    click.echo(f"{'KEY':<14}{'PRINCIPAL':<24}{'ROLE':<10}{'CREATED':<30}REVOKED")
+    for r in records:
+        click.echo(
+            f"{r.key_id:<14}{r.principal:<24}{r.role.value:<10}{when(r.created_at):<30}"
+            f"{when(r.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+@_database_option()
+@click.argument("key_id")
+def keys_revoke(database: str | None, key_id: str) -> None:
+    """Revoke a key by its id (as `keys list` shows it)."""
+    from .domain import to_micros, utc_now
+    from .engine.store import StoreError, open_store
+
+    try:
+        store = open_store(_database(database))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        done = store.revoke_key(key_id, to_micros(utc_now()))
+    finally:
+        store.close()
+    if not done:
+        raise click.ClickException(f"no active key has id {key_id!r} (see shipdeck keys list)")
+    click.echo(f"Revoked key {key_id}.")

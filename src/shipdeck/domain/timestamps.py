@@ -1,0 +1,55 @@
+"""RFC 3339 timestamps as the contract requires them: always with an offset."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+RFC3339_MESSAGE = "must be an RFC 3339 date-time with a timezone (Z or ±HH:MM)"
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Parse an RFC 3339 date-time that carries an offset; return it in UTC.
+
+    Raises:
+        ValueError: the text is not RFC 3339 or has no offset.
+    """
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(RFC3339_MESSAGE)
+    fraction = match.group(7) or ""
+    # Python keeps microseconds; finer digits are truncated, never rounded up.
+    micro = fraction[1:7].ljust(6, "0") if fraction else ""
+    offset = match.group(8).upper()
+    text = value[: match.start(7)] if fraction else value[: match.start(8)]
+    text = text.replace("t", "T") + (f".{micro}" if micro else "")
+    text += "+00:00" if offset == "Z" else offset
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:  # e.g. month 13
+        raise ValueError(RFC3339_MESSAGE) from exc
+    return parsed.astimezone(UTC)
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """Format an aware datetime as UTC RFC 3339 with a `Z` (microseconds only if set)."""
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch: the store's sort key for `happened_at`."""
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,98 @@
+"""The engine's configuration: a TOML file, overridable by `SHIPDECK_*` variables."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class EnvironmentConfig(BaseModel):
+    """One `[[environments]]` entry; the file's order is the matrix's column order."""
+
+    name: str = Field(min_length=1, max_length=64)
+    """The environment's identifier, as CI reports it."""
+
+
+class AuthConfig(BaseModel):
+    """Who may read."""
+
+    read: Literal["open", "key"] = "open"
+    """`open`: reads need no key (the contract's default); `key`: every read needs one."""
+
+
+class StreamConfig(BaseModel):
+    """The live event feed."""
+
+    ping_interval: float = Field(default=15.0, gt=0)
+    """Seconds between `: ping` comments on an idle SSE stream."""
+    subscriber_queue: int = Field(default=1024, ge=1)
+    """Events buffered per subscriber before it must catch up from the store."""
+    catch_up_limit: int = Field(default=50_000, ge=1)
+    """A subscriber further behind than this many events is told to resync instead."""
+    retention_hours: float = Field(default=168.0, gt=0)
+    """How long events stay replayable with `Last-Event-ID` (default: a week)."""
+
+
+class EngineConfig(BaseSettings):
+    """Everything an engine reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHIPDECK_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environments: list[EnvironmentConfig] = Field(default_factory=list)
+    """Environment order; unlisted environments follow in the conventional order."""
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    """Read access."""
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+    """SSE and subscriptions."""
+
+    @property
+    def environment_order(self) -> list[str]:
+        """Configured environment names in order."""
+        return [env.name for env in self.environments]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables override the file, which the caller passes as init values.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+def load_config(path: Path | None = None) -> EngineConfig:
+    """Read the engine's TOML file (none: defaults and environment variables only).
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or holds unknown or invalid settings.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return EngineConfig(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration in {path or 'environment'}: {problems}") from exc

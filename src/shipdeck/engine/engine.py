@@ -1,0 +1,375 @@
+"""The engine facade: what the TUI (embedded) and the HTTP server both call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import uuid_utils
+
+from ..domain import (
+    DeploymentEvent,
+    DeploymentEventIngest,
+    DeploymentEventPage,
+    FetcherState,
+    Matrix,
+    Role,
+    Status,
+    format_rfc3339,
+    order_environments,
+    to_micros,
+    utc_now,
+    view_slot,
+)
+from .config import EngineConfig
+from .cursors import decode_cursor, encode_cursor
+from .errors import InvalidRequest, NotFound
+from .keys import IssuedKey, Principal, hash_secret, issue_key, secret_matches, split_token
+from .store import DeploymentQuery, KeyRecord, NewDeploymentRow, Store, StoredEvent, open_store
+from .subscriptions import EventHub, Subscription
+
+T = TypeVar("T")
+
+MAX_PAGE = 500
+PRUNE_EVERY_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentFilters:
+    """Filters of a deployment listing (all optional, combined with AND)."""
+
+    service: str | None = None
+    environment: str | None = None
+    status: Status | None = None
+    deployment_id: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixDocument:
+    """The matrix as the API sends it, with the event position it reflects."""
+
+    seq: int
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        """Weak ETag: the snapshot changes exactly when the event log moves."""
+        return f'W/"m-{self.seq}"'
+
+
+def _new_row_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+class Engine:
+    """One engine over one store: ingest, reads, keys and live subscriptions.
+
+    Store calls run on worker threads (one writer, a few readers), never on the event loop.
+    """
+
+    def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.config = config or EngineConfig()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
+        self._hub = EventHub(store.last_seq(), self.config.stream.subscriber_queue)
+        self._matrix_cache: dict[str | None, tuple[int, bytes]] = {}
+        self._pruner: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, config: EngineConfig | None = None) -> Engine:
+        """Open (and migrate) the store at `url` and start the engine."""
+        store = await asyncio.to_thread(open_store, url)
+        engine = cls(store, config)
+        engine.start()
+        return engine
+
+    def start(self) -> None:
+        """Start background housekeeping (event retention)."""
+        if self._pruner is None:
+            self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+
+    async def close(self) -> None:
+        """Stop housekeeping and release the store."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self.store.close()
+
+    async def _read(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    # -- ingest ----------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        body: DeploymentEventIngest,
+        *,
+        progress_reporter: str | None = None,
+        trigger: str = "ingest",
+    ) -> tuple[DeploymentEvent, str]:
+        """Append one row; return it and its JSON document as stored."""
+        fields = body.model_dump(exclude_none=True)
+        event = DeploymentEvent(
+            id=_new_row_id(), progress_reporter=progress_reporter, trigger=trigger, **fields
+        )
+        doc = event.model_dump_json()
+        row = NewDeploymentRow(
+            id=event.id,
+            deployment_id=event.deployment_id,
+            service=event.service,
+            environment=event.environment,
+            status=event.status,
+            happened_at=to_micros(event.happened_at),
+            actor=event.actor,
+            doc=doc,
+        )
+        stored = await self._write(self.store.append_deployment, row)
+        self._hub.publish(stored)
+        return event, doc
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def list_deployments(
+        self,
+        filters: DeploymentFilters | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[str], str | None]:
+        """A page of row documents, newest first, and the cursor of the next page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", pointer="/limit")
+        f = filters or DeploymentFilters()
+        query = DeploymentQuery(
+            service=f.service,
+            environment=f.environment,
+            status=f.status,
+            deployment_id=f.deployment_id,
+            actor=f.actor,
+            since=None if f.since is None else to_micros(f.since),
+            until=None if f.until is None else to_micros(f.until),
+            before=None if cursor is None else decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        rows = await self._read(self.store.list_deployments, query)
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
+        return [doc for _, _, doc in rows], next_cursor
+
+    async def deployments_page(
+        self,
+        filters: DeploymentFilters | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DeploymentEventPage:
+        """`list_deployments` as typed models."""
+        docs, next_cursor = await self.list_deployments(filters, cursor=cursor, limit=limit)
+        items = [DeploymentEvent.model_validate_json(doc) for doc in docs]
+        return DeploymentEventPage(items=items, next_cursor=next_cursor)
+
+    async def get_deployment_document(self, row_id: str) -> str:
+        """One row's JSON document.
+
+        Raises:
+            NotFound: no row has that id.
+        """
+        doc = await self._read(self.store.get_deployment, row_id)
+        if doc is None:
+            raise NotFound(f"no deployment event has id {row_id}")
+        return doc
+
+    async def get_deployment(self, row_id: str) -> DeploymentEvent:
+        """One row.
+
+        Raises:
+            NotFound: no row has that id.
+        """
+        return DeploymentEvent.model_validate_json(await self.get_deployment_document(row_id))
+
+    async def environments(self) -> list[str]:
+        """Every environment in display order (configured, conventional, alphabetical)."""
+        names = await self._read(self.store.environments)
+        return order_environments(names, self.config.environment_order)
+
+    async def services(self) -> list[str]:
+        """Every service that has a row, sorted."""
+        return sorted(await self._read(self.store.services))
+
+    async def matrix_document(self, service: str | None = None) -> MatrixDocument:
+        """The matrix as JSON, built from the slot table (never from the log)."""
+        seq = self._hub.head  # read first: the body is at least this fresh
+        cached = self._matrix_cache.get(service)
+        if cached is not None and cached[0] == seq:
+            rows_json = cached[1]
+        else:
+            rows_json = await self._read(self._matrix_rows_json, service)
+            if len(self._matrix_cache) > 64:
+                self._matrix_cache.clear()
+            self._matrix_cache[service] = (seq, rows_json)
+        environments = json.dumps(await self.environments()).encode()
+        generated = json.dumps(format_rfc3339(utc_now())).encode()
+        body = b'{"generated_at":%s,"environments":%s,"rows":%s}' % (
+            generated,
+            environments,
+            rows_json,
+        )
+        return MatrixDocument(seq, body)
+
+    def _matrix_rows_json(self, service: str | None) -> bytes:
+        order = order_environments(self.store.environments(), self.config.environment_order)
+        rank = {name: index for index, name in enumerate(order)}
+        rows: dict[str, list[tuple[int, str]]] = {}
+        for record in self.store.slots(service):
+            view = view_slot(record.state)
+            if view is None:
+                continue
+            parts = [f'"current":{view.current}']
+            if view.last_successful is not None:
+                parts.append(f'"last_successful":{view.last_successful}')
+            if view.next is not None:
+                parts.append(f'"next":{view.next}')
+            if view.prev_failed:
+                parts.append('"prev_failed":true')
+            slot = f"{json.dumps(record.environment)}:{{{','.join(parts)}}}"
+            rows.setdefault(record.service, []).append((rank[record.environment], slot))
+        out = [
+            f'{{"service":{json.dumps(name)},"slots":{{{",".join(s for _, s in sorted(slots))}}}}}'
+            for name, slots in rows.items()
+        ]
+        return f"[{','.join(out)}]".encode()
+
+    async def matrix(self, service: str | None = None) -> Matrix:
+        """The matrix as typed models."""
+        return Matrix.model_validate_json((await self.matrix_document(service)).body)
+
+    # -- fetcher state ---------------------------------------------------------------
+
+    async def fetcher_state(self, adapter: str) -> FetcherState:
+        """An adapter's stored cursor.
+
+        Raises:
+            NotFound: nothing is stored for the adapter yet.
+        """
+        found = await self._read(self.store.get_fetcher_state, adapter)
+        if found is None:
+            raise NotFound(f"no cursor is stored for adapter {adapter!r} yet")
+        cursor, updated = found
+        return FetcherState(adapter=adapter, cursor=cursor, updated_at=_from_micros(updated))
+
+    async def put_fetcher_state(self, adapter: str, cursor: str) -> FetcherState:
+        """Store an adapter's cursor (latest write wins)."""
+        now = utc_now()
+        await self._write(self.store.put_fetcher_state, adapter, cursor, to_micros(now))
+        return FetcherState(adapter=adapter, cursor=cursor, updated_at=now)
+
+    # -- events ----------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The sequence number of the newest published event."""
+        return self._hub.head
+
+    @property
+    def subscriber_count(self) -> int:
+        """Live subscriptions (SSE streams, embedded TUIs)."""
+        return self._hub.subscriber_count
+
+    def subscribe(self, after: int | None = None) -> Subscription:
+        """Events strictly after `after` (replayed from the store), then live ones.
+
+        With `after=None` only events published from now on are delivered.
+        """
+        return Subscription(
+            self._hub,
+            lambda seq, limit: self._read(self.store.events_after, seq, limit),
+            self._event_bounds,
+            after,
+            self.config.stream.catch_up_limit,
+        )
+
+    async def _event_bounds(self) -> tuple[int, int]:
+        first = await self._read(self.store.first_seq)
+        return first, max(first - 1, await self._read(self.store.last_seq))
+
+    async def event_position_of_row(self, row_id: str) -> int | None:
+        """The event sequence number that carried a deployment row, if still logged."""
+        return await self._read(self.store.event_seq_of_row, row_id)
+
+    async def prune_events(self, older_than: datetime | None = None) -> int:
+        """Drop events past retention (or recorded before `older_than`)."""
+        if older_than is None:
+            cutoff = time.time() - self.config.stream.retention_hours * 3600
+            older_than = datetime.fromtimestamp(cutoff, UTC)
+        return await self._write(self.store.prune_events, to_micros(older_than))
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_S)
+            with contextlib.suppress(Exception):  # housekeeping retries next round
+                await self.prune_events()
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def create_key(self, name: str, role: Role) -> tuple[Principal, str]:
+        """Create a key for a principal; the token is returned once and never stored."""
+        issued: IssuedKey = issue_key()
+        await self._write(
+            self.store.create_key,
+            name,
+            role,
+            issued.key_id,
+            hash_secret(issued.secret),
+            to_micros(utc_now()),
+        )
+        return Principal(name, role, issued.key_id), issued.token
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
+        if not token:
+            return None
+        parts = split_token(token)
+        if parts is None:
+            secret_matches(token, None)  # same work as a real comparison
+            return None
+        key_id, secret = parts
+        record: KeyRecord | None = await self._read(self.store.find_key, key_id)
+        stored = None if record is None or record.revoked_at is not None else record.secret_hash
+        if record is None or not secret_matches(secret, stored):
+            return None
+        return Principal(record.principal, record.role, record.key_id)
+
+    async def ready(self) -> bool:
+        """Whether the store answers."""
+        try:
+            await self._read(self.store.ping)
+        except Exception:
+            return False
+        return True
+
+
+def _from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+__all__ = ["DeploymentFilters", "Engine", "MatrixDocument", "StoredEvent"]

@@ -1,0 +1,48 @@
+"""Errors the engine raises for callers to turn into problems."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of every refusal the engine explains to its caller."""
+
+    status = 400
+    kind = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, pointer: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.pointer = pointer
+
+
+class InvalidRequest(EngineError):
+    """A parameter is malformed (a cursor, a date, a limit)."""
+
+    status = 422
+    kind = "validation"
+    title = "Request validation failed"
+
+
+class NotFound(EngineError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    kind = "not-found"
+    title = "Not found"
+
+
+class Unauthorized(EngineError):
+    """No key, or a key that is unknown or revoked."""
+
+    status = 401
+    kind = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class Forbidden(EngineError):
+    """A valid key whose role may not do this."""
+
+    status = 403
+    kind = "forbidden"
+    title = "Not allowed"

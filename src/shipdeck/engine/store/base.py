@@ -1,0 +1,165 @@
+"""The storage interface the engine uses; SQLite implements it now, PostgreSQL later.
+
+Methods are synchronous: the engine runs them on its own worker threads (one writer,
+several readers), so a backend never sees the asyncio loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ...domain import Role, SlotState, Status
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeploymentRow:
+    """A row about to be appended, already validated and serialised."""
+
+    id: str
+    deployment_id: str
+    service: str
+    environment: str
+    status: Status
+    happened_at: int
+    """Microseconds since the epoch."""
+    actor: str | None
+    doc: str
+    """The row's JSON exactly as the API returns it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One entry of the event log."""
+
+    seq: int
+    """Gap-free, monotonic; SSE ids and replay use it."""
+    type: str
+    service: str | None
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentQuery:
+    """Filters and a keyset position for listing rows newest first."""
+
+    service: str | None = None
+    environment: str | None = None
+    status: Status | None = None
+    deployment_id: str | None = None
+    actor: str | None = None
+    since: int | None = None
+    """Inclusive lower bound on `happened_at` (µs)."""
+    until: int | None = None
+    """Exclusive upper bound on `happened_at` (µs)."""
+    before: tuple[int, str] | None = None
+    """Only rows strictly after this `(happened_at, id)` in newest-first order."""
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """One slot's state as stored (entry refs are row documents)."""
+
+    service: str
+    environment: str
+    state: SlotState[str]
+    changed_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as stored: never the secret itself."""
+
+    key_id: str
+    principal: str
+    role: Role
+    secret_hash: str
+    created_at: int
+    revoked_at: int | None
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (the message says why)."""
+
+
+class Store(Protocol):
+    """Durable state of one engine."""
+
+    def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
+        """Append the row, fold it into its slot and log the event, in one transaction."""
+        ...
+
+    def list_deployments(self, query: DeploymentQuery) -> list[tuple[int, str, str]]:
+        """Rows as `(happened_at, id, doc)`, newest first, at most `query.limit`."""
+        ...
+
+    def get_deployment(self, row_id: str) -> str | None:
+        """One row's document, or `None`."""
+        ...
+
+    def slots(self, service: str | None = None) -> list[SlotRecord]:
+        """Every slot (of one service), ordered by service then environment."""
+        ...
+
+    def services(self) -> list[str]:
+        """Distinct services, sorted."""
+        ...
+
+    def environments(self) -> list[str]:
+        """Distinct environments, unordered."""
+        ...
+
+    def last_seq(self) -> int:
+        """The newest event's sequence number (0 before the first)."""
+        ...
+
+    def first_seq(self) -> int:
+        """The oldest event still kept (`last_seq() + 1` when none are)."""
+        ...
+
+    def events_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        """Events with a sequence number strictly greater than `seq`, oldest first."""
+        ...
+
+    def prune_events(self, older_than: int) -> int:
+        """Drop events recorded before `older_than` (µs); return how many."""
+        ...
+
+    def event_seq_of_row(self, row_id: str) -> int | None:
+        """The sequence number of the event that carried a deployment row."""
+        ...
+
+    def get_fetcher_state(self, adapter: str) -> tuple[str, int] | None:
+        """`(cursor, updated_at µs)` or `None`."""
+        ...
+
+    def put_fetcher_state(self, adapter: str, cursor: str, updated_at: int) -> None:
+        """Upsert an adapter's cursor."""
+        ...
+
+    def create_key(
+        self, principal: str, role: Role, key_id: str, secret_hash: str, created_at: int
+    ) -> None:
+        """Store a key for a principal (created with `role` when new)."""
+        ...
+
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        """Look a key up by its public id."""
+        ...
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key, oldest first."""
+        ...
+
+    def revoke_key(self, key_id: str, revoked_at: int) -> bool:
+        """Revoke a key; `False` if there is no such key."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
+        ...

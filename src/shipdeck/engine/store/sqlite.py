@@ -1,0 +1,349 @@
+"""The SQLite backend: WAL mode, one writer at a time, `BEGIN IMMEDIATE` writes."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...domain import Role, SlotEntry, SlotState, Status, fold_slot
+from . import migrate as migrations
+from .base import DeploymentQuery, KeyRecord, NewDeploymentRow, SlotRecord, StoredEvent, StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+
+_SLOT_COLUMNS = (
+    "service, environment, cur_at, cur_arr, cur_status, cur_doc, suc_at, suc_arr, suc_doc, "
+    "term_at, term_arr, term_status, oth_at, oth_arr, oth_status, oth_doc, changed_seq"
+)
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///path/to/file.db` URL.
+
+    Raises:
+        StoreError: the URL is not a SQLite file URL.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise StoreError(
+            f"unsupported database URL {url!r}: use sqlite:///path/to/file.db"
+        )
+    path = url[len(prefix) :]
+    if path == ":memory:":
+        raise StoreError("an in-memory database cannot be shared: give a file path")
+    return Path(path)
+
+
+def _entry(at: Any, arr: Any, status: Any, doc: Any) -> SlotEntry[str] | None:
+    if at is None:
+        return None
+    return SlotEntry(int(at), int(arr), Status(status), doc or "")
+
+
+def _slot_from_row(row: sqlite3.Row | tuple[Any, ...]) -> SlotRecord:
+    state = SlotState(
+        current=_entry(row[2], row[3], row[4], row[5]),
+        last_success=_entry(row[6], row[7], Status.SUCCESS.value, row[8]),
+        last_terminal=_entry(row[9], row[10], row[11], None),
+        latest_other=_entry(row[12], row[13], row[14], row[15]),
+    )
+    return SlotRecord(str(row[0]), str(row[1]), state, int(row[16]))
+
+
+def _entry_values(entry: SlotEntry[str] | None, *, status: bool, doc: bool) -> list[Any]:
+    values: list[Any] = [None, None] if entry is None else [entry.happened_at, entry.arrival]
+    if status:
+        values.append(None if entry is None else entry.status.value)
+    if doc:
+        values.append(None if entry is None else entry.ref)
+    return values
+
+
+class SQLiteStore:
+    """A `Store` on one SQLite file, safe to call from several threads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        if not self.path.parent.exists():
+            raise StoreError(f"the folder {self.path.parent} does not exist")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only an OS crash may lose the
+            # last commits, which is the usual WAL trade for throughput.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _migrate(self) -> None:
+        if migrations.current_revision(self._conn) == migrations.HEAD_REVISION:
+            return
+        with self._write_lock:
+            migrations.upgrade(f"sqlite:///{self.path}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- deployments -----------------------------------------------------------------
+
+    def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
+        now = time.time_ns() // 1000
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+                " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.id,
+                    row.deployment_id,
+                    row.service,
+                    row.environment,
+                    row.status.value,
+                    row.happened_at,
+                    row.actor,
+                    row.doc,
+                ),
+            )
+            arrival = int(cursor.lastrowid or 0)
+            seq = int(
+                conn.execute(
+                    "INSERT INTO events (type, service, data, recorded_at) VALUES (?, ?, ?, ?)",
+                    ("deployment", row.service, row.doc, now),
+                ).lastrowid
+                or 0
+            )
+            found = conn.execute(
+                f"SELECT {_SLOT_COLUMNS} FROM slots WHERE service = ? AND environment = ?",
+                (row.service, row.environment),
+            ).fetchone()
+            state: SlotState[str] = SlotState() if found is None else _slot_from_row(found).state
+            state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
+            conn.execute(
+                f"INSERT OR REPLACE INTO slots ({_SLOT_COLUMNS}) VALUES"
+                f" ({', '.join('?' * 17)})",
+                (
+                    row.service,
+                    row.environment,
+                    *_entry_values(state.current, status=True, doc=True),
+                    *_entry_values(state.last_success, status=False, doc=True),
+                    *_entry_values(state.last_terminal, status=True, doc=False),
+                    *_entry_values(state.latest_other, status=True, doc=True),
+                    seq,
+                ),
+            )
+        return StoredEvent(seq, "deployment", row.service, row.doc)
+
+    def list_deployments(self, query: DeploymentQuery) -> list[tuple[int, str, str]]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column in ("service", "environment", "deployment_id", "actor"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.status is not None:
+            where.append("status = ?")
+            args.append(query.status.value)
+        if query.since is not None:
+            where.append("happened_at >= ?")
+            args.append(query.since)
+        if query.until is not None:
+            where.append("happened_at < ?")
+            args.append(query.until)
+        if query.before is not None:
+            where.append("(happened_at < ? OR (happened_at = ? AND id < ?))")
+            args.extend([query.before[0], query.before[0], query.before[1]])
+        sql = "SELECT happened_at, id, doc FROM deployments"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY happened_at DESC, id DESC LIMIT ?"
+        args.append(query.limit)
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in self._conn.execute(sql, args)]
+
+    def get_deployment(self, row_id: str) -> str | None:
+        row = self._conn.execute("SELECT doc FROM deployments WHERE id = ?", (row_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def slots(self, service: str | None = None) -> list[SlotRecord]:
+        sql = f"SELECT {_SLOT_COLUMNS} FROM slots"
+        args: tuple[str, ...] = ()
+        if service is not None:
+            sql += " WHERE service = ?"
+            args = (service,)
+        sql += " ORDER BY service, environment"
+        return [_slot_from_row(row) for row in self._conn.execute(sql, args)]
+
+    def services(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT service FROM slots")]
+
+    def environments(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT DISTINCT environment FROM slots")]
+
+    # -- event log -------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        row = self._conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def first_seq(self) -> int:
+        conn = self._conn
+        conn.execute("BEGIN")  # one snapshot for both reads
+        try:
+            row = conn.execute("SELECT MIN(seq) FROM events").fetchone()
+            first = self.last_seq() + 1 if row[0] is None else int(row[0])
+        finally:
+            conn.execute("COMMIT")
+        return first
+
+    def events_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        rows = self._conn.execute(
+            "SELECT seq, type, service, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [StoredEvent(int(r[0]), str(r[1]), r[2], str(r[3])) for r in rows]
+
+    def prune_events(self, older_than: int) -> int:
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM events WHERE recorded_at < ?", (older_than,))
+        return int(cursor.rowcount)
+
+    def event_seq_of_row(self, row_id: str) -> int | None:
+        doc = self.get_deployment(row_id)
+        if doc is None:
+            return None
+        row = self._conn.execute(
+            "SELECT seq FROM events WHERE type = 'deployment' AND data = ?", (doc,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    # -- fetcher state ---------------------------------------------------------------
+
+    def get_fetcher_state(self, adapter: str) -> tuple[str, int] | None:
+        row = self._conn.execute(
+            "SELECT cursor, updated_at FROM fetcher_state WHERE adapter = ?", (adapter,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def put_fetcher_state(self, adapter: str, cursor: str, updated_at: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO fetcher_state (adapter, cursor, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (adapter) DO UPDATE SET cursor = excluded.cursor,"
+                " updated_at = excluded.updated_at",
+                (adapter, cursor, updated_at),
+            )
+
+    # -- keys ------------------------------------------------------------------------
+
+    def create_key(
+        self, principal: str, role: Role, key_id: str, secret_hash: str, created_at: int
+    ) -> None:
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT role FROM principals WHERE name = ?", (principal,)
+            ).fetchone()
+            if found is None:
+                conn.execute(
+                    "INSERT INTO principals (name, role, created_at) VALUES (?, ?, ?)",
+                    (principal, role.value, created_at),
+                )
+            elif found[0] != role.value:
+                raise StoreError(
+                    f"principal {principal!r} already exists with role {found[0]};"
+                    " keys of one principal share its role"
+                )
+            conn.execute(
+                "INSERT INTO api_keys (key_id, principal, secret_hash, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key_id, principal, secret_hash, created_at),
+            )
+
+    _KEY_SELECT = (
+        "SELECT k.key_id, k.principal, p.role, k.secret_hash, k.created_at, k.revoked_at"
+        " FROM api_keys k JOIN principals p ON p.name = k.principal"
+    )
+
+    @staticmethod
+    def _key(row: tuple[Any, ...]) -> KeyRecord:
+        return KeyRecord(
+            str(row[0]), str(row[1]), Role(row[2]), str(row[3]), int(row[4]),
+            None if row[5] is None else int(row[5]),
+        )
+
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        row = self._conn.execute(self._KEY_SELECT + " WHERE k.key_id = ?", (key_id,)).fetchone()
+        return None if row is None else self._key(row)
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self._conn.execute(self._KEY_SELECT + " ORDER BY k.created_at, k.key_id")
+        return [self._key(row) for row in rows]
+
+    def revoke_key(self, key_id: str, revoked_at: int) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (revoked_at, key_id),
+            )
+        return cursor.rowcount > 0
+
+    # -- housekeeping ----------------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database unreachable: {exc}") from exc
+
+    def integrity_check(self) -> str:
+        """SQLite's own consistency check: `ok` when the file is sound."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

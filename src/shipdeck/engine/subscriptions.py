@@ -1,0 +1,180 @@
+"""Live subscriptions to the event log.
+
+Each subscriber has a bounded queue. Publishing never waits: a full queue only marks the
+subscriber as behind, and it then catches up by reading the store, so a slow reader never
+blocks ingest or other readers and loses nothing. A subscriber so far behind that the
+catch-up would exceed a limit, or whose position the store no longer keeps, is told to
+resync instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from .store import StoredEvent
+
+CATCH_UP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """The subscriber missed events it cannot be given: refetch state, then go on.
+
+    Events after `seq` follow on the same subscription.
+    """
+
+    seq: int
+
+
+StreamItem = StoredEvent | Resync
+
+ReadEvents = Callable[[int, int], Awaitable[list[StoredEvent]]]
+ReadBounds = Callable[[], Awaitable[tuple[int, int]]]
+
+
+class _Queue:
+    """A bounded buffer of published events for one subscriber."""
+
+    def __init__(self, size: int) -> None:
+        self.items: asyncio.Queue[StoredEvent] = asyncio.Queue(size)
+        self.overflowed = False
+
+    def offer(self, event: StoredEvent) -> None:
+        try:
+            self.items.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class EventHub:
+    """Fans events out to subscribers; knows the newest published sequence number."""
+
+    def __init__(self, head: int, queue_size: int) -> None:
+        self.head = head
+        self.queue_size = queue_size
+        self._queues: set[_Queue] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscriptions are attached."""
+        return len(self._queues)
+
+    def publish(self, event: StoredEvent) -> None:
+        """Offer a committed event to every subscriber, without waiting."""
+        self.head = max(self.head, event.seq)
+        for queue in self._queues:
+            queue.offer(event)
+
+    def attach(self) -> _Queue:
+        queue = _Queue(self.queue_size)
+        self._queues.add(queue)
+        return queue
+
+    def detach(self, queue: _Queue) -> None:
+        self._queues.discard(queue)
+
+
+class Subscription:
+    """An async iterator of events strictly after a position, replaying from the store.
+
+    Use as `async with engine.subscribe(after=n) as events: async for item in events: …`.
+    Items are `StoredEvent`s in sequence order without gaps or repeats, or a `Resync`.
+    """
+
+    def __init__(
+        self,
+        hub: EventHub,
+        read_events: ReadEvents,
+        read_bounds: ReadBounds,
+        after: int | None,
+        catch_up_limit: int,
+    ) -> None:
+        self._hub = hub
+        self._read_events = read_events
+        self._read_bounds = read_bounds
+        self._after = after
+        self._catch_up_limit = catch_up_limit
+        self._queue: _Queue | None = None
+        self._pending: list[StreamItem] = []
+        self.position = -1
+        """The sequence number of the last event delivered (or the start position)."""
+
+    async def __aenter__(self) -> Subscription:
+        self._attach()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> StreamItem:
+        item = await self.next()
+        assert item is not None
+        return item
+
+    def _attach(self) -> None:
+        if self._queue is None:
+            self._queue = self._hub.attach()
+            self.position = self._hub.head if self._after is None else self._after
+
+    def close(self) -> None:
+        """Detach from the hub; further events are not buffered."""
+        if self._queue is not None:
+            self._hub.detach(self._queue)
+
+    async def next(self, timeout: float | None = None) -> StreamItem | None:
+        """The next item, or `None` when `timeout` seconds pass without one."""
+        self._attach()
+        assert self._queue is not None
+        while not self._pending:
+            head = self._hub.head
+            if (
+                self._queue.overflowed
+                or self.position < head - self._backlog()
+                or self.position > head
+            ):
+                await self._catch_up()
+                continue
+            try:
+                event = await asyncio.wait_for(self._queue.items.get(), timeout)
+            except TimeoutError:
+                return None
+            if event.seq <= self.position:
+                continue  # already delivered by a catch-up
+            if event.seq != self.position + 1:
+                await self._catch_up()  # a gap: the store has what the queue lacks
+                continue
+            self._pending.append(event)
+        item = self._pending.pop(0)
+        self.position = item.seq
+        return item
+
+    def _backlog(self) -> int:
+        assert self._queue is not None
+        return self._queue.items.qsize()
+
+    async def _catch_up(self) -> None:
+        """Refill from the store after an overflow, a gap or a replay request."""
+        assert self._queue is not None
+        self._queue.overflowed = False
+        # Everything queued now is also in the store; reading the store is the one source.
+        while not self._queue.items.empty():
+            self._queue.items.get_nowait()
+        first, last = await self._read_bounds()
+        behind = last - self.position
+        if self.position < first - 1 or behind > self._catch_up_limit or behind < 0:
+            # Pruned, too far behind, or a position from another store: start afresh.
+            self._pending.append(Resync(last))
+            return
+        events = await self._read_events(self.position, CATCH_UP_BATCH)
+        self._pending.extend(events)

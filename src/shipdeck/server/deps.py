@@ -1,0 +1,76 @@
+"""Shared route dependencies: the engine, authentication, bounded bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from ..domain import Role
+from ..engine import Engine, Forbidden, Principal, Unauthorized
+from .problems import ProblemException
+
+
+def get_engine(request: Request) -> Engine:
+    """The engine the app serves."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+ApiKeyHeader = Annotated[str | None, Header(alias="X-Api-Key", include_in_schema=False)]
+
+
+async def _principal(engine: Engine, api_key: str | None) -> Principal:
+    if not api_key:
+        raise Unauthorized("send an API key in the X-Api-Key header")
+    principal = await engine.authenticate(api_key)
+    if principal is None:
+        raise Unauthorized("the X-Api-Key is unknown or revoked")
+    return principal
+
+
+def require_role(role: Role) -> object:
+    """A dependency admitting only keys whose role is at least `role`."""
+
+    async def dependency(engine: EngineDep, api_key: ApiKeyHeader = None) -> Principal:
+        principal = await _principal(engine, api_key)
+        if not principal.role.at_least(role):
+            raise Forbidden(
+                f"principal {principal.name!r} has role {principal.role.value};"
+                f" this needs {role.value} or above"
+            )
+        return principal
+
+    return Depends(dependency)
+
+
+async def read_access(engine: EngineDep, api_key: ApiKeyHeader = None) -> None:
+    """Reads are open unless the engine is configured with `auth.read = "key"`."""
+    if engine.config.auth.read == "key":
+        await _principal(engine, api_key)
+
+
+ReadAccess = Depends(read_access)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (`413`) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int, what: str = "the request body") -> ProblemException:
+    """The `413` for a body or field over its limit."""
+    return ProblemException(
+        413, "payload-too-large", "Payload too large", f"{what} is over {limit} bytes"
+    )

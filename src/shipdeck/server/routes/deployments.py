@@ -1,0 +1,124 @@
+"""`/api/deployments`: append-only ingest, listing and lookup."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPage, Role, Status
+from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
+from ...engine import DeploymentFilters, InvalidRequest, Principal
+from ..deps import EngineDep, ReadAccess, read_body, require_role
+from ..openapi import body_schema, problem_responses
+from ..problems import pointer_errors, validation_problem
+
+router = APIRouter(tags=["deployments"])
+
+INGEST_BODY_LIMIT = 64 * 1024
+_REPORTER = re.compile(r"^[a-z0-9][a-z0-9./-]{0,127}$")
+
+
+@router.post(
+    "/api/deployments",
+    status_code=201,
+    tags=["ingest"],
+    operation_id="ingestDeployment",
+    summary="Append a single deployment event to the log.",
+    response_model=DeploymentEvent,
+    response_model_exclude_none=True,
+    responses={**problem_responses(401, 403, 413, 422), 201: {"headers": {
+        "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}}}},
+    openapi_extra=body_schema(DeploymentEventIngest),
+)
+async def ingest_deployment(
+    request: Request,
+    engine: EngineDep,
+    principal: Principal = require_role(Role.REPORTER),  # noqa: B008
+    progress_reporter: Annotated[str | None, Header(alias="X-Progress-Reporter")] = None,
+) -> Response:
+    """Append one row: every accepted call inserts exactly one row (no dedup)."""
+    raw = await read_body(request, INGEST_BODY_LIMIT)
+    errors: list[dict[str, str]] = []
+    if progress_reporter is not None and not _REPORTER.match(progress_reporter):
+        errors.append({
+            "pointer": "/X-Progress-Reporter",
+            "message": "must match ^[a-z0-9][a-z0-9./-]{0,127}$ (<emitter>/<adapter>)",
+        })
+    try:
+        body = DeploymentEventIngest.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        return validation_problem(request, errors + pointer_errors(exc.errors()))
+    if errors:
+        return validation_problem(request, errors)
+    event, doc = await engine.ingest(body, progress_reporter=progress_reporter)
+    return Response(
+        doc,
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/api/deployments/{event.id}"},
+    )
+
+
+def _timestamp(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidRequest(f"{name} {RFC3339_MESSAGE}", pointer=f"/{name}") from None
+
+
+@router.get(
+    "/api/deployments",
+    operation_id="listDeployments",
+    summary="List deployment events with cursor pagination.",
+    response_model=DeploymentEventPage,
+    responses=problem_responses(401, 422),
+    dependencies=[ReadAccess],
+)
+async def list_deployments(
+    engine: EngineDep,
+    service: Annotated[str | None, Query(description="Filter by service.")] = None,
+    environment: Annotated[str | None, Query(description="Filter by environment.")] = None,
+    status: Annotated[Status | None, Query(description="Filter by status.")] = None,
+    deployment_id: Annotated[str | None, Query(description="One logical deployment.")] = None,
+    actor: Annotated[str | None, Query(description="Filter by actor (additive).")] = None,
+    since: Annotated[str | None, Query(description="`happened_at >= since` (RFC 3339).")] = None,
+    until: Annotated[str | None, Query(description="`happened_at < until` (RFC 3339).")] = None,
+    cursor: Annotated[str | None, Query(description="Opaque cursor of a previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Rows newest first by `happened_at`, then `id`; cursors are stable under inserts."""
+    filters = DeploymentFilters(
+        service=service,
+        environment=environment,
+        status=status,
+        deployment_id=deployment_id,
+        actor=actor,
+        since=_timestamp(since, "since"),
+        until=_timestamp(until, "until"),
+    )
+    docs, next_cursor = await engine.list_deployments(filters, cursor=cursor, limit=limit)
+    tail = "null" if next_cursor is None else f'"{next_cursor}"'
+    return Response(
+        f'{{"items":[{",".join(docs)}],"next_cursor":{tail}}}', media_type="application/json"
+    )
+
+
+@router.get(
+    "/api/deployments/{id}",
+    operation_id="getDeployment",
+    summary="Fetch a single event row by surrogate id.",
+    response_model=DeploymentEvent,
+    responses=problem_responses(401, 404, 422),
+    dependencies=[ReadAccess],
+)
+async def get_deployment(id: uuid.UUID, engine: EngineDep) -> Response:  # noqa: A002
+    """One row by its id."""
+    doc = await engine.get_deployment_document(str(id))
+    return Response(doc, media_type="application/json")

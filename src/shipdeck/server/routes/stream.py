@@ -1,0 +1,96 @@
+"""`/api/events/stream`: Server-Sent Events, resumable with `Last-Event-ID`."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from ...engine import Engine, Resync, StoredEvent
+from ..deps import EngineDep, ReadAccess
+
+router = APIRouter(tags=["stream"], dependencies=[ReadAccess])
+
+RETRY_MS = 2000
+_DIGITS = re.compile(r"^\d{1,18}$")
+
+
+def _frame(event: str, seq: int, data: str) -> bytes:
+    return f"id: {seq}\nevent: {event}\ndata: {data}\n\n".encode()
+
+
+def resync_frame(seq: int) -> bytes:
+    """Tells the client to refetch state: what it missed is no longer replayable."""
+    return _frame("resync", seq, json.dumps({"seq": seq, "reason": "refetch state"}))
+
+
+async def resolve_position(engine: Engine, last_event_id: str | None) -> tuple[int | None, bool]:
+    """Where to resume: `(after, resync_first)`.
+
+    Ids are event sequence numbers; a deployment row id (UUID) is also accepted, for
+    clients that kept a row id. Anything else cannot be resumed: live, after a resync.
+    """
+    if last_event_id is None or not last_event_id.strip():
+        return None, False
+    text = last_event_id.strip()
+    if _DIGITS.match(text):
+        return int(text), False
+    try:
+        row_id = str(uuid.UUID(text))
+    except ValueError:
+        return None, True
+    seq = await engine.event_position_of_row(row_id)
+    return (None, True) if seq is None else (seq, False)
+
+
+async def sse_frames(
+    engine: Engine, after: int | None, resync_first: bool, service: str | None
+) -> AsyncIterator[bytes]:
+    """The stream's bytes: events, resyncs and pings, until the client goes away."""
+    ping = engine.config.stream.ping_interval
+    async with engine.subscribe(after) as subscription:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        if resync_first:
+            yield resync_frame(subscription.position)
+        while True:
+            item = await subscription.next(timeout=ping)
+            if item is None:
+                yield b": ping\n\n"
+            elif isinstance(item, Resync):
+                yield resync_frame(item.seq)
+            elif _wanted(item, service):
+                yield _frame(item.type, item.seq, item.data)
+
+
+def _wanted(event: StoredEvent, service: str | None) -> bool:
+    return service is None or event.service is None or event.service == service
+
+
+@router.get(
+    "/api/events/stream",
+    operation_id="streamEvents",
+    summary="Server-Sent Events stream of newly-appended deployment events.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def stream_events(
+    engine: EngineDep,
+    service: Annotated[str | None, Query(description="Only this service's events.")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """`event: deployment` frames with `id:` sequence numbers; `: ping` when idle.
+
+    With `Last-Event-ID`, everything strictly after it is replayed first. When that is no
+    longer possible, an `event: resync` frame says so and the stream goes on live.
+    """
+    after, resync_first = await resolve_position(engine, last_event_id)
+    return StreamingResponse(
+        sse_frames(engine, after, resync_first, service),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
