@@ -44,9 +44,22 @@ async def engine(db_url: str) -> AsyncIterator[Engine]:
 def create_key(database_url: str, name: str = "ci", role: Role = Role.REPORTER) -> str:
     """A key made the way an operator makes one: with the CLI (last line of stdout)."""
     out = subprocess.run(
-        [sys.executable, "-m", "shipdeck", "keys", "create", "--database", database_url,
-         "--name", name, "--role", role.value],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "shipdeck",
+            "keys",
+            "create",
+            "--database",
+            database_url,
+            "--name",
+            name,
+            "--role",
+            role.value,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return out.strip().splitlines()[-1]
 
@@ -54,8 +67,9 @@ def create_key(database_url: str, name: str = "ci", role: Role = Role.REPORTER) 
 class ServerProcess:
     """`shipdeck serve` in a child process on a loopback port."""
 
-    def __init__(self, database_url: str, config: Path | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, config: Path | None = None, port: int | None = None
+    ) -> None:
         self.database_url = database_url
         self.config = config
         self.port = port or free_port()
@@ -66,12 +80,24 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        args = [sys.executable, "-m", "shipdeck", "serve", "--host", "127.0.0.1",
-                "--port", str(self.port), "--database", self.database_url]
+        args = [
+            sys.executable,
+            "-m",
+            "shipdeck",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--database",
+            self.database_url,
+        ]
         if self.config is not None:
             args += ["--config", str(self.config)]
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout

@@ -13,15 +13,14 @@ from .domain import Role
 ROLE_CHOICE = click.Choice([role.value for role in Role], case_sensitive=False)
 
 
-def _database_option() -> click.Option:
-    return click.option(  # type: ignore[return-value]
-        "--database",
-        "database",
-        metavar="URL",
-        default=None,
-        help="Database URL, e.g. sqlite:///path/to/shipdeck.db "
-        "(default: shipdeck.db in the user data folder).",
-    )
+_database_option = click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="Database URL, e.g. sqlite:///path/to/shipdeck.db "
+    "(default: shipdeck.db in the user data folder).",
+)
 
 
 def _database(url: str | None) -> str:
@@ -49,13 +48,27 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port to listen on (0 picks a free one).")
-@_database_option()
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="Engine TOML file (environment order, auth, stream).")
-@click.option("--access-log/--no-access-log", default=False, show_default=True,
-              help="Log every request (paths only; keys are never logged).")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on (0 picks a free one).",
+)
+@_database_option
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Engine TOML file (environment order, auth, stream).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every request (paths only; keys are never logged).",
+)
 def serve(
     host: str, port: int, database: str | None, config_file: Path | None, access_log: bool
 ) -> None:
@@ -68,8 +81,13 @@ def serve(
 
     try:
         config = load_config(config_file)
-        run(host=host, port=port, database_url=_database(database), config=config,
-            access_log=access_log)
+        run(
+            host=host,
+            port=port,
+            database_url=_database(database),
+            config=config,
+            access_log=access_log,
+        )
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -80,10 +98,14 @@ def keys() -> None:
 
 
 @keys.command("create")
-@_database_option()
+@_database_option
 @click.option("--name", required=True, help="The principal the key belongs to (e.g. ci).")
-@click.option("--role", required=True, type=ROLE_CHOICE,
-              help="The principal's role: viewer < reporter < deployer < approver < admin.")
+@click.option(
+    "--role",
+    required=True,
+    type=ROLE_CHOICE,
+    help="The principal's role: viewer < reporter < deployer < approver < admin.",
+)
 def keys_create(database: str | None, name: str, role: str) -> None:
     """Create a key. It is printed once, as the last line; only its hash is stored."""
     from .engine import Engine, StoreError
@@ -105,7 +127,7 @@ def keys_create(database: str | None, name: str, role: str) -> None:
 
 
 @keys.command("list")
-@_database_option()
+@_database_option
 def keys_list(database: str | None) -> None:
     """List keys (ids, principals, roles; never secrets)."""
     from .domain import format_rfc3339
@@ -133,7 +155,7 @@ def keys_list(database: str | None) -> None:
 
 
 @keys.command("revoke")
-@_database_option()
+@_database_option
 @click.argument("key_id")
 def keys_revoke(database: str | None, key_id: str) -> None:
     """Revoke a key by its id (as `keys list` shows it)."""

@@ -30,8 +30,6 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
 DeploymentId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-
-
 def _aware(value: object) -> datetime:
     if isinstance(value, str):
         return parse_rfc3339(value)

@@ -50,6 +50,8 @@ class DeploymentFilters:
     status: Status | None = None
     deployment_id: str | None = None
     actor: str | None = None
+    text: str | None = None
+    """Case-insensitive substring of any field (an additive filter)."""
     since: datetime | None = None
     until: datetime | None = None
 
@@ -164,6 +166,7 @@ class Engine:
             status=f.status,
             deployment_id=f.deployment_id,
             actor=f.actor,
+            text=f.text,
             since=None if f.since is None else to_micros(f.since),
             until=None if f.until is None else to_micros(f.until),
             before=None if cursor is None else decode_cursor(cursor),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -30,7 +30,7 @@ async def _principal(engine: Engine, api_key: str | None) -> Principal:
     return principal
 
 
-def require_role(role: Role) -> object:
+def require_role(role: Role) -> Any:
     """A dependency admitting only keys whose role is at least `role`."""
 
     async def dependency(engine: EngineDep, api_key: ApiKeyHeader = None) -> Principal:

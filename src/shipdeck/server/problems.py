@@ -137,8 +137,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemException)
     async def _problem(request: Request, exc: ProblemException) -> Response:
         return problem_response(
-            request, exc.status, exc.kind, exc.title, exc.detail,
-            errors=exc.errors, headers=exc.headers,
+            request,
+            exc.status,
+            exc.kind,
+            exc.title,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
         )
 
     @app.exception_handler(EngineError)
@@ -164,17 +169,22 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "HTTP error")
-        detail = (
-            f"no such path: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        )
+        detail = f"no such path: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         return problem_response(
-            request, exc.status_code, title.lower().replace(" ", "-"), title, detail,
+            request,
+            exc.status_code,
+            title.lower().replace(" ", "-"),
+            title,
+            detail,
             headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return problem_response(
-            request, 500, "internal", "Internal error",
+            request,
+            500,
+            "internal",
+            "Internal error",
             "the server failed to handle this request; it has been logged",
         )

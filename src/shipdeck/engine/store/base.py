@@ -48,6 +48,8 @@ class DeploymentQuery:
     status: Status | None = None
     deployment_id: str | None = None
     actor: str | None = None
+    text: str | None = None
+    """Case-insensitive substring of the row's document (any field)."""
     since: int | None = None
     """Inclusive lower bound on `happened_at` (µs)."""
     until: int | None = None

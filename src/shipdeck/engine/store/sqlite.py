@@ -30,9 +30,7 @@ def sqlite_path(url: str) -> Path:
     """
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise StoreError(
-            f"unsupported database URL {url!r}: use sqlite:///path/to/file.db"
-        )
+        raise StoreError(f"unsupported database URL {url!r}: use sqlite:///path/to/file.db")
     path = url[len(prefix) :]
     if path == ":memory:":
         raise StoreError("an in-memory database cannot be shared: give a file path")
@@ -160,8 +158,7 @@ class SQLiteStore:
             state: SlotState[str] = SlotState() if found is None else _slot_from_row(found).state
             state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
             conn.execute(
-                f"INSERT OR REPLACE INTO slots ({_SLOT_COLUMNS}) VALUES"
-                f" ({', '.join('?' * 17)})",
+                f"INSERT OR REPLACE INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join('?' * 17)})",
                 (
                     row.service,
                     row.environment,
@@ -182,6 +179,10 @@ class SQLiteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if query.text:
+            escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("doc LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
         if query.status is not None:
             where.append("status = ?")
             args.append(query.status.value)
@@ -223,9 +224,7 @@ class SQLiteStore:
     # -- event log -------------------------------------------------------------------
 
     def last_seq(self) -> int:
-        row = self._conn.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
-        ).fetchone()
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return 0 if row is None else int(row[0])
 
     def first_seq(self) -> int:
@@ -309,7 +308,11 @@ class SQLiteStore:
     @staticmethod
     def _key(row: tuple[Any, ...]) -> KeyRecord:
         return KeyRecord(
-            str(row[0]), str(row[1]), Role(row[2]), str(row[3]), int(row[4]),
+            str(row[0]),
+            str(row[1]),
+            Role(row[2]),
+            str(row[3]),
+            int(row[4]),
             None if row[5] is None else int(row[5]),
         )
 

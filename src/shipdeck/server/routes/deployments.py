@@ -31,8 +31,14 @@ _REPORTER = re.compile(r"^[a-z0-9][a-z0-9./-]{0,127}$")
     summary="Append a single deployment event to the log.",
     response_model=DeploymentEvent,
     response_model_exclude_none=True,
-    responses={**problem_responses(401, 403, 413, 422), 201: {"headers": {
-        "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}}}},
+    responses={
+        **problem_responses(401, 403, 413, 422),
+        201: {
+            "headers": {
+                "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}
+            }
+        },
+    },
     openapi_extra=body_schema(DeploymentEventIngest),
 )
 async def ingest_deployment(
@@ -45,10 +51,12 @@ async def ingest_deployment(
     raw = await read_body(request, INGEST_BODY_LIMIT)
     errors: list[dict[str, str]] = []
     if progress_reporter is not None and not _REPORTER.match(progress_reporter):
-        errors.append({
-            "pointer": "/X-Progress-Reporter",
-            "message": "must match ^[a-z0-9][a-z0-9./-]{0,127}$ (<emitter>/<adapter>)",
-        })
+        errors.append(
+            {
+                "pointer": "/X-Progress-Reporter",
+                "message": "must match ^[a-z0-9][a-z0-9./-]{0,127}$ (<emitter>/<adapter>)",
+            }
+        )
     try:
         body = DeploymentEventIngest.model_validate_json(raw or b"null")
     except ValidationError as exc:
@@ -88,6 +96,7 @@ async def list_deployments(
     status: Annotated[Status | None, Query(description="Filter by status.")] = None,
     deployment_id: Annotated[str | None, Query(description="One logical deployment.")] = None,
     actor: Annotated[str | None, Query(description="Filter by actor (additive).")] = None,
+    q: Annotated[str | None, Query(description="Substring of any field (additive).")] = None,
     since: Annotated[str | None, Query(description="`happened_at >= since` (RFC 3339).")] = None,
     until: Annotated[str | None, Query(description="`happened_at < until` (RFC 3339).")] = None,
     cursor: Annotated[str | None, Query(description="Opaque cursor of a previous page.")] = None,
@@ -100,6 +109,7 @@ async def list_deployments(
         status=status,
         deployment_id=deployment_id,
         actor=actor,
+        text=q,
         since=_timestamp(since, "since"),
         until=_timestamp(until, "until"),
     )
@@ -118,7 +128,7 @@ async def list_deployments(
     responses=problem_responses(401, 404, 422),
     dependencies=[ReadAccess],
 )
-async def get_deployment(id: uuid.UUID, engine: EngineDep) -> Response:  # noqa: A002
+async def get_deployment(id: uuid.UUID, engine: EngineDep) -> Response:
     """One row by its id."""
     doc = await engine.get_deployment_document(str(id))
     return Response(doc, media_type="application/json")

@@ -23,6 +23,10 @@ async def readyz(request: Request, engine: EngineDep) -> Response:
     if await engine.ready():
         return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
     return problem_response(
-        request, 503, "unavailable", "Service unavailable", "the database does not answer",
+        request,
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the database does not answer",
         headers={"Retry-After": "1"},
     )

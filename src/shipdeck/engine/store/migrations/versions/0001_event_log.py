@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,8 +15,11 @@ branch_labels = None
 depends_on = None
 
 
-def _entry(prefix: str, *, status: bool = True, doc: bool = True) -> list[sa.Column]:
-    cols = [sa.Column(f"{prefix}_at", sa.BigInteger), sa.Column(f"{prefix}_arr", sa.BigInteger)]
+def _entry(prefix: str, *, status: bool = True, doc: bool = True) -> list[sa.Column[Any]]:
+    cols: list[sa.Column[Any]] = [
+        sa.Column(f"{prefix}_at", sa.BigInteger),
+        sa.Column(f"{prefix}_arr", sa.BigInteger),
+    ]
     if status:
         cols.append(sa.Column(f"{prefix}_status", sa.Text))
     if doc:
@@ -39,9 +44,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_deployments_order", "deployments", ["happened_at", "id"])
     for column in ("service", "environment", "deployment_id", "status"):
-        op.create_index(
-            f"ix_deployments_{column}", "deployments", [column, "happened_at", "id"]
-        )
+        op.create_index(f"ix_deployments_{column}", "deployments", [column, "happened_at", "id"])
     op.create_table(
         "slots",
         sa.Column("service", sa.Text, primary_key=True),

@@ -1,0 +1,85 @@
+"""The SQLite store: migrations, WAL, one transaction per append."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from shipdeck.domain import DeploymentEventIngest, Status
+from shipdeck.engine import Engine
+from shipdeck.engine.store import SQLiteStore, StoreError
+from shipdeck.engine.store.migrate import HEAD_REVISION, alembic_head
+
+
+def test_head_constant_matches_alembic() -> None:
+    """The fast path that skips Alembic must know the real head revision."""
+    assert alembic_head() == HEAD_REVISION
+
+
+def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -> None:
+    store = SQLiteStore(db_url)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "shipdeck.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"deployments", "slots", "events", "fetcher_state", "api_keys"} <= tables
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://x/y", "sqlite://relative.db", "sqlite:///", "sqlite:///:memory:"]
+)
+def test_unsupported_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(StoreError, match=r"sqlite|memory"):
+        SQLiteStore(url)
+
+
+def test_missing_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        SQLiteStore(f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+
+
+def _row(n: int, status: str = "success", env: str = "dev") -> DeploymentEventIngest:
+    return DeploymentEventIngest.model_validate_json(
+        f'{{"deployment_id":"d-{n}","service":"svc","environment":"{env}",'
+        f'"status":"{status}","happened_at":"2026-01-01T00:00:{n:02d}Z","version":"1.{n}"}}'
+    )
+
+
+async def test_append_is_atomic_row_slot_and_event(engine: Engine, tmp_path: Path) -> None:
+    """A failure in the middle of an append leaves neither the row nor the event behind."""
+    await engine.ingest(_row(1))
+    store = engine.store
+    assert isinstance(store, SQLiteStore)
+    conn = sqlite3.connect(tmp_path / "shipdeck.db")
+    conn.execute("CREATE TRIGGER boom BEFORE INSERT ON slots BEGIN SELECT RAISE(ABORT, 'x'); END")
+    conn.execute("CREATE TRIGGER boom2 BEFORE UPDATE ON slots BEGIN SELECT RAISE(ABORT, 'x'); END")
+    conn.commit()
+    with pytest.raises(sqlite3.IntegrityError):
+        await engine.ingest(_row(2))
+    conn.execute("DROP TRIGGER boom")
+    conn.execute("DROP TRIGGER boom2")
+    conn.commit()
+    counts = [
+        conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("deployments", "events")
+    ]
+    conn.close()
+    assert counts == [1, 1]
+    event = (await engine.ingest(_row(3))) and store.events_after(0, 10)
+    assert [e.seq for e in event] == [1, 2]  # the failed append consumed no sequence number
+
+
+async def test_slot_table_tracks_the_reduction(engine: Engine) -> None:
+    await engine.ingest(_row(1, "success"))
+    await engine.ingest(_row(3, "failure"))
+    await engine.ingest(_row(2, "in-progress"))  # out of order: older than the failure
+    await engine.ingest(_row(4, "queued"))
+    slot = (await engine.matrix()).rows[0].slots["dev"]
+    assert slot.current.status is Status.FAILURE and slot.current.version == "1.3"
+    assert slot.last_successful is not None and slot.last_successful.version == "1.1"
+    assert slot.next is not None and slot.next.version == "1.4"
