@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .client import EngineClient
 from .domain import Role
 
 ROLE_CHOICE = click.Choice([role.value for role in Role], case_sensitive=False)
@@ -34,16 +35,67 @@ def _database(url: str | None) -> str:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="shipdeck")
+@click.option("--profile", metavar="NAME", help="A profile from the config file.")
+@click.option("--url", metavar="URL", help="A shipdeck (or deployment-dashboard) server; "
+              "the API key is read from $SHIPDECK_TOKEN.")
+@click.option("--read-only", is_flag=True, help="Hide every action; only watch.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="TUI config file (default: config.toml in the user config "
+              "folder).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(
+    ctx: click.Context,
+    profile: str | None,
+    url: str | None,
+    read_only: bool,
+    config_file: Path | None,
+) -> None:
     """shipdeck: a keyboard-driven dashboard for deployments, and the engine behind it.
 
+    With no command, opens the dashboard: on --url, on --profile, on the config's default
+    profile, or else on the embedded engine in the user data folder.
+
     \b
+    Try it with simulated traffic:                shipdeck demo
     Run the engine for CI and remote dashboards:  shipdeck serve --port 8080
     Give CI a key to report with:                 shipdeck keys create --name ci --role reporter
     """
-    if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+    if ctx.invoked_subcommand is not None:
+        return
+    from .launch import client_for, resolve_profile
+    from .tui.app import ShipdeckApp
+    from .tui.config import TuiConfigError, load_tui_config
+
+    try:
+        config = load_tui_config(config_file)
+        name, chosen = resolve_profile(config, profile, url)
+    except TuiConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def factory(profile_name: str) -> EngineClient:
+        return client_for(config.profiles[profile_name])
+
+    ShipdeckApp(
+        client_for(chosen), profile=name, tui_config=config, read_only=read_only,
+        client_factory=factory,
+    ).run()
+
+
+@main.command()
+@click.option("--no-traffic", is_flag=True, help="Seed the demo but generate no live traffic.")
+@click.option("--read-only", is_flag=True, help="Hide every action; only watch.")
+def demo(no_traffic: bool, read_only: bool) -> None:
+    """The dashboard on a throwaway embedded engine with demo services and live CI traffic."""
+    from .launch import demo_client
+    from .tui.app import ShipdeckApp
+    from .tui.config import TuiConfigError, load_tui_config
+
+    try:
+        config = load_tui_config()
+    except TuiConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ShipdeckApp(demo_client(traffic=not no_traffic), profile="demo", tui_config=config,
+                read_only=read_only).run()
 
 
 @main.command()

@@ -30,9 +30,10 @@ def parse_rfc3339(value: str) -> datetime:
     text += "+00:00" if offset == "Z" else offset
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:  # e.g. month 13
+        # Near year 1 or 9999 an offset can push the UTC instant out of range.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # e.g. month 13, 9999-12-31T23:00-05:00
         raise ValueError(RFC3339_MESSAGE) from exc
-    return parsed.astimezone(UTC)
 
 
 def format_rfc3339(moment: datetime) -> str:

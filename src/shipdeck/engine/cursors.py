@@ -8,6 +8,8 @@ import json
 
 from .errors import InvalidRequest
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 
 def encode_cursor(happened_at: int, row_id: str) -> str:
     """The cursor that resumes listing after the row `(happened_at, row_id)`."""
@@ -31,6 +33,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         and len(value) == 2
         and isinstance(value[0], int)
         and not isinstance(value[0], bool)
+        and _INT64_MIN <= value[0] <= _INT64_MAX  # the store's integer range
         and isinstance(value[1], str)
     ):
         return value[0], value[1]

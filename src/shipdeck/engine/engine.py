@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from ..domain import (
     FetcherState,
     Matrix,
     Role,
+    SlotView,
     Status,
     format_rfc3339,
     order_environments,
@@ -73,6 +75,53 @@ def _new_row_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+class _MatrixFragments:
+    """Each slot's `"environment":{…}` JSON, refreshed from the slots that changed.
+
+    A matrix snapshot then costs reading the slots changed since the previous snapshot
+    plus joining every slot's fragment, instead of rebuilding all slots from the store.
+    Slots are never deleted and their `changed_seq` follows commit order, so remembering
+    the largest `changed_seq` seen is enough to pick up every later change.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen = 0
+        self._by_service: dict[str, dict[str, str]] = {}
+
+    def rows_json(self, store: Store, service: str | None, rank: dict[str, int]) -> bytes:
+        """The matrix's `rows` array (of one service), environments in `rank` order."""
+        with self._lock:  # reader threads may race; one refresh at a time
+            for record in store.slots(changed_after=self._seen):
+                self._seen = max(self._seen, record.changed_seq)
+                view = view_slot(record.state)
+                if view is not None:
+                    slots = self._by_service.setdefault(record.service, {})
+                    slots[record.environment] = _slot_json(record.environment, view)
+            names = sorted(self._by_service) if service is None else [service]
+            rows = [(name, self._by_service.get(name)) for name in names]
+        last = len(rank)
+        out = [
+            f'{{"service":{json.dumps(name)},"slots":{{'
+            + ",".join(slots[env] for env in sorted(slots, key=lambda e: rank.get(e, last)))
+            + "}}"
+            for name, slots in rows
+            if slots
+        ]
+        return f"[{','.join(out)}]".encode()
+
+
+def _slot_json(environment: str, view: SlotView[str]) -> str:
+    parts = [f'"current":{view.current}']
+    if view.last_successful is not None:
+        parts.append(f'"last_successful":{view.last_successful}')
+    if view.next is not None:
+        parts.append(f'"next":{view.next}')
+    if view.prev_failed:
+        parts.append('"prev_failed":true')
+    return f"{json.dumps(environment)}:{{{','.join(parts)}}}"
+
+
 class Engine:
     """One engine over one store: ingest, reads, keys and live subscriptions.
 
@@ -85,7 +134,8 @@ class Engine:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
         self._hub = EventHub(store.last_seq(), self.config.stream.subscriber_queue)
-        self._matrix_cache: dict[str | None, tuple[int, bytes]] = {}
+        self._matrix_cache: dict[str | None, tuple[int, bytes, bytes]] = {}
+        self._matrix_fragments = _MatrixFragments()
         self._pruner: asyncio.Task[None] | None = None
 
     @classmethod
@@ -224,13 +274,12 @@ class Engine:
         seq = self._hub.head  # read first: the body is at least this fresh
         cached = self._matrix_cache.get(service)
         if cached is not None and cached[0] == seq:
-            rows_json = cached[1]
+            environments, rows_json = cached[1], cached[2]
         else:
-            rows_json = await self._read(self._matrix_rows_json, service)
+            environments, rows_json = await self._read(self._matrix_rows_json, service)
             if len(self._matrix_cache) > 64:
                 self._matrix_cache.clear()
-            self._matrix_cache[service] = (seq, rows_json)
-        environments = json.dumps(await self.environments()).encode()
+            self._matrix_cache[service] = (seq, environments, rows_json)
         generated = json.dumps(format_rfc3339(utc_now())).encode()
         body = b'{"generated_at":%s,"environments":%s,"rows":%s}' % (
             generated,
@@ -239,28 +288,12 @@ class Engine:
         )
         return MatrixDocument(seq, body)
 
-    def _matrix_rows_json(self, service: str | None) -> bytes:
+    def _matrix_rows_json(self, service: str | None) -> tuple[bytes, bytes]:
+        """The matrix's `environments` and `rows` JSON (runs on a reader thread)."""
         order = order_environments(self.store.environments(), self.config.environment_order)
         rank = {name: index for index, name in enumerate(order)}
-        rows: dict[str, list[tuple[int, str]]] = {}
-        for record in self.store.slots(service):
-            view = view_slot(record.state)
-            if view is None:
-                continue
-            parts = [f'"current":{view.current}']
-            if view.last_successful is not None:
-                parts.append(f'"last_successful":{view.last_successful}')
-            if view.next is not None:
-                parts.append(f'"next":{view.next}')
-            if view.prev_failed:
-                parts.append('"prev_failed":true')
-            slot = f"{json.dumps(record.environment)}:{{{','.join(parts)}}}"
-            rows.setdefault(record.service, []).append((rank[record.environment], slot))
-        out = [
-            f'{{"service":{json.dumps(name)},"slots":{{{",".join(s for _, s in sorted(slots))}}}}}'
-            for name, slots in rows.items()
-        ]
-        return f"[{','.join(out)}]".encode()
+        rows_json = self._matrix_fragments.rows_json(self.store, service, rank)
+        return json.dumps(order).encode(), rows_json
 
     async def matrix(self, service: str | None = None) -> Matrix:
         """The matrix as typed models."""

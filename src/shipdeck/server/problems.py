@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..domain.status import STATUS_CHOICES
 from ..domain.timestamps import RFC3339_MESSAGE
@@ -66,13 +67,17 @@ def problem_response(
 
 
 def validation_problem(
-    request: Request, errors: list[dict[str, str]], detail: str | None = None
+    request: Request,
+    errors: list[dict[str, str]],
+    detail: str | None = None,
+    *,
+    title: str = "Payload validation failed",
 ) -> Response:
     """The `422` of a request that failed validation."""
-    detail = detail or "; ".join(f"{e['pointer'] or '/'} {e['message']}" for e in errors)
-    return problem_response(
-        request, 422, "validation", "Payload validation failed", detail, errors=errors
+    detail = detail or "; ".join(
+        f"{e['pointer']} {e['message']}" if e["pointer"] else e["message"] for e in errors
     )
+    return problem_response(request, 422, "validation", title, detail, errors=errors)
 
 
 def _message(error: ErrorDetails) -> str:
@@ -131,6 +136,25 @@ def pointer_errors(errors: Sequence[ErrorDetails], *, strip: int = 0) -> list[di
     return [{"pointer": p, "message": " or ".join(m)} for p, m in merged.items()]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    Starlette's own `405` names only the first route that matched the path, but a path
+    here is often served by one route per method (RFC 9110 §15.5.6 wants them all).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error the app can raise as problem+json (never a bare 500)."""
 
@@ -159,7 +183,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> Response:
         # Locations are ("query", name) / ("path", name) / ("header", name).
-        return validation_problem(request, pointer_errors(exc.errors(), strip=1))
+        return validation_problem(
+            request, pointer_errors(exc.errors(), strip=1), title="Request validation failed"
+        )
 
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, exc: ValidationError) -> Response:
@@ -170,13 +196,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "HTTP error")
         detail = f"no such path: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return problem_response(
             request,
             exc.status_code,
             title.lower().replace(" ", "-"),
             title,
             detail,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

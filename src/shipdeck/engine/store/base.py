@@ -100,8 +100,15 @@ class Store(Protocol):
         """One row's document, or `None`."""
         ...
 
-    def slots(self, service: str | None = None) -> list[SlotRecord]:
-        """Every slot (of one service), ordered by service then environment."""
+    def slots(
+        self, service: str | None = None, *, changed_after: int | None = None
+    ) -> list[SlotRecord]:
+        """Every slot (of one service), ordered by service then environment.
+
+        With `changed_after`, only slots whose `changed_seq` is greater: event sequence
+        numbers follow commit order, so a reader that remembers the largest `changed_seq`
+        it has seen gets every later change on its next call.
+        """
         ...
 
     def services(self) -> list[str]:

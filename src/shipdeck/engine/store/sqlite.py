@@ -37,10 +37,14 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
+_STATUSES = {status.value: status for status in Status}
+"""A dict lookup is ~10x cheaper than `Status(value)`, and the matrix reads 8,000 a call."""
+
+
 def _entry(at: Any, arr: Any, status: Any, doc: Any) -> SlotEntry[str] | None:
     if at is None:
         return None
-    return SlotEntry(int(at), int(arr), Status(status), doc or "")
+    return SlotEntry(int(at), int(arr), _STATUSES[status], doc or "")
 
 
 def _slot_from_row(row: sqlite3.Row | tuple[Any, ...]) -> SlotRecord:
@@ -206,12 +210,20 @@ class SQLiteStore:
         row = self._conn.execute("SELECT doc FROM deployments WHERE id = ?", (row_id,)).fetchone()
         return None if row is None else str(row[0])
 
-    def slots(self, service: str | None = None) -> list[SlotRecord]:
-        sql = f"SELECT {_SLOT_COLUMNS} FROM slots"
-        args: tuple[str, ...] = ()
+    def slots(
+        self, service: str | None = None, *, changed_after: int | None = None
+    ) -> list[SlotRecord]:
+        where: list[str] = []
+        args: list[Any] = []
         if service is not None:
-            sql += " WHERE service = ?"
-            args = (service,)
+            where.append("service = ?")
+            args.append(service)
+        if changed_after is not None:
+            where.append("changed_seq > ?")
+            args.append(changed_after)
+        sql = f"SELECT {_SLOT_COLUMNS} FROM slots"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY service, environment"
         return [_slot_from_row(row) for row in self._conn.execute(sql, args)]
 

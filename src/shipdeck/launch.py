@@ -1,0 +1,71 @@
+"""Build the TUI's engine client from profiles and flags, and run the app (and the demo)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from .client import EngineClient
+from .client.embedded import EmbeddedEngine
+from .engine import Engine, EngineConfig
+from .locations import default_database_url
+from .tui.config import Profile, TuiConfig, TuiConfigError
+
+DEMO_ENVIRONMENTS = ["dev", "qa", "uat", "prod"]
+
+
+def client_for(profile: Profile) -> EngineClient:
+    """An embedded or remote client for a profile."""
+    if profile.embedded:
+        return EmbeddedEngine(profile.database or default_database_url())
+    from .client.remote import RemoteEngine
+
+    assert profile.url is not None
+    return RemoteEngine(profile.url, token=profile.token())
+
+
+def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tuple[str, Profile]:
+    """The profile to use: `--url`, `--profile`, the default profile, or embedded.
+
+    Raises:
+        TuiConfigError: the named profile is not configured.
+    """
+    if url is not None:
+        return url, Profile(url=url, token_env="SHIPDECK_TOKEN")
+    name = name or config.default_profile
+    if name is None:
+        return "local", Profile(embedded=True)
+    if name not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none are configured"
+        raise TuiConfigError(f"no profile named {name!r} (known: {known})")
+    return name, config.profiles[name]
+
+
+def demo_config() -> EngineConfig:
+    """The demo's engine configuration."""
+    return EngineConfig(environments=[{"name": env} for env in DEMO_ENVIRONMENTS])  # type: ignore[list-item]
+
+
+def demo_client(
+    *, traffic: bool = True, now: datetime | None = None, database: Path | None = None
+) -> EmbeddedEngine:
+    """The embedded engine on a throwaway database, seeded, with simulated CI traffic."""
+    from .demo import TrafficGenerator, seed_demo
+    from .domain import utc_now
+
+    if database is None:
+        database = Path(tempfile.mkdtemp(prefix="shipdeck-demo-")) / "demo.db"
+
+    async def prepare(engine: Engine) -> None:
+        await seed_demo(engine, now=now or utc_now())
+
+    async def background(engine: Engine) -> None:
+        await TrafficGenerator(engine).run()
+
+    return EmbeddedEngine(
+        f"sqlite:///{database}",
+        demo_config(),
+        prepare=prepare,
+        background=background if traffic else None,
+    )

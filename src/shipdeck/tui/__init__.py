@@ -1,0 +1,1 @@
+"""The Textual app: screens, widgets, palette commands, keymap, sanitising."""

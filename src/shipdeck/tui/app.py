@@ -1,0 +1,233 @@
+"""`ShipdeckApp`: the Textual application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from ..client import (
+    ConnectionChanged,
+    ConnectionStatus,
+    DeploymentArrived,
+    EngineClient,
+    EngineError,
+    HistoryFilters,
+    LinkState,
+    ResyncNeeded,
+)
+from ..domain import DeploymentEvent, Status, utc_now
+from .commands import ShipdeckCommands
+from .config import TuiConfig
+from .messages import ConnectionUpdated, ResyncRequested, RowsArrived
+from .model import CellChange, MatrixModel
+from .paths import stylesheets
+from .sanitize import sanitize
+from .screens.detail import DetailScreen
+from .screens.help import HelpScreen
+from .screens.history import HistoryScreen
+from .screens.matrix import MatrixScreen, SortOrder
+
+ClientFactory = Callable[[str], EngineClient]
+
+
+class ShipdeckApp(App[None]):
+    """The dashboard: a live matrix, history and details over one `EngineClient`."""
+
+    TITLE = "shipdeck"
+    CSS_PATH: ClassVar = stylesheets()
+    COMMANDS: ClassVar = App.COMMANDS | {ShipdeckCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Keys of this screen"),
+        Binding("colon", "command_palette", "Commands", id="app.palette",
+                tooltip="Screens, filters, profiles (also ctrl+p)"),
+        Binding("q,escape", "back", "Back", id="app.back", tooltip="Back to the previous screen"),
+        Binding("Q", "quit", "Quit", id="app.quit", tooltip="Quit shipdeck"),
+    ]
+
+    connection: reactive[ConnectionStatus] = reactive(ConnectionStatus(LinkState.CONNECTING))
+    """State of the live feed (the header shows it)."""
+    read_only: reactive[bool] = reactive(False)
+    """True with `--read-only` or when the engine offers no actions."""
+
+    def __init__(
+        self,
+        client: EngineClient,
+        *,
+        profile: str = "default",
+        tui_config: TuiConfig | None = None,
+        read_only: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.profile = profile
+        self.tui_config = tui_config or TuiConfig()
+        self.force_read_only = read_only
+        self.clock = clock
+        self.client_factory = client_factory
+        self.matrix = MatrixModel()
+        self._pending: list[DeploymentEvent] = []
+        self._loaded = False
+        if self.tui_config.keymap:
+            self.set_keymap(self.tui_config.keymap)
+        if self.tui_config.theme:
+            self.theme = self.tui_config.theme
+
+    def on_mount(self) -> None:
+        self.push_screen(MatrixScreen())
+        self.connect()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    # -- the engine ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def connect(self) -> None:
+        """Start the client, learn what the user may do, load the matrix, follow the feed."""
+        await self.client.start()
+        self.follow_feed()
+        caps = await self.client.capabilities()
+        self.read_only = self.force_read_only or caps.read_only
+        await self._load_matrix()
+
+    async def _load_matrix(self) -> None:
+        snapshot = await self.client.matrix()
+        self.matrix = MatrixModel.from_matrix(snapshot)
+        self._loaded = True
+        self._flush()
+        self._broadcast(ResyncRequested())
+
+    @work(exclusive=True, group="reload", exit_on_error=False)
+    async def reload_matrix(self) -> None:
+        """Refetch the matrix (after a resync)."""
+        await self._load_matrix()
+
+    @work(exclusive=True, group="feed", exit_on_error=False)
+    async def follow_feed(self) -> None:
+        """One long-lived worker: rows are batched, so a burst costs one repaint."""
+        async for item in self.client.feed():
+            if isinstance(item, DeploymentArrived):
+                if not self._pending:
+                    self.call_later(self._flush)
+                self._pending.append(item.event)
+            elif isinstance(item, ResyncNeeded):
+                self.reload_matrix()
+            elif isinstance(item, ConnectionChanged):
+                self.connection = item.status
+                self._broadcast(ConnectionUpdated(item.status))
+
+    def _flush(self) -> None:
+        if not self._loaded or not self._pending:
+            return
+        events, self._pending = self._pending, []
+        for event in events:
+            self._maybe_notify(self.matrix.apply(event))
+        self._broadcast(RowsArrived(events))
+
+    def _broadcast(self, message: RowsArrived | ResyncRequested | ConnectionUpdated) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(message)
+
+    def _maybe_notify(self, change: CellChange) -> None:
+        if change.after is not Status.FAILURE or change.event.status is not Status.FAILURE:
+            return
+        wanted = self.tui_config.notify.failures
+        envs = self.matrix.environments
+        if wanted == "none" or (wanted == "last" and (not envs or change.environment != envs[-1])):
+            return
+        if isinstance(wanted, list) and change.environment not in wanted:
+            return
+        version = sanitize(change.event.version) or "?"
+        self.notify(
+            f"{sanitize(change.service)} {version} failed in {sanitize(change.environment)}",
+            title="Deployment failed",
+            severity="error",
+            timeout=10,
+        )
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors become messages a person can act on."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, EngineError):
+            text = str(error)
+        elif isinstance(error, TimeoutError):
+            text = "the engine did not answer in time"
+        else:
+            text = f"unexpected error: {type(error).__name__}: {error}"
+        if event.worker.group == "connect":
+            self.connection = ConnectionStatus(LinkState.OFFLINE, since=self.clock(), detail=text)
+        self.notify(sanitize(text), title="shipdeck", severity="error", timeout=10)
+
+    # -- navigation ----------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_matrix(self) -> None:
+        """Back to the matrix (the bottom of the stack)."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_history(self, filters: HistoryFilters) -> None:
+        """The history with these filters."""
+        if isinstance(self.screen, HistoryScreen):
+            self.screen.set_filters(filters)
+        else:
+            self.push_screen(HistoryScreen(filters))
+
+    def open_detail(self, deployment_id: str, row: DeploymentEvent | None = None) -> None:
+        """One logical deployment."""
+        self.push_screen(DetailScreen(deployment_id, row))
+
+    def _matrix_screen(self) -> MatrixScreen:
+        screen = self.screen_stack[1]
+        assert isinstance(screen, MatrixScreen)
+        return screen
+
+    def sort_matrix(self, order: SortOrder) -> None:
+        """Sort the matrix by name or by last change."""
+        self.open_matrix()
+        self._matrix_screen().sort_by = order
+
+    def filter_matrix(self, text: str) -> None:
+        """Filter the matrix's services."""
+        self.open_matrix()
+        self._matrix_screen().filter_text = text
+
+    def switch_profile(self, name: str) -> None:
+        """Reconnect to another profile's engine."""
+        if self.client_factory is None:
+            self.notify("profiles cannot be switched here", severity="warning")
+            return
+        self._switch(name)
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def _switch(self, name: str) -> None:
+        assert self.client_factory is not None
+        new_client = self.client_factory(name)
+        self.workers.cancel_group(self, "feed")
+        await self.client.close()
+        self.client, self.profile = new_client, name
+        self._loaded = False
+        self.matrix = MatrixModel()
+        self.open_matrix()
+        self.connection = ConnectionStatus(LinkState.CONNECTING)
+        self.connect()
+        self.notify(f"Profile {sanitize(name)}: {sanitize(new_client.label)}", timeout=3)

@@ -1,0 +1,72 @@
+"""How statuses, times and versions read on screen: a glyph *and* a word, never colour alone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..domain import Status
+
+GLYPHS: dict[Status, str] = {
+    Status.SUCCESS: "✓",
+    Status.FAILURE: "✗",
+    Status.IN_PROGRESS: "◐",
+    Status.QUEUED: "◷",
+    Status.WAITING: "⏸",
+    Status.PENDING: "…",
+    Status.CANCELLED: "⊘",
+    Status.REJECTED: "⊗",
+}
+"""One glyph per status; every glyph is distinct so status reads without colour."""
+
+WORDS: dict[Status, str] = {
+    Status.SUCCESS: "success",
+    Status.FAILURE: "failure",
+    Status.IN_PROGRESS: "deploying",
+    Status.QUEUED: "queued",
+    Status.WAITING: "waiting",
+    Status.PENDING: "pending",
+    Status.CANCELLED: "cancelled",
+    Status.REJECTED: "rejected",
+}
+"""The word shown beside the glyph (`deploying` reads better than `in-progress`)."""
+
+STATUS_STYLES: dict[Status, str] = {
+    Status.SUCCESS: "green",
+    Status.FAILURE: "bold red",
+    Status.IN_PROGRESS: "cyan",
+    Status.QUEUED: "yellow",
+    Status.WAITING: "yellow",
+    Status.PENDING: "dim",
+    Status.CANCELLED: "dim",
+    Status.REJECTED: "red",
+}
+"""Rich styles for statuses in text; 16-colour names, and never the only cue."""
+
+PREV_FAILED_MARK = "!"
+NEXT_MARK = "▸"
+EMPTY_CELL = "·"
+
+
+def age(then: datetime, now: datetime) -> str:
+    """A compact age: `45s`, `12m`, `3h`, `4d`, `7w`."""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def clock_time(moment: datetime) -> str:
+    """`hh:mm:ss` in the local time zone."""
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def timestamp(moment: datetime) -> str:
+    """`2026-05-28 10:14:02Z`: UTC, to the second."""
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def status_label(status: Status, phase: str | None = None) -> str:
+    """Glyph and word; an in-progress row shows its phase when it has one."""
+    word = phase if status is Status.IN_PROGRESS and phase else WORDS[status]
+    return f"{GLYPHS[status]} {word}"

@@ -1,0 +1,29 @@
+"""Messages about the engine that travel from the app's feed worker to the screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from ..client import ConnectionStatus
+from ..domain import DeploymentEvent
+
+
+@dataclass
+class RowsArrived(Message):
+    """New rows reached the log (a burst is batched into one message)."""
+
+    events: list[DeploymentEvent]
+
+
+@dataclass
+class ResyncRequested(Message):
+    """Rows were missed: screens refetch what they show."""
+
+
+@dataclass
+class ConnectionUpdated(Message):
+    """The live feed changed state."""
+
+    status: ConnectionStatus

@@ -1,0 +1,183 @@
+"""The history screen: every row newest first, filtered, paged lazily, live at the top."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from ...client import HistoryFilters
+from ...domain import DeploymentEvent, Status
+from ..messages import ResyncRequested, RowsArrived
+from ..widgets.deck_header import DeckHeader
+from ..widgets.history_table import HistoryTable
+
+if TYPE_CHECKING:
+    from ..app import ShipdeckApp
+
+PAGE_SIZE = 100
+_KEYS = {"service": "service", "env": "environment", "environment": "environment",
+         "status": "status", "actor": "actor", "id": "deployment_id"}
+
+
+class FilterSyntaxError(ValueError):
+    """The filter line cannot be read; the message says how to write it."""
+
+
+def parse_filters(line: str) -> HistoryFilters:
+    """`service:api env:prod status:failure actor:alice free words` → filters."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise FilterSyntaxError(f"unbalanced quotes: {exc}") from None
+    fields: dict[str, str] = {}
+    text: list[str] = []
+    for word in words:
+        key, sep, value = word.partition(":")
+        if sep and key.lower() in _KEYS and value:
+            fields[_KEYS[key.lower()]] = value
+        else:
+            text.append(word)
+    status = None
+    if "status" in fields:
+        try:
+            status = Status(fields.pop("status"))
+        except ValueError:
+            choices = ", ".join(s.value for s in Status)
+            raise FilterSyntaxError(f"status must be one of {choices}") from None
+    return HistoryFilters(status=status, text=" ".join(text) or None, **fields)
+
+
+def format_filters(filters: HistoryFilters) -> str:
+    """The filter line that `parse_filters` reads back to `filters`."""
+    parts = [f"{key}:{shlex.quote(str(getattr(filters, name)))}"
+             for key, name in (("service", "service"), ("env", "environment"),
+                               ("actor", "actor"), ("id", "deployment_id"))
+             if getattr(filters, name)]
+    if filters.status is not None:
+        parts.append(f"status:{filters.status.value}")
+    if filters.text:
+        parts.append(filters.text)
+    return " ".join(parts)
+
+
+def matches(filters: HistoryFilters, event: DeploymentEvent) -> bool:
+    """Whether a live row belongs in a listing with these filters."""
+    for name in ("service", "environment", "actor", "deployment_id"):
+        wanted = getattr(filters, name)
+        if wanted is not None and getattr(event, name) != wanted:
+            return False
+    if filters.status is not None and event.status is not filters.status:
+        return False
+    if filters.text:
+        return filters.text.lower() in event.model_dump_json().lower()
+    return True
+
+
+class HistoryScreen(Screen[None]):
+    """Deployment history."""
+
+    AUTO_FOCUS = "#history-table"
+
+    BINDINGS: list[BindingType] = [
+        Binding("/", "filter", "Filter", id="history.filter",
+                tooltip="Filter: service:NAME env:NAME status:STATUS actor:NAME id:ID words"),
+        Binding("ctrl+r", "reload", "Reload", id="history.reload",
+                tooltip="Fetch the newest rows again"),
+    ]
+
+    def __init__(self, filters: HistoryFilters | None = None) -> None:
+        super().__init__()
+        self.filters = filters or HistoryFilters()
+        self._cursor: str | None = None
+
+    @property
+    def deck(self) -> ShipdeckApp:
+        from ..app import ShipdeckApp
+
+        assert isinstance(self.app, ShipdeckApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield DeckHeader(self.deck.clock)
+        yield Input(format_filters(self.filters), id="history-filter",
+                    placeholder="service:NAME env:NAME status:failure actor:NAME words…")
+        yield Static(id="history-columns")
+        yield HistoryTable(self.deck.clock, id="history-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DeckHeader).screen_title = "History"
+        self.query_one(HistoryTable).focus()
+        self.reload()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._columns)
+
+    def _columns(self) -> None:
+        table = self.query_one(HistoryTable)
+        self.query_one("#history-columns", Static).update(table.header_text())
+
+    def reload(self) -> None:
+        """Start again from the newest row with the current filters."""
+        self._cursor = None
+        table = self.query_one(HistoryTable)
+        table.clear()
+        table.fetching = True
+        self._columns()
+        self.fetch_page(self.filters, None)
+
+    @work(exclusive=True, group="history-page", exit_on_error=False)
+    async def fetch_page(self, filters: HistoryFilters, cursor: str | None) -> None:
+        page = await self.deck.client.deployments(filters, cursor=cursor, limit=PAGE_SIZE)
+        if filters != self.filters:
+            return  # the filter changed while this page was on its way
+        self._cursor = page.next_cursor
+        self.query_one(HistoryTable).extend(page.items, page.next_cursor is not None)
+
+    @on(HistoryTable.NeedMore)
+    def _more(self) -> None:
+        if self._cursor is not None:
+            self.fetch_page(self.filters, self._cursor)
+
+    @on(HistoryTable.RowChosen)
+    def _open(self, message: HistoryTable.RowChosen) -> None:
+        self.deck.open_detail(message.event.deployment_id, message.event)
+
+    @on(RowsArrived)
+    def _live(self, message: RowsArrived) -> None:
+        table = self.query_one(HistoryTable)
+        for event in message.events:
+            if matches(self.filters, event):
+                table.insert_live(event)
+
+    @on(ResyncRequested)
+    def _resync(self) -> None:
+        self.reload()
+
+    def action_filter(self) -> None:
+        self.query_one("#history-filter", Input).focus()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted, "#history-filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        try:
+            self.filters = parse_filters(event.value)
+        except FilterSyntaxError as exc:
+            self.notify(str(exc), title="Filter not applied", severity="warning")
+            return
+        self.query_one(HistoryTable).focus()
+        self.reload()
+
+    def set_filters(self, filters: HistoryFilters) -> None:
+        """Show the history with other filters (from the palette)."""
+        self.filters = filters
+        self.query_one("#history-filter", Input).value = format_filters(filters)
+        self.reload()

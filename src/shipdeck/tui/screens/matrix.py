@@ -1,0 +1,166 @@
+"""The matrix screen: services × environments, live, with the focused slot's details."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from ...client import HistoryFilters
+from ..messages import ResyncRequested, RowsArrived
+from ..model import fuzzy_match
+from ..widgets.deck_header import DeckHeader
+from ..widgets.matrix_columns import MatrixColumns
+from ..widgets.matrix_grid import MatrixGrid
+from ..widgets.slot_panel import SlotPanel
+
+if TYPE_CHECKING:
+    from ..app import ShipdeckApp
+
+SortOrder = Literal["name", "change"]
+
+
+class MatrixScreen(Screen[None]):
+    """The default screen."""
+
+    AUTO_FOCUS = "#matrix-grid"
+
+    BINDINGS: list[BindingType] = [
+        Binding("/", "filter", "Filter", id="matrix.filter",
+                tooltip="Filter services by name (substring or fuzzy)"),
+        Binding("s", "sort", "Sort", id="matrix.sort",
+                tooltip="Sort services by name or by last change"),
+        Binding("enter", "slot_history", "Slot history", id="matrix.slot-history",
+                tooltip="History of the focused slot"),
+        Binding("H", "history", "History", id="matrix.history",
+                tooltip="History of every deployment"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="matrix.clear-filter",
+                tooltip="Clear the service filter"),
+    ]
+
+    filter_text: reactive[str] = reactive("", init=False)
+    """Services shown must match this (substring or fuzzy)."""
+    sort_by: reactive[SortOrder] = reactive[SortOrder]("name", init=False)
+    """`name` or `change` (most recent first)."""
+
+    @property
+    def deck(self) -> ShipdeckApp:
+        from ..app import ShipdeckApp
+
+        assert isinstance(self.app, ShipdeckApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield DeckHeader(self.deck.clock)
+        yield MatrixColumns(id="matrix-columns")
+        yield MatrixGrid(self.deck.clock, id="matrix-grid")
+        yield SlotPanel(self.deck.clock, id="slot-panel")
+        yield Input(placeholder="filter services (substring or fuzzy) — enter to keep, esc to clear",
+                    id="matrix-filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DeckHeader).screen_title = "Matrix"
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    # -- data --------------------------------------------------------------------------
+
+    def visible_services(self) -> list[str]:
+        """Services after the filter, in the chosen order."""
+        model = self.deck.matrix
+        names = [s for s in model.services() if not self.filter_text
+                 or fuzzy_match(self.filter_text, s)]
+        if self.sort_by == "change":
+            names.sort(key=lambda s: (-model.last_change.get(s, 0), s))
+        return names
+
+    def redraw(self) -> None:
+        """Show the app's model (after a snapshot, live rows, a filter or a sort)."""
+        grid = self.query_one(MatrixGrid)
+        service, _ = grid.focused_slot
+        grid.show(self.deck.matrix, self.visible_services(), keep=service)
+        self._columns()
+        self._panel()
+
+    def _columns(self) -> None:
+        grid = self.query_one(MatrixGrid)
+        title = f"service ({len(grid.services)})"
+        if self.filter_text:
+            title = f"/{self.filter_text} ({len(grid.services)})"
+        self.query_one(MatrixColumns).show(grid.model.environments, grid.layout_widths, title)
+
+    def _panel(self) -> None:
+        service, env = self.query_one(MatrixGrid).focused_slot
+        cell = self.deck.matrix.cell(service, env) if service and env else None
+        self.query_one(SlotPanel).show(service, env, cell)
+
+    @on(RowsArrived)
+    def _rows(self, message: RowsArrived) -> None:
+        if self.sort_by == "change" or any(
+            e.service not in self.query_one(MatrixGrid).services for e in message.events
+        ):
+            self.redraw()
+        else:
+            self.query_one(MatrixGrid).refresh()
+            self._panel()
+
+    @on(ResyncRequested)
+    def _resync(self) -> None:
+        self.redraw()
+
+    @on(MatrixGrid.SlotFocused)
+    def _focused(self) -> None:
+        self._panel()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._columns)
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#matrix-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#matrix-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+
+    @on(Input.Submitted, "#matrix-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#matrix-filter", Input).display = False
+        self.query_one(MatrixGrid).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#matrix-filter", Input)
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        self.query_one(MatrixGrid).focus()
+
+    def watch_filter_text(self) -> None:
+        self.redraw()
+
+    def action_sort(self) -> None:
+        self.sort_by = "change" if self.sort_by == "name" else "name"
+        self.notify(f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}",
+                    timeout=2)
+
+    def watch_sort_by(self) -> None:
+        self.redraw()
+
+    def action_slot_history(self) -> None:
+        service, env = self.query_one(MatrixGrid).focused_slot
+        if service is not None:
+            self.deck.open_history(HistoryFilters(service=service, environment=env))
+
+    def action_history(self) -> None:
+        self.deck.open_history(HistoryFilters())

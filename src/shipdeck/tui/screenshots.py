@@ -1,0 +1,104 @@
+"""`python -m shipdeck.tui.screenshots DIR`: SVGs of every screen, from the real app on demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from .app import ShipdeckApp
+from .screens.detail import DetailScreen
+from .screens.history import HistoryScreen
+from .screens.matrix import MatrixScreen
+from .widgets.history_table import HistoryTable
+from .widgets.matrix_grid import MatrixGrid
+
+NOW = datetime(2026, 5, 28, 12, 0, tzinfo=UTC)
+SIZES = [(80, 24), (160, 48)]
+Step = Callable[[Pilot[None], ShipdeckApp], Awaitable[None]]
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20) -> None:
+    """Run the app until `predicate()` holds."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await pilot.pause(0.05)
+
+
+async def matrix(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await until(pilot, lambda: isinstance(app.screen, MatrixScreen)
+                and app.screen.query_one(MatrixGrid).services)
+    await pilot.press("down", "right", "right")
+
+
+async def history(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await matrix(pilot, app)
+    await pilot.press("H")
+    await until(pilot, lambda: isinstance(app.screen, HistoryScreen)
+                and app.screen.query_one(HistoryTable).rows)
+
+
+async def detail(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await history(pilot, app)
+    await pilot.press("down", "enter")
+    await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.rows)
+    await pilot.pause(0.3)
+
+
+async def help_screen(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await matrix(pilot, app)
+    await pilot.press("question_mark")
+
+
+async def palette(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await matrix(pilot, app)
+    await pilot.press("colon", *"history")
+    await pilot.pause(0.5)
+
+
+SCREENS: dict[str, Step] = {
+    "matrix": matrix,
+    "history": history,
+    "detail": detail,
+    "help": help_screen,
+    "palette": palette,
+}
+
+
+async def shoot(folder: Path, database: Path) -> list[Path]:
+    """Render every screen at every size into `folder`."""
+    from ..launch import demo_client
+
+    written = []
+    for name, step in SCREENS.items():
+        for width, height in SIZES:
+            client = demo_client(traffic=False, now=NOW, database=database)
+            app = ShipdeckApp(client, profile="demo", clock=lambda: NOW)
+            async with app.run_test(size=(width, height)) as pilot:
+                await step(pilot, app)
+                await pilot.pause(0.2)
+                path = folder / f"{name}-{width}x{height}.svg"
+                app.save_screenshot(str(path.name), path=str(folder))
+                written.append(path)
+            database.unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
+    return written
+
+
+def main() -> None:
+    """Entry point: `python -m shipdeck.tui.screenshots [DIR]`."""
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in asyncio.run(shoot(folder, Path(tmp) / "demo.db")):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()

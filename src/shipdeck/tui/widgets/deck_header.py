@@ -1,0 +1,92 @@
+"""`DeckHeader`: profile, engine, connection state, read-only mark and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ...client import ConnectionStatus, LinkState
+from ..format import clock_time
+from ..sanitize import sanitize
+
+_STATE_STYLE = {
+    LinkState.LIVE: "bold green",
+    LinkState.CONNECTING: "yellow",
+    LinkState.RECONNECTING: "bold yellow",
+    LinkState.OFFLINE: "bold red",
+}
+
+
+def connection_text(status: ConnectionStatus) -> str:
+    """`live`, `reconnecting, attempt 3`, `offline since 10:14:02`…"""
+    if status.state is LinkState.RECONNECTING:
+        since = f" · offline since {clock_time(status.since)}" if status.since else ""
+        return f"● reconnecting, attempt {status.attempt}{since}"
+    if status.state is LinkState.OFFLINE:
+        since = f" since {clock_time(status.since)}" if status.since else ""
+        return f"● offline{since}"
+    return f"● {status.state.value}"
+
+
+class DeckHeader(Widget):
+    """The one-line header every screen shows."""
+
+    DEFAULT_CSS = """
+    DeckHeader { height: 1; background: $primary-background; color: $text; }
+    """
+
+    profile: reactive[str] = reactive("default")
+    """The profile in use."""
+    engine: reactive[str] = reactive("embedded")
+    """`embedded` or the server URL."""
+    status: reactive[ConnectionStatus] = reactive(ConnectionStatus(LinkState.CONNECTING))
+    """The live feed's state."""
+    read_only: reactive[bool] = reactive(False)
+    """Whether actions are unavailable."""
+    screen_title: reactive[str] = reactive("Matrix")
+    """The current screen's name."""
+    now: reactive[datetime | None] = reactive(None)
+    """The clock, updated every second."""
+
+    def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+
+    def on_mount(self) -> None:
+        self.now = self._clock()
+        self.set_interval(1.0, self._tick)
+        # Follow the app's state (the app owns the connection; every screen has a header).
+        self._follow_app()
+        for name in ("connection", "read_only"):
+            if hasattr(self.app, name):
+                self.watch(self.app, name, lambda *_: self._follow_app(), init=False)
+
+    def _follow_app(self) -> None:
+        app = self.app
+        self.profile = str(getattr(app, "profile", self.profile))
+        client = getattr(app, "client", None)
+        self.engine = str(getattr(client, "label", self.engine))
+        self.status = getattr(app, "connection", self.status)
+        self.read_only = bool(getattr(app, "read_only", self.read_only))
+
+    def _tick(self) -> None:
+        self.now = self._clock()
+
+    def render(self) -> Text:
+        left = Text(no_wrap=True, overflow="ellipsis")
+        left.append(" shipdeck ", style="bold reverse")
+        left.append(f" {self.screen_title} ", style="bold")
+        left.append(f"· {sanitize(self.profile)} · {sanitize(self.engine)} ")
+        if self.read_only:
+            left.append("· read-only ", style="bold")
+        right = Text(no_wrap=True)
+        right.append(connection_text(self.status), style=_STATE_STYLE[self.status.state])
+        if self.now is not None:
+            right.append(f"  {clock_time(self.now)} ")
+        room = self.size.width - right.cell_len
+        left.truncate(max(0, room), overflow="ellipsis", pad=True)
+        return left + right

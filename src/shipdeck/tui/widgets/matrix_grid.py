@@ -1,0 +1,254 @@
+"""`MatrixGrid`: services × environments, drawn line by line (only what is visible)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...domain import DeploymentEvent, Status
+from ..format import EMPTY_CELL, GLYPHS, NEXT_MARK, PREV_FAILED_MARK, WORDS, age
+from ..model import Cell, MatrixModel, previous_failed, upcoming
+from ..sanitize import sanitize
+
+MIN_CELL = 8
+Part = tuple[str, str]  # (text, component suffix)
+
+
+def _version(event: DeploymentEvent) -> str:
+    return sanitize(event.version or event.sha or event.deployment_id)
+
+
+def cell_parts(cell: Cell | None, width: int, now: datetime) -> list[Part]:
+    """The richest rendering of a cell that fits `width` columns."""
+    if cell is None or (cell.current is None and upcoming(cell) is None):
+        return [(EMPTY_CELL, "empty")]
+    nxt = upcoming(cell)
+    badge: list[Part] = []
+    if nxt is not None:
+        badge = [(f" {NEXT_MARK}{GLYPHS[nxt.status]}", "next"), (f" {_version(nxt)}", "next")]
+    if cell.current is None:
+        candidates = [badge, badge[:1]]
+        head: list[Part] = []
+    else:
+        event = cell.current.ref
+        status = event.status
+        word = event.phase if status is Status.IN_PROGRESS and event.phase else WORDS[status]
+        mark = PREV_FAILED_MARK if previous_failed(cell) else ""
+        glyph = (f"{mark}{GLYPHS[status]}", status.value)
+        version = (f" {_version(event)}", "version")
+        when = (f" {age(event.happened_at, now)}", "dim")
+        word_part = (f" {sanitize(word)}", status.value)
+        head = [glyph]
+        candidates = [
+            [glyph, word_part, version, when, *badge],
+            [glyph, word_part, version, when, *badge[:1]],
+            [glyph, word_part, version, *badge[:1]],
+            [glyph, version, *badge[:1]],
+            [glyph, version],
+        ]
+    for parts in candidates:
+        if sum(cell_len(text) for text, _ in parts) <= width:
+            return parts
+    fallback = candidates[-1] or head
+    return _truncate(fallback, width)
+
+
+def _truncate(parts: list[Part], width: int) -> list[Part]:
+    out: list[Part] = []
+    room = width
+    for text, kind in parts:
+        if cell_len(text) <= room:
+            out.append((text, kind))
+            room -= cell_len(text)
+        else:
+            if room > 1:
+                out.append((text[: room - 1] + "…", kind))
+            break
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GridLayout:
+    """Column widths for a given widget width."""
+
+    service_width: int
+    cell_width: int
+
+
+def grid_layout(width: int, services: list[str], environments: list[str]) -> GridLayout:
+    """Fit the service column and equal cells into `width`; cells never go below a glyph+version."""
+    columns = max(1, len(environments))
+    longest = max((cell_len(s) for s in services), default=8)
+    service_width = min(max(longest + 2, 10), 28)
+    while service_width > 10 and (width - service_width) // columns < 16:
+        service_width -= 1
+    cell_width = max(MIN_CELL, (width - service_width) // columns)
+    return GridLayout(service_width, cell_width)
+
+
+class MatrixGrid(ScrollView, can_focus=True):
+    """The environment matrix with a cell cursor (arrows or hjkl)."""
+
+    COMPONENT_CLASSES = {
+        "matrix-grid--service",
+        "matrix-grid--cursor",
+        "matrix-grid--cursor-row",
+        "matrix-grid--empty",
+        "matrix-grid--dim",
+        "matrix-grid--version",
+        "matrix-grid--next",
+        *(f"matrix-grid--{status.value}" for status in Status),
+    }
+
+    DEFAULT_CSS = """
+    MatrixGrid { background: $surface; }
+    MatrixGrid > .matrix-grid--service { text-style: bold; }
+    MatrixGrid > .matrix-grid--cursor { background: $accent 40%; text-style: bold; }
+    MatrixGrid:focus > .matrix-grid--cursor { background: $accent; color: $text; }
+    MatrixGrid > .matrix-grid--cursor-row { background: $boost; }
+    MatrixGrid > .matrix-grid--empty { color: $text-disabled; }
+    MatrixGrid > .matrix-grid--dim { color: $text-muted; }
+    MatrixGrid > .matrix-grid--next { color: $warning; }
+    MatrixGrid > .matrix-grid--success { color: $success; }
+    MatrixGrid > .matrix-grid--failure { color: $error; text-style: bold; }
+    MatrixGrid > .matrix-grid--in-progress { color: $accent; }
+    MatrixGrid > .matrix-grid--queued { color: $warning; }
+    MatrixGrid > .matrix-grid--waiting { color: $warning; }
+    MatrixGrid > .matrix-grid--pending { color: $text-muted; }
+    MatrixGrid > .matrix-grid--cancelled { color: $text-muted; }
+    MatrixGrid > .matrix-grid--rejected { color: $error; }
+    """
+
+    BINDINGS: list[BindingType] = [
+        Binding("up,k", "cursor(0, -1)", "Up", show=False, id="matrix.up", tooltip="Previous service"),
+        Binding("down,j", "cursor(0, 1)", "Down", show=False, id="matrix.down", tooltip="Next service"),
+        Binding("left,h", "cursor(-1, 0)", "Left", show=False, id="matrix.left", tooltip="Previous environment"),
+        Binding("right,l", "cursor(1, 0)", "Right", show=False, id="matrix.right", tooltip="Next environment"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="matrix.page-up", tooltip="One screen up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="matrix.page-down", tooltip="One screen down"),
+        Binding("home,g", "edge(-1)", "First", show=False, id="matrix.first", tooltip="First service"),
+        Binding("end,G", "edge(1)", "Last", show=False, id="matrix.last", tooltip="Last service"),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, init=False)
+    """Index of the focused service among those shown."""
+    cursor_col: reactive[int] = reactive(0, init=False)
+    """Index of the focused environment."""
+
+    class SlotFocused(Message):
+        """The cursor moved to a slot."""
+
+        def __init__(self, service: str | None, environment: str | None) -> None:
+            super().__init__()
+            self.service = service
+            self.environment = environment
+
+    def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+        self.model = MatrixModel()
+        self.services: list[str] = []
+
+    # -- data --------------------------------------------------------------------------
+
+    def show(self, model: MatrixModel, services: list[str], keep: str | None = None) -> None:
+        """Show `services` (filtered and sorted) of `model`, keeping the cursor on `keep`."""
+        self.model = model
+        self.services = services
+        self.virtual_size = Size(self.size.width, len(services))
+        row = services.index(keep) if keep in services else min(self.cursor_row, len(services) - 1)
+        self.cursor_row = max(0, row)
+        self.cursor_col = min(self.cursor_col, max(0, len(model.environments) - 1))
+        self._announce()
+        self.refresh()
+
+    @property
+    def focused_slot(self) -> tuple[str | None, str | None]:
+        """`(service, environment)` under the cursor."""
+        service = self.services[self.cursor_row] if self.services else None
+        envs = self.model.environments
+        env = envs[self.cursor_col] if envs else None
+        return service, env
+
+    @property
+    def layout_widths(self) -> GridLayout:
+        """Current column widths (the column header uses the same)."""
+        return grid_layout(self.size.width, self.services, self.model.environments)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.services))
+
+    # -- cursor ------------------------------------------------------------------------
+
+    def action_cursor(self, dx: int, dy: int) -> None:
+        if dx:
+            self.cursor_col = max(0, min(self.cursor_col + dx, len(self.model.environments) - 1))
+        if dy:
+            self.cursor_row = max(0, min(self.cursor_row + dy, len(self.services) - 1))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(0, direction * max(1, self.size.height - 1))
+
+    def action_edge(self, direction: int) -> None:
+        self.cursor_row = 0 if direction < 0 else max(0, len(self.services) - 1)
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.scroll_to_region(Region(0, new, 1, 1), animate=False, force=True)
+        self._refresh_rows(old, new)
+        self._announce()
+
+    def watch_cursor_col(self) -> None:
+        self._refresh_rows(self.cursor_row)
+        self._announce()
+
+    def _refresh_rows(self, *rows: int) -> None:
+        top = self.scroll_offset.y
+        for row in rows:
+            self.refresh(Region(0, row - top, self.size.width, 1))
+
+    def _announce(self) -> None:
+        self.post_message(self.SlotFocused(*self.focused_slot))
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def _style(self, kind: str) -> Style:
+        return self.get_component_rich_style(f"matrix-grid--{kind}", partial=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        index = self.scroll_offset.y + y
+        base = self.rich_style
+        if not 0 <= index < len(self.services):
+            return Strip.blank(width, base)
+        service = self.services[index]
+        layout = self.layout_widths
+        on_row = index == self.cursor_row
+        row_style = base + self._style("cursor-row") if on_row else base
+        name = sanitize(service)
+        if cell_len(name) > layout.service_width - 1:
+            name = name[: layout.service_width - 2] + "…"
+        segments = [Segment(name.ljust(layout.service_width), row_style + self._style("service"))]
+        now = self._clock()
+        for col, env in enumerate(self.model.environments):
+            cell = self.model.cell(service, env)
+            cell_style = row_style
+            if on_row and col == self.cursor_col:
+                cell_style = base + self._style("cursor")
+            parts = cell_parts(cell, layout.cell_width - 1, now)
+            used = 0
+            for text, kind in parts:
+                segments.append(Segment(text, cell_style + self._style(kind)))
+                used += cell_len(text)
+            segments.append(Segment(" " * (layout.cell_width - used), cell_style))
+        return Strip(segments).adjust_cell_length(width, base)

@@ -1,0 +1,75 @@
+"""`SlotPanel`: everything about the focused slot — current, next, last successful."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ...domain import DeploymentEvent
+from ..format import STATUS_STYLES, age, status_label, timestamp
+from ..model import Cell, last_successful, previous_failed, upcoming
+from ..sanitize import sanitize
+
+_LABEL_WIDTH = 16
+
+
+def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
+    """Two lines about one row: what and when, then where it came from."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(label.ljust(_LABEL_WIDTH), style="bold")
+    text.append(status_label(event.status, sanitize(event.phase) or None), style=STATUS_STYLES[event.status])
+    text.append(f"  {sanitize(event.version) or '-'}", style="bold")
+    if event.actor:
+        text.append(f"  by {sanitize(event.actor)}")
+    text.append(f"  {timestamp(event.happened_at)} ({age(event.happened_at, now)} ago)")
+    details = [
+        f"sha {sanitize(event.sha)}" if event.sha else "",
+        sanitize(event.ref) if event.ref else "",
+        f"run #{sanitize(event.run_number)}" if event.run_number else "",
+        sanitize(event.run_url) if event.run_url else "",
+        f"via {sanitize(event.progress_reporter)}" if event.progress_reporter else "",
+        f"id {sanitize(event.deployment_id)}",
+    ]
+    text.append("\n" + " " * _LABEL_WIDTH)
+    text.append(" · ".join(d for d in details if d), style="dim")
+    if event.message:
+        text.append("\n" + " " * _LABEL_WIDTH + sanitize(event.message), style="italic")
+    return text
+
+
+class SlotPanel(Static):
+    """The detail panel under the matrix."""
+
+    DEFAULT_CSS = """
+    SlotPanel { height: auto; max-height: 9; border-top: solid $panel-lighten-2; padding: 0 1; }
+    """
+
+    def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+
+    def show(self, service: str | None, environment: str | None, cell: Cell | None) -> None:
+        """Describe one slot (or say that nothing was deployed there)."""
+        title = Text(no_wrap=True, overflow="ellipsis")
+        if service is None or environment is None:
+            self.update(Text("No services yet: waiting for the first deployment to be reported."))
+            return
+        title.append(f"{sanitize(service)} → {sanitize(environment)}", style="bold underline")
+        parts = [title]
+        now = self._clock()
+        if cell is None or (cell.current is None and upcoming(cell) is None):
+            parts.append(Text("Never deployed here."))
+        else:
+            if cell.current is not None:
+                label = "current" + (" (prev ✗)" if previous_failed(cell) else "")
+                parts.append(describe(label, cell.current.ref, now))
+            nxt = upcoming(cell)
+            if nxt is not None:
+                parts.append(describe("next", nxt, now))
+            last = last_successful(cell)
+            if last is not None:
+                parts.append(describe("last successful", last, now))
+        self.update(Text("\n").join(parts))
