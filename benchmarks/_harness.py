@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -223,13 +224,13 @@ class Workers:
         self.procs.append(proc)
         return proc
 
-    def results(self, timeout: float) -> list[dict[str, object]]:
+    def results(self, timeout: float) -> list[dict[str, Any]]:
         """Wait for every child and parse its JSON line.
 
         Raises:
             RuntimeError: a child failed or printed no result.
         """
-        out: list[dict[str, object]] = []
+        out: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         for proc in self.procs:
             stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))

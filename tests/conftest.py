@@ -115,9 +115,12 @@ class ServerProcess:
         raise RuntimeError("shipdeck serve did not become ready")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+                self.proc.wait(timeout=20)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
         self.proc = None
 
     def stop(self) -> None:

@@ -170,14 +170,6 @@ class RemoteEngine:
         except httpx.HTTPError as exc:
             raise EngineError(f"cannot reach {self.label}: {_why(exc)}") from exc
 
-    async def _get_model(
-        self, path: str, model: type[_Model], params: Mapping[str, str | int] | None = None
-    ) -> _Model:
-        response = await self._get(path, params)
-        if not response.is_success:
-            raise EngineError(_error_text(response))
-        return _parse(response, model)
-
     async def matrix(self) -> Matrix:
         cached = self._matrix_cache
         response = await self._get(
@@ -185,15 +177,13 @@ class RemoteEngine:
         )
         if response.status_code == 304 and cached is not None:
             return cached[1]
-        if not response.is_success:
-            raise EngineError(_error_text(response))
         matrix = _parse(response, Matrix)
         etag = response.headers.get("ETag")
         self._matrix_cache = (etag, matrix) if etag else None
         return matrix
 
     async def environments(self) -> list[str]:
-        return (await self._get_model("/api/environments", _ItemList)).items
+        return _parse(await self._get("/api/environments"), _ItemList).items
 
     async def deployments(
         self, filters: HistoryFilters, cursor: str | None = None, limit: int = 100
@@ -204,14 +194,15 @@ class RemoteEngine:
             params["q"] = filters.text  # an extension: a contract-only server ignores it
         if cursor is not None:
             params["cursor"] = cursor
-        page = await self._get_model("/api/deployments", DeploymentEventPage, params)
+        page = _parse(await self._get("/api/deployments", params), DeploymentEventPage)
         # Filter again: a contract-only server ignores `q` and `actor`, ours matches `q`
         # against field names too. The page boundary (next_cursor) stays the server's.
         items = [item for item in page.items if _matches(item, filters)]
         return DeploymentEventPage(items=items, next_cursor=page.next_cursor)
 
     async def deployment(self, row_id: str) -> DeploymentEvent:
-        return await self._get_model(f"/api/deployments/{quote(row_id, safe='')}", DeploymentEvent)
+        response = await self._get(f"/api/deployments/{quote(row_id, safe='')}")
+        return _parse(response, DeploymentEvent)
 
     async def capabilities(self) -> Capabilities:
         response = await self._get("/api/whoami")
@@ -355,6 +346,9 @@ def _error_text(response: httpx.Response, *, detail_only: bool = False) -> str:
 
 
 def _parse(response: httpx.Response, model: type[_Model]) -> _Model:
+    """The answer as `model`, or an `EngineError` saying what was wrong with it."""
+    if not response.is_success:
+        raise EngineError(_error_text(response))
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:

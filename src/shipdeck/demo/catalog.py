@@ -21,6 +21,9 @@ PROGRESS_REPORTER = "github-actions/demo"
 
 CI_BASE_URL = "https://ci.example.com/acme"
 
+FIRST_RUN = 48_000
+"""Run ids start near here; other workflows' runs leave gaps between the demo's."""
+
 CI_BOT = "github-actions[bot]"
 DEPENDENCY_BOTS: tuple[str, ...] = ("renovate[bot]", "dependabot[bot]")
 PEOPLE: tuple[str, ...] = (

@@ -176,6 +176,10 @@ class ShipdeckApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`back` is hidden on the matrix: there is nothing under it."""
+        return not (action == "back" and len(self.screen_stack) <= 2)
+
     def action_back(self) -> None:
         if len(self.screen_stack) > 2:
             self.pop_screen()

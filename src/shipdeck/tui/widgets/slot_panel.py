@@ -72,4 +72,6 @@ class SlotPanel(Static):
             last = last_successful(cell)
             if last is not None:
                 parts.append(describe("last successful", last, now))
-        self.update(Text("\n").join(parts))
+        text = Text("\n").join(parts)
+        text.no_wrap, text.overflow = True, "ellipsis"
+        self.update(text)
