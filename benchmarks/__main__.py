@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from . import BENCHMARKS
+from . import BENCHMARKS, _harness
 from ._harness import Report, say, verdict
 
 
@@ -22,9 +22,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Run shipdeck's benchmarks and print their figures (never assertions).",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the servers under cProfile and print where their time went (slower)",
+    )
+    parser.add_argument(
         "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(BENCHMARKS)} (default: all)"
     )
     args = parser.parse_args(argv)
+    _harness.PROFILE_SERVERS = args.profile
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             failed.append(name)
-        say(f"== {name} took {time.perf_counter() - started:.0f} s")
+        say(f"== {name} took {time.perf_counter() - started:.0f} s; {load()}")
     print_summary(reports, failed)
     return 1 if failed else 0
 
@@ -50,8 +56,14 @@ def machine() -> str:
     return (
         f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}"
+        f"SQLite {sqlite3.sqlite_version}; {load()}"
     )
+
+
+def load() -> str:
+    """The machine's load average: other work on a shared machine moves every figure."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def print_summary(reports: list[Report], failed: list[str]) -> None:

@@ -35,6 +35,7 @@ from shipdeck.domain import (
     fold_slot,
     to_micros,
 )
+from shipdeck.engine import Engine
 from shipdeck.engine.store import NewDeploymentRow, SQLiteStore
 from shipdeck.engine.store.migrate import HEAD_REVISION
 
@@ -156,6 +157,25 @@ def new_row(body: dict[str, Any]) -> NewDeploymentRow:
         actor=event.actor,
         doc=event.model_dump_json(),
     )
+
+
+async def differences_from_engine(url: str, bodies: list[dict[str, Any]]) -> int:
+    """How many of `new_row`'s documents differ from what `Engine.ingest` stores.
+
+    Row ids are random (UUIDv7), so documents are compared without their `id`.
+    """
+    engine = await Engine.open(url)
+    try:
+        differing = 0
+        for body in bodies:
+            ingest = DeploymentEventIngest.model_validate_json(json.dumps(body))
+            _, stored = await engine.ingest(ingest)
+            ours, theirs = json.loads(new_row(body).doc), json.loads(stored)
+            del ours["id"], theirs["id"]
+            differing += ours != theirs
+        return differing
+    finally:
+        await engine.close()
 
 
 def _entry_values(entry: SlotEntry[str] | None, *, status: bool, doc: bool) -> list[Any]:

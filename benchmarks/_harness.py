@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import os
+import pstats
 import signal
 import socket
 import subprocess
@@ -16,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -26,7 +28,14 @@ from shipdeck.engine import Engine
 DATA_DIR = Path(__file__).with_name(".data")
 """Cached generated databases (gitignored)."""
 
+REPO = Path(__file__).resolve().parent.parent
+"""Child processes run here, so `python -m benchmarks.…` resolves from any directory."""
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+PROFILE_SERVERS = False
+"""Set by `python -m benchmarks --profile`: servers run under cProfile (and so slower) and
+print where their time went when they stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +146,8 @@ def create_key(database_url: str, name: str = "bench", role: Role = Role.REPORTE
 class Server:
     """A server in a child process on a loopback port: `shipdeck serve` or the bench runner.
 
-    Use as a context manager; the process is stopped (SIGTERM, then SIGKILL) on exit.
+    Use as a context manager; the process is stopped (SIGINT, then SIGKILL) on exit. Its
+    stderr goes to a temporary file (a pipe nobody reads could fill up and stall it).
     """
 
     def __init__(
@@ -149,14 +159,21 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        module = "benchmarks.server_runner" if runner else "shipdeck"
-        self.argv = [sys.executable, "-m", module]
+        self.module = "benchmarks.server_runner" if runner else "shipdeck"
+        self.argv = [sys.executable, "-m", self.module]
+        self.stats: Path | None = None
+        if PROFILE_SERVERS:
+            fd, stats = tempfile.mkstemp(prefix="shipdeck-bench-", suffix=".prof")
+            os.close(fd)
+            self.stats = Path(stats)
+            self.argv[1:1] = ["-m", "cProfile", "-o", stats]
         if not runner:
             self.argv += ["serve", "--host", "127.0.0.1"]
         self.argv += ["--port", str(self.port), "--database", database_url]
         if config is not None:
             self.argv += ["--config", str(config)]
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] = io.BytesIO()
 
     @property
     def pid(self) -> int:
@@ -169,16 +186,20 @@ class Server:
         return cpu_seconds(self.pid)
 
     def __enter__(self) -> Server:
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             self.argv,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
+            cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                self.log.seek(0)
+                err = self.log.read().decode(errors="replace")
+                self.__exit__()
                 raise RuntimeError(f"{' '.join(self.argv)} exited early: {err}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
@@ -191,14 +212,26 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is not None and proc.poll() is None:
+            # SIGINT: uvicorn shuts down gracefully and cProfile (if on) writes its stats.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.log.close()
+        if self.stats is not None:
+            self._print_profile(self.stats)
+            self.stats.unlink(missing_ok=True)
+            self.stats = None
+
+    def _print_profile(self, stats: Path) -> None:
+        if not stats.stat().st_size:
+            say(f"(the {self.module} server wrote no profile)")
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        say(f"cProfile of the {self.module} server's main thread (by own time):")
+        pstats.Stats(str(stats)).sort_stats("tottime").print_stats(25)
 
 
 class Workers:
@@ -219,10 +252,27 @@ class Workers:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.procs.append(proc)
         return proc
+
+    def wait_for_files(self, paths: Sequence[Path], timeout: float) -> None:
+        """Until every child has created its file (its way of saying it is ready).
+
+        Raises:
+            RuntimeError: a child exited or the files did not all appear in time.
+        """
+        deadline = time.monotonic() + timeout
+        while not all(path.exists() for path in paths):
+            failed = [proc for proc in self.procs if proc.poll() is not None]
+            if failed:
+                _, stderr = failed[0].communicate()
+                raise RuntimeError(f"benchmark worker exited early: {stderr}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("benchmark workers did not get ready in time")
+            time.sleep(0.05)
 
     def results(self, timeout: float) -> list[dict[str, Any]]:
         """Wait for every child and parse its JSON line.

@@ -25,7 +25,7 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
     statuses: dict[int, int] = {}
     answer_ms: list[float] = []
     headers = {"X-Api-Key": args.key, "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
 
     async def post(client: httpx.AsyncClient, index: int, body: dict[str, object]) -> None:
         body["deployment_id"] = f"sse-{args.seed}-{index}"
@@ -39,6 +39,7 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
     async with httpx.AsyncClient(base_url=args.url, headers=headers, limits=limits) as client:
         await client.get("/readyz")  # open a connection before the clock starts
         start = time.perf_counter()
+        start_ns = time.time_ns()
         tasks = []
         for index, body in enumerate(bodies):
             delay = start + index / args.rate - time.perf_counter()
@@ -49,6 +50,7 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
         seconds = time.perf_counter() - start
     return {
         "sent": len(bodies),
+        "start_ns": start_ns,
         "seconds": seconds,
         "statuses": {str(k): v for k, v in statuses.items()},
         "answer_ms": answer_ms,

@@ -1,8 +1,8 @@
 """SSE subscribers for the `sse` benchmark, run in their own process.
 
-`python -m benchmarks._sse_reader URL --connections N --expect E [--client raw|httpx]`
-opens N streams on `URL/api/events/stream`, prints `ready` once every stream has sent its
-first frame (the server subscribes before it writes anything), then reads until each
+`python -m benchmarks._sse_reader URL READY --connections N --expect E [--client …]`
+opens N streams on `URL/api/events/stream`, creates the file READY once every stream has
+sent its first frame (the server subscribes before it writes anything), then reads until each
 stream has delivered E `deployment` events or no event came for `--idle` seconds. The
 last stdout line is one JSON document: deliveries, latencies (µs, receive time minus the
 send time the pacer wrote into each row's `message`), gaps, repeats, resyncs and CPU.
@@ -25,7 +25,9 @@ import re
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +47,9 @@ class Tally:
     resyncs: int = 0
     others: int = 0
     last_event: float = 0.0
+    """`time.monotonic()` of the latest delivery (for the idle stop)."""
+    last_ns: int = 0
+    """`time.time_ns()` of the latest delivery."""
 
 
 @dataclass(slots=True)
@@ -78,6 +83,7 @@ class Stream:
             return
         self.tally.latencies_us.append((received - int(sent.group(1))) // 1000)
         self.tally.last_event = time.monotonic()
+        self.tally.last_ns = max(self.tally.last_ns, received)
         self.delivered += 1
         if self.delivered >= self.expect:
             self.done.set()
@@ -166,8 +172,10 @@ def raise_file_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
 
 
-async def subscribe_all(args: argparse.Namespace) -> dict[str, object]:
-    """Open every stream, report readiness, read, and tally."""
+async def subscribe_all(
+    args: argparse.Namespace, on_ready: Callable[[], None]
+) -> dict[str, object]:
+    """Open every stream, call `on_ready`, read, and tally."""
     tally = Tally()
     streams = [Stream(tally, args.expect) for _ in range(args.connections)]
     tasks: list[asyncio.Task[None]] = []
@@ -183,7 +191,7 @@ async def subscribe_all(args: argparse.Namespace) -> dict[str, object]:
                 else:
                     tasks.append(asyncio.create_task(read_httpx(client, stream)))
             await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in batch)), 30)
-        print("ready", flush=True)
+        on_ready()
         cpu_start = resource.getrusage(resource.RUSAGE_SELF)
         await wait_done(streams, tally, args.idle, args.timeout)
         cpu_end = resource.getrusage(resource.RUSAGE_SELF)
@@ -201,6 +209,7 @@ async def subscribe_all(args: argparse.Namespace) -> dict[str, object]:
         "repeats": tally.repeats,
         "resyncs": tally.resyncs,
         "others": tally.others,
+        "last_ns": tally.last_ns,
         "cpu_seconds": cpu,
     }
 
@@ -220,6 +229,7 @@ def main() -> None:
     """Subscribe, read, print the JSON tally."""
     parser = argparse.ArgumentParser(description="SSE subscribers for the sse benchmark")
     parser.add_argument("url")
+    parser.add_argument("ready", help="a file to create once every stream is subscribed")
     parser.add_argument("--connections", type=int, required=True)
     parser.add_argument("--expect", type=int, required=True)
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
@@ -227,7 +237,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
     raise_file_limit(args.connections + 64)
-    result = asyncio.run(subscribe_all(args))
+    result = asyncio.run(subscribe_all(args, Path(args.ready).touch))
     print(json.dumps(result))
     sys.stdout.flush()
 

@@ -12,13 +12,19 @@ hits both alike. Every ingest answer is then checked against the rows the log ho
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import sqlite3
 import statistics
+import time
 from dataclasses import dataclass
 
+from shipdeck.domain import DeploymentEventIngest
+from shipdeck.engine import Engine
+
 from ._harness import Report, Server, Workers, create_key, percentile, say, scratch_dir
+from ._load import bodies
 
 NAME = "ingest"
 SUMMARY = "POST /api/deployments vs an empty endpoint, one uvicorn worker"
@@ -29,6 +35,7 @@ ROUNDS = 2
 WARM_UP_SECONDS = 1.5
 HTTPX_CONNECTIONS = 8
 HTTPX_SECONDS = 3.0
+ENGINE_SECONDS = 3.0
 EMPTY, INGEST = "/bench/empty", "/api/deployments"
 
 
@@ -133,9 +140,34 @@ def run() -> Report:
             _show(httpx_empty)
         with sqlite3.connect(database) as conn:
             stored = conn.execute("SELECT COUNT(*) FROM deployments").fetchone()[0]
+        in_process = asyncio.run(engine_rate(f"sqlite:///{folder / 'engine.db'}"))
     created = sum(p.created for p in ingest) + warm[1].created
     summarise(report, empty, ingest, httpx_empty, stored - created)
+    report.add("Engine.ingest in-process (no HTTP)", in_process, "rows/s")
     return report
+
+
+async def engine_rate(url: str) -> float:
+    """Rows/s `Engine.ingest` sustains with as many callers in flight, without HTTP."""
+    payloads = [DeploymentEventIngest.model_validate_json(b) for b in bodies(5_000, seed=99)]
+    engine = await Engine.open(url)
+    done = 0
+    deadline = time.perf_counter() + ENGINE_SECONDS
+
+    async def caller(offset: int) -> None:
+        nonlocal done
+        index = offset
+        while time.perf_counter() < deadline:
+            await engine.ingest(payloads[index % len(payloads)])
+            index += 1
+            done += 1
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(i * 150) for i in range(CONNECTIONS)))
+        return done / (time.perf_counter() - started)
+    finally:
+        await engine.close()
 
 
 def summarise(

@@ -221,3 +221,26 @@ async def test_quit_with_capital_q(deck_client) -> None:
         await pilot.press("Q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_history_memory_is_bounded_during_long_live_runs(db_url, monkeypatch) -> None:
+    """Live rows beyond the limit push the oldest out; the table says so."""
+    from shipdeck.tui.widgets import history_table
+
+    from .conftest import seed
+
+    monkeypatch.setattr(history_table, "MAX_ROWS", 12)
+    await seed(db_url)
+    client = EmbeddedEngine(db_url)
+    app = make_app(client)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
+                       and len(app.screen.query_one(HistoryTable).rows) == 10)
+        for n in range(5):
+            await client.engine.ingest(row(f"gh-{50 + n}", "search", "qa", "success", -n, "1"))
+        table = app.screen.query_one(HistoryTable)
+        await wait_for(pilot, lambda: table.rows[0].deployment_id == "gh-54")
+        assert len(table.rows) == 12 and table.trimmed
+        assert "older rows were dropped from memory" in screen_text(app)

@@ -30,6 +30,22 @@ WORDS: dict[Status, str] = {
 }
 """The word shown beside the glyph (`deploying` reads better than `in-progress`)."""
 
+SHORT_WORDS: dict[str, str] = {
+    "success": "ok",
+    "failure": "fail",
+    "deploying": "run",
+    "queued": "queue",
+    "waiting": "wait",
+    "pending": "pend",
+    "cancelled": "canc",
+    "rejected": "rej",
+    "validating": "val",
+    "pushing": "push",
+    "pushed": "push",
+    "monitoring": "mon",
+}
+"""Words for narrow columns (80×24): still a word beside every glyph."""
+
 STATUS_STYLES: dict[Status, str] = {
     Status.SUCCESS: "green",
     Status.FAILURE: "bold red",

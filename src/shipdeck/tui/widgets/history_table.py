@@ -54,6 +54,10 @@ def visible_columns(width: int) -> list[tuple[str, int]]:
     return [(t, size or max(8, width - fixed)) for t, size in shown]
 
 
+MAX_ROWS = 20_000
+"""Rows kept in memory; live rows beyond it push the oldest out (ctrl+r reloads)."""
+
+
 class HistoryTable(ScrollView, can_focus=True):
     """Deployment rows with a row cursor; asks for more when the end comes near."""
 
@@ -112,13 +116,15 @@ class HistoryTable(ScrollView, can_focus=True):
         self._ids: set[str] = set()
         self.has_more = False
         self.fetching = False
+        self.trimmed = False
+        """Older rows were dropped from memory to make room for live ones."""
 
     # -- data --------------------------------------------------------------------------
 
     def clear(self) -> None:
         """Forget every row (before a new filter's first page)."""
         self.rows, self._keys, self._ids = [], [], set()
-        self.has_more = False
+        self.has_more = self.trimmed = False
         self.cursor = 0
         self.scroll_to(0, 0, animate=False)
         self._resize()
@@ -141,11 +147,16 @@ class HistoryTable(ScrollView, can_focus=True):
             return False
         key = _sort_key(event)
         index = _position(self._keys, key)
+        if index == len(self.rows) and self.trimmed:
+            note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
+            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
         if index == len(self.rows) and self.has_more:
             return False  # older than what is loaded: paging will bring it
         self._ids.add(event.id)
         self.rows.insert(index, event)
         self._keys.insert(index, key)
+        if len(self.rows) > MAX_ROWS:
+            self._trim()
         self._resize()
         if len(self.rows) > 1 and index <= self.cursor:
             self.set_reactive(HistoryTable.cursor, self.cursor + 1)
@@ -153,8 +164,17 @@ class HistoryTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.scroll_offset.y + 1, animate=False, force=True)
         return True
 
+    def _trim(self) -> None:
+        """Drop the oldest rows so a long live session stays within MAX_ROWS."""
+        for event in self.rows[MAX_ROWS:]:
+            self._ids.discard(event.id)
+        del self.rows[MAX_ROWS:], self._keys[MAX_ROWS:]
+        self.cursor = min(self.cursor, len(self.rows) - 1)
+        self.has_more, self.trimmed = False, True
+
     def _resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows) + (1 if self.has_more else 0))
+        tail = 1 if self.has_more or self.trimmed else 0
+        self.virtual_size = Size(self.size.width, len(self.rows) + tail)
         self.refresh()
 
     @property
@@ -207,6 +227,9 @@ class HistoryTable(ScrollView, can_focus=True):
         width = self.size.width
         index = self.scroll_offset.y + y
         base = self.rich_style
+        if index == len(self.rows) and self.trimmed:
+            note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
+            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
         if index == len(self.rows) and self.has_more:
             return Strip([Segment("  loading older rows…", base + self._style("dim"))]).adjust_cell_length(width, base)
         if not 0 <= index < len(self.rows):

@@ -17,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...domain import DeploymentEvent, Status
-from ..format import EMPTY_CELL, GLYPHS, NEXT_MARK, PREV_FAILED_MARK, WORDS, age
+from ..format import EMPTY_CELL, GLYPHS, NEXT_MARK, PREV_FAILED_MARK, SHORT_WORDS, WORDS, age
 from ..model import Cell, MatrixModel, previous_failed, upcoming
 from ..sanitize import sanitize
 
@@ -30,38 +30,40 @@ def _version(event: DeploymentEvent) -> str:
 
 
 def cell_parts(cell: Cell | None, width: int, now: datetime) -> list[Part]:
-    """The richest rendering of a cell that fits `width` columns."""
+    """A cell's text for a column `width` wide.
+
+    What is shown depends on the width only, so a column reads the same on every row:
+    wide columns get the word, version, age and the next version; narrow ones a short word.
+    Anything still too long is cut with an ellipsis.
+    """
     if cell is None or (cell.current is None and upcoming(cell) is None):
         return [(EMPTY_CELL, "empty")]
+    wide, roomy = width >= 30, width >= 24
     nxt = upcoming(cell)
-    badge: list[Part] = []
-    if nxt is not None:
-        badge = [(f" {NEXT_MARK}{GLYPHS[nxt.status]}", "next"), (f" {_version(nxt)}", "next")]
-    if cell.current is None:
-        candidates = [badge, badge[:1]]
-        head: list[Part] = []
-    else:
+    parts: list[Part] = []
+    if cell.current is not None:
         event = cell.current.ref
         status = event.status
-        word = event.phase if status is Status.IN_PROGRESS and event.phase else WORDS[status]
         mark = PREV_FAILED_MARK if previous_failed(cell) else ""
-        glyph = (f"{mark}{GLYPHS[status]}", status.value)
-        version = (f" {_version(event)}", "version")
-        when = (f" {age(event.happened_at, now)}", "dim")
-        word_part = (f" {sanitize(word)}", status.value)
-        head = [glyph]
-        candidates = [
-            [glyph, word_part, version, when, *badge],
-            [glyph, word_part, version, when, *badge[:1]],
-            [glyph, word_part, version, *badge[:1]],
-            [glyph, version, *badge[:1]],
-            [glyph, version],
-        ]
-    for parts in candidates:
-        if sum(cell_len(text) for text, _ in parts) <= width:
-            return parts
-    fallback = candidates[-1] or head
-    return _truncate(fallback, width)
+        parts.append((f"{mark}{GLYPHS[status]}", status.value))
+        parts.append((f" {_word(event, short=width < 18)}", status.value))
+        parts.append((f" {_version(event)}", "version"))
+        if wide:
+            parts.append((f" {age(event.happened_at, now)}", "dim"))
+    if nxt is not None:
+        parts.append((f" {NEXT_MARK}{GLYPHS[nxt.status]}", "next"))
+        if roomy or cell.current is None:
+            parts.append((f" {_version(nxt)}", "next"))
+    if sum(cell_len(text) for text, _ in parts) <= width:
+        return parts
+    return _truncate(parts, width)
+
+
+def _word(event: DeploymentEvent, *, short: bool) -> str:
+    status = event.status
+    word = sanitize(event.phase) if status is Status.IN_PROGRESS and event.phase else ""
+    word = word or WORDS[status]
+    return SHORT_WORDS.get(word, word[:4]) if short else word
 
 
 def _truncate(parts: list[Part], width: int) -> list[Part]:
@@ -159,6 +161,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         self._clock = clock
         self.model = MatrixModel()
         self.services: list[str] = []
+        self._layout: tuple[list[str], tuple[int, int, int], GridLayout] | None = None
 
     # -- data --------------------------------------------------------------------------
 
@@ -184,7 +187,13 @@ class MatrixGrid(ScrollView, can_focus=True):
     @property
     def layout_widths(self) -> GridLayout:
         """Current column widths (the column header uses the same)."""
-        return grid_layout(self.size.width, self.services, self.model.environments)
+        # Every drawn line needs this, and measuring every service name per line made a
+        # 2,000-service grid cost ~1 ms a line; `show` replaces `services`, never mutates it.
+        services, envs = self.services, self.model.environments
+        key = (self.size.width, len(services), len(envs))
+        if self._layout is None or self._layout[0] is not services or self._layout[1] != key:
+            self._layout = (services, key, grid_layout(self.size.width, services, envs))
+        return self._layout[2]
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.services))

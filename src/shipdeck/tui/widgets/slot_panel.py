@@ -44,18 +44,22 @@ class SlotPanel(Static):
     """The detail panel under the matrix."""
 
     DEFAULT_CSS = """
-    SlotPanel { height: auto; max-height: 9; border-top: solid $panel-lighten-2; padding: 0 1; }
+    SlotPanel {
+        height: auto; max-height: 9; border-top: solid $panel-lighten-2; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self._clock = clock
+        self._shown: Text | None = None
 
     def show(self, service: str | None, environment: str | None, cell: Cell | None) -> None:
         """Describe one slot (or say that nothing was deployed there)."""
         title = Text(no_wrap=True, overflow="ellipsis")
         if service is None or environment is None:
-            self.update(Text("No services yet: waiting for the first deployment to be reported."))
+            self._show(Text("No services yet: waiting for the first deployment to be reported."))
             return
         title.append(f"{sanitize(service)} → {sanitize(environment)}", style="bold underline")
         parts = [title]
@@ -74,4 +78,13 @@ class SlotPanel(Static):
                 parts.append(describe("last successful", last, now))
         text = Text("\n").join(parts)
         text.no_wrap, text.overflow = True, "ellipsis"
-        self.update(text)
+        self._show(text)
+
+    def _show(self, text: Text) -> None:
+        # Live rows re-show the panel many times a second, mostly unchanged; a relayout
+        # repaints the whole screen, so it is only asked for when the height may change.
+        shown, self._shown = self._shown, text
+        if shown is not None and shown == text and shown.no_wrap == text.no_wrap:
+            return
+        lines = shown is None or shown.plain.count("\n") != text.plain.count("\n")
+        self.update(text, layout=lines or not text.no_wrap)

@@ -1,0 +1,957 @@
+"""`python -m benchmarks.tui [name …]`: the TUI's figures, measured headless.
+
+Benchmarks (issue targets):
+
+- `event-latency`: a row ingested → its cell repainted, at 200 rows/s (p99 ≤ 100 ms,
+  p50 ≤ 35 ms).
+- `matrix-first-paint`: 2,000 services × 6 environments on screen (≤ 1 s); a cursor move
+  repainted within one frame.
+- `history-1m`: 1,000,000 rows in the store: the first page on screen (≤ 200 ms) and
+  page-down, fetches included (≤ 50 ms).
+- `startup`: a new process to the matrix painted (≤ 700 ms, median of 5).
+- `memory`: RSS and traced Python memory during 50,000 ingested rows (should plateau).
+
+How "painted" is observed: every app runs for real under `App.run_test()` / headless
+`run_async()`, where Textual composes each frame exactly as in a terminal and only skips
+writing it. `PaintProbe` wraps `MatrixGrid.render_line` and `HistoryTable.render_line` to
+see each line as it is produced, and the app's `_display` — where a finished frame is
+handed to the driver — to date the frames. A line counts as painted at the first frame
+after it was rendered. Nothing in `src/` is changed to measure.
+
+Generated databases are cached in `benchmarks/.data/`; the 1M-row log is the one
+`benchmarks.matrix` builds with `benchmarks._dataset.bulk_load` (shared file name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+import tracemalloc
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.domain import DeploymentEventIngest, Status, utc_now
+from shipdeck.engine import DeploymentFilters, Engine
+from shipdeck.engine.store.migrate import HEAD_REVISION
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.model import MatrixModel
+from shipdeck.tui.screens.history import HistoryScreen
+from shipdeck.tui.screens.matrix import MatrixScreen
+from shipdeck.tui.widgets.history_table import HistoryTable
+from shipdeck.tui.widgets.matrix_grid import MatrixGrid
+
+from ._dataset import LOADER_VERSION, LogShape, bulk_load, ingest_bodies, new_row, shape_metadata
+from ._harness import DATA_DIR, Report, percentile, say, scratch_dir
+
+NAME = "tui"
+SUMMARY = "the TUI headless: event latency, first paints, history paging, startup, memory"
+SIZE = (160, 50)
+"""Terminal size of every run (a large but ordinary terminal)."""
+FRAME_MS = 1000 / 60
+"""One frame at Textual's default 60 fps (`TEXTUAL_FPS`)."""
+TUI_DATA_VERSION = 1
+"""Bump when the generated matrix databases change, so cached files are rebuilt."""
+SMALL_ENVS = ("dev", "qa", "staging", "prod")
+WIDE_ENVS = ("dev", "qa", "staging", "uat", "preprod", "prod")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- observing paints ------------------------------------------------------------------
+
+LineKeys = Callable[[ScrollView, int, Strip], Iterable[Hashable]]
+"""(widget, content row index, strip) → keys of what that line shows, for `PaintProbe`."""
+
+
+@dataclass
+class PaintProbe:
+    """Dates lines of the grid and the table by the frame that put them on screen."""
+
+    app: ShipdeckApp
+    line_keys: LineKeys
+    painted: dict[Hashable, float] = field(default_factory=dict)
+    """Key → time of the first frame after a line showing it was rendered."""
+    rendered: dict[Hashable, float] = field(default_factory=dict)
+    """Key → time the first line showing it was rendered."""
+    frames: list[float] = field(default_factory=list)
+    ticks: list[float] = field(default_factory=list)
+    """Starts of the screens' update-timer callbacks (where a frame's work begins)."""
+    extends: list[float] = field(default_factory=list)
+    """Times a page of rows was appended to a `HistoryTable`."""
+    _unframed: list[Hashable] = field(default_factory=list)
+
+    def _line(self, widget: ScrollView, y: int, strip: Strip) -> None:
+        keys = self.line_keys(widget, int(widget.scroll_offset.y) + y, strip)
+        if keys:
+            now = time.perf_counter()
+            for key in keys:
+                self.rendered.setdefault(key, now)
+                self._unframed.append(key)
+
+    def _frame(self) -> None:
+        now = time.perf_counter()
+        self.frames.append(now)
+        for key in self._unframed:
+            self.painted.setdefault(key, now)
+        self._unframed.clear()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[PaintProbe]:
+        """Wrap the hooks (class attributes are restored on exit)."""
+        probe, app = self, self.app
+        saved: list[tuple[type, str, Any]] = []
+
+        def patch(cls: type, name: str, make: Callable[[Any], Any]) -> None:
+            original = cls.__dict__[name]
+            saved.append((cls, name, original))
+            setattr(cls, name, make(original))
+
+        def lines(original: Any) -> Any:
+            def render_line(widget: ScrollView, y: int) -> Strip:
+                strip = original(widget, y)
+                probe._line(widget, y, strip)
+                return strip
+
+            return render_line
+
+        def extend(original: Any) -> Any:
+            def wrapped(table: HistoryTable, *args: Any) -> None:
+                original(table, *args)
+                probe.extends.append(time.perf_counter())
+
+            return wrapped
+
+        def tick(original: Any) -> Any:
+            def wrapped(screen: Screen[Any]) -> None:
+                probe.ticks.append(time.perf_counter())
+                original(screen)
+
+            return wrapped
+
+        patch(MatrixGrid, "render_line", lines)
+        patch(HistoryTable, "render_line", lines)
+        patch(HistoryTable, "extend", extend)
+        patch(Screen, "_on_timer_update", tick)
+        display = app._display
+
+        def timed_display(screen: Screen[Any], renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None and not app._batch_count:
+                probe._frame()
+
+        app._display = timed_display  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            del app._display
+            for cls, name, original in reversed(saved):
+                setattr(cls, name, original)
+
+    def frame_after(self, moment: float) -> float | None:
+        """The first frame at or after `moment`."""
+        return next((f for f in self.frames if f >= moment), None)
+
+    def tick_before(self, moment: float) -> float:
+        """The start of the update that produced the frame at `moment`."""
+        return max((t for t in self.ticks if t <= moment), default=moment)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Let the app run until `predicate()` holds; False on timeout."""
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.002)
+    return True
+
+
+def matrix_loaded(app: ShipdeckApp) -> bool:
+    """The matrix screen shows the loaded services."""
+    screen = app.screen
+    return isinstance(screen, MatrixScreen) and bool(screen.query_one(MatrixGrid).services)
+
+
+def ms(seconds: float) -> float:
+    """Seconds → milliseconds."""
+    return seconds * 1000
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+def slot_bodies(services: int, envs: tuple[str, ...], per_slot: int) -> Iterator[dict[str, Any]]:
+    """`per_slot` ingest bodies for every slot; the last one varies (failure, queued next…)."""
+    base = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # fixed: cached databases are reproducible
+    finals = ("success", "failure", "in-progress", "queued")
+    for s, service in enumerate(LogShape(services=services).service_names()):
+        for e, env in enumerate(envs):
+            for k in range(per_slot):
+                status = finals[(s + e) % len(finals)] if k == per_slot - 1 else "success"
+                body = {
+                    "deployment_id": f"{service}-{env}-{k}",
+                    "service": service,
+                    "environment": env,
+                    "version": f"{k + 1}.{s}.{e}",
+                    "status": status,
+                    "happened_at": (base + timedelta(minutes=s * 7 + e * 3 + k * 60)).isoformat(),
+                    "actor": ("alice", "bob", "ci-bot")[(s + k) % 3],
+                    "run_url": f"https://ci.example.com/{service}/runs/{s * 100 + e * 10 + k}",
+                    "run_number": str(s * 100 + e * 10 + k),
+                    "ref": "refs/heads/main",
+                    "sha": f"{(s * 7919 + e * 104729 + k) * 2654435761:040x}"[-40:],
+                }
+                if status == "in-progress":
+                    body["phase"] = "pushing"
+                yield body
+
+
+def load_slots(url: str, services: int, envs: tuple[str, ...], per_slot: int) -> int:
+    """Store every slot's rows with the bulk loader (the rows `Engine.ingest` would store)."""
+    return bulk_load(url, (new_row(b) for b in slot_bodies(services, envs, per_slot)))
+
+
+def cached_db(name: str, build: Callable[[str], object]) -> tuple[Path, float | None]:
+    """`benchmarks/.data/<name>`, built once; the build's seconds when it ran now."""
+    path = DATA_DIR / name
+    if path.exists():
+        return path, None
+    DATA_DIR.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    for leftover in DATA_DIR.glob(partial.name + "*"):
+        leftover.unlink()
+    started = time.perf_counter()
+    build(f"sqlite:///{partial}")
+    seconds = time.perf_counter() - started
+    partial.rename(path)
+    return path, seconds
+
+
+def wide_matrix_db(report: Report) -> Path:
+    """2,000 services × 6 environments, 3 rows a slot (36,000 rows)."""
+    name = f"tui-matrix-2000s-6e-3r-d{TUI_DATA_VERSION}-v{LOADER_VERSION}-schema{HEAD_REVISION}.db"
+    path, seconds = cached_db(name, lambda url: load_slots(url, 2000, WIDE_ENVS, 3))
+    if seconds is not None:
+        report.add("build 2,000 × 6 database (36,000 rows, once)", seconds, "s")
+    return path
+
+
+def small_db(folder: Path) -> str:
+    """A fresh 50 services × 4 environments store (2 rows a slot) in `folder`."""
+    url = f"sqlite:///{folder / 'small.db'}"
+    load_slots(url, 50, SMALL_ENVS, 2)
+    return url
+
+
+def live_body(index: int, service: str, env: str, status: str = "success") -> Any:
+    """A row happening now, with a version no other row has."""
+    return DeploymentEventIngest.model_validate(
+        {
+            "deployment_id": f"live-{service}-{env}-{index // 3}",
+            "service": service,
+            "environment": env,
+            "status": Status(status),
+            "version": f"v{index:07d}",
+            "happened_at": utc_now(),
+            "actor": "bench",
+            "run_url": f"https://ci.example.com/{service}/runs/{index}",
+        }
+    )
+
+
+# -- event-latency -----------------------------------------------------------------------
+
+LATENCY_RATE = 200
+LATENCY_SECONDS = 10.0
+LATENCY_WARMUP = 1.0
+PANEL_MAX = 9
+"""The slot panel's `max-height`: the grid can lose that many lines to it."""
+
+
+async def event_latency(report: Report) -> None:
+    """Rows at 200/s through the app's own engine; each dated from send to its cell's paint."""
+    with scratch_dir("tui-latency") as folder:
+        app = ShipdeckApp(EmbeddedEngine(small_db(folder)))
+        sent: dict[str, float] = {}
+        waiting: dict[str, set[str]] = {}
+
+        def keys(widget: ScrollView, index: int, strip: Strip) -> list[str]:
+            if not isinstance(widget, MatrixGrid) or not 0 <= index < len(widget.services):
+                return []
+            versions = waiting.get(widget.services[index])
+            if not versions:
+                return []
+            found = [v for v in versions if v in strip.text]
+            versions.difference_update(found)
+            return found
+
+        probe = PaintProbe(app, keys)
+        with probe.installed():
+            async with app.run_test(size=SIZE):
+                await until(lambda: matrix_loaded(app))
+                grid = app.screen.query_one(MatrixGrid)
+                # Rows that stay in view even when the slot panel grows to its full height.
+                rows = grid.services[: grid.size.height - PANEL_MAX]
+                cells = [(s, e) for s in rows for e in SMALL_ENVS]
+                lags = await _send_at_rate(app, cells, sent, waiting)
+                await until(lambda: len(probe.painted) >= len(sent), timeout=5)
+    warm = int(LATENCY_RATE * LATENCY_WARMUP)
+    measured = [v for i, v in enumerate(sent) if i >= warm]
+    latencies = [ms(probe.painted[v] - sent[v]) for v in measured if v in probe.painted]
+    report.add("events measured (after 1 s warm-up)", len(latencies), "rows")
+    report.add("events never painted", len(measured) - len(latencies), "rows")
+    report.add(
+        "send → cell painted p50",
+        percentile(latencies, 50),
+        "ms",
+        "≤ 35 ms",
+        percentile(latencies, 50) <= 35,
+    )
+    report.add("send → cell painted p95", percentile(latencies, 95), "ms")
+    report.add(
+        "send → cell painted p99",
+        percentile(latencies, 99),
+        "ms",
+        "≤ 100 ms",
+        percentile(latencies, 99) <= 100,
+    )
+    report.add("send → cell painted max", max(latencies), "ms")
+    report.add("sender behind schedule p99", percentile(lags, 99), "ms")
+    work = [ms(f - probe.tick_before(f)) for f in probe.frames]
+    report.add("frames painted during the run", len(work), "frames")
+    report.add("frame work (update tick → frame) p50", percentile(work, 50), "ms")
+    report.add("frame work (update tick → frame) p99", percentile(work, 99), "ms")
+    report.note(
+        f"event-latency: {len(cells)} visible cells round-robin, one row each time; "
+        "latency counted from the scheduled send time (a late sender counts against it)"
+    )
+
+
+async def _send_at_rate(
+    app: ShipdeckApp,
+    cells: list[tuple[str, str]],
+    sent: dict[str, float],
+    waiting: dict[str, set[str]],
+) -> list[float]:
+    """Ingest `LATENCY_RATE` rows a second on the app's engine; return each send's lag (ms)."""
+    engine = app.client.engine  # type: ignore[attr-defined]
+    total = int(LATENCY_RATE * (LATENCY_SECONDS + LATENCY_WARMUP))
+    tasks: list[asyncio.Task[Any]] = []
+    lags: list[float] = []
+    start = time.perf_counter() + 0.05
+    for i in range(total):
+        at = start + i / LATENCY_RATE
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lags.append(ms(time.perf_counter() - at))
+        service, env = cells[i % len(cells)]
+        body = live_body(i, service, env)
+        sent[body.version] = at
+        waiting.setdefault(service, set()).add(body.version)
+        tasks.append(asyncio.create_task(engine.ingest(body)))
+    await asyncio.gather(*tasks)
+    return lags
+
+
+# -- matrix-first-paint ----------------------------------------------------------------
+
+FIRST_PAINT_RUNS = 3
+CURSOR_PRESSES = 40
+
+
+def _grid_keys(widget: ScrollView, index: int, strip: Strip) -> list[Hashable]:
+    if not isinstance(widget, MatrixGrid) or not 0 <= index < len(widget.services):
+        return []
+    return ["rows", ("cursor", index)] if index == widget.cursor_row else ["rows"]
+
+
+async def matrix_first_paint(report: Report) -> None:
+    """App start → the 2,000 × 6 grid's rows painted; then cursor moves."""
+    url = f"sqlite:///{wide_matrix_db(report)}"
+    runs: list[dict[str, float]] = []
+    for run in range(FIRST_PAINT_RUNS + 1):  # run 0 warms imports and caches, not reported
+        runs.append(await _first_paint_once(url, cursor=run == FIRST_PAINT_RUNS))
+        if run:
+            say(
+                f"  run {run}: "
+                + ", ".join(
+                    f"{k} {v:.0f} ms" for k, v in runs[-1].items() if not k.startswith("cursor")
+                )
+            )
+    measured = runs[1:]
+    paint = statistics.median(r["grid rows painted"] for r in measured)
+    report.add(
+        f"start → 12,000 slots painted (median of {FIRST_PAINT_RUNS})",
+        paint,
+        "ms",
+        "≤ 1 s",
+        paint <= 1000,
+    )
+    for phase in ("first frame", "matrix fetched", "model built"):
+        report.add(
+            f"  of which: start → {phase}", statistics.median(r[phase] for r in measured), "ms"
+        )
+    report.add("  (first run in this process)", runs[0]["grid rows painted"], "ms")
+    last = runs[-1]
+    report.add("down → row repainted p50", last["cursor p50"], "ms")
+    report.add(
+        "down → row repainted p99",
+        last["cursor p99"],
+        "ms",
+        f"≤ {FRAME_MS:.1f} ms",
+        last["cursor p99"] <= FRAME_MS,
+    )
+    report.add(
+        "  frame work for it (tick → frame) p99",
+        last["cursor work p99"],
+        "ms",
+        "≪ 16 ms",
+        last["cursor work p99"] <= 4,
+    )
+    report.note(
+        "matrix-first-paint: a key press waits for Textual's next 60 fps update tick, "
+        "so press → paint includes 0–16.7 ms of frame pacing; 'frame work' is the "
+        "repaint itself"
+    )
+
+
+async def _first_paint_once(url: str, *, cursor: bool) -> dict[str, float]:
+    client = EmbeddedEngine(url)
+    app = ShipdeckApp(client)
+    marks: dict[str, float] = {}
+    fetch, build = client.matrix, MatrixModel.__dict__["from_matrix"]
+
+    async def timed_fetch() -> Any:
+        snapshot = await fetch()
+        marks["matrix fetched"] = time.perf_counter()
+        return snapshot
+
+    def timed_build(cls: type[MatrixModel], snapshot: Any) -> MatrixModel:
+        model = build.__func__(cls, snapshot)
+        marks["model built"] = time.perf_counter()
+        return model
+
+    client.matrix = timed_fetch  # type: ignore[method-assign]
+    MatrixModel.from_matrix = classmethod(timed_build)  # type: ignore[assignment]
+    probe = PaintProbe(app, _grid_keys)
+    try:
+        with probe.installed():
+            started = time.perf_counter()
+            async with app.run_test(size=SIZE) as pilot:
+                await until(lambda: "rows" in probe.painted)
+                out = {k: ms(v - started) for k, v in marks.items()}
+                out["first frame"] = ms(probe.frames[0] - started)
+                out["grid rows painted"] = ms(probe.painted["rows"] - started)
+                if cursor:
+                    out.update(await _cursor_moves(app, pilot, probe))
+    finally:
+        MatrixModel.from_matrix = build  # type: ignore[method-assign]
+    return out
+
+
+async def _cursor_moves(app: ShipdeckApp, pilot: Any, probe: PaintProbe) -> dict[str, float]:
+    grid = app.screen.query_one(MatrixGrid)
+    latencies, work = [], []
+    for _ in range(CURSOR_PRESSES):
+        key = ("cursor", grid.cursor_row + 1)
+        pressed = time.perf_counter()
+        await pilot.press("down")
+        await until(lambda key=key: key in probe.painted, timeout=5)
+        frame = probe.painted[key]
+        latencies.append(ms(frame - pressed))
+        work.append(ms(frame - probe.tick_before(frame)))
+        await asyncio.sleep(0.03)
+    return {
+        "cursor p50": percentile(latencies, 50),
+        "cursor p99": percentile(latencies, 99),
+        "cursor work p99": percentile(work, 99),
+    }
+
+
+# -- history-1m --------------------------------------------------------------------------
+
+HISTORY_OPENS = 5
+PAGE_DOWNS = 60
+
+
+def million_log(report: Report) -> Path:
+    """The 1,000,000-row log of `benchmarks._dataset` (shared with `benchmarks.matrix`)."""
+    shape = LogShape()
+    meta = (DATA_DIR / shape.cache_name()).with_suffix(".json")
+
+    def build(url: str) -> None:
+        say(f"building {shape.rows:,} rows (once; later runs reuse it)…")
+        bulk_load(url, (new_row(body) for body in ingest_bodies(shape)))
+
+    path, seconds = cached_db(shape.cache_name(), build)
+    if seconds is not None:
+        meta.write_text(shape_metadata(shape, seconds))
+    elif meta.exists():
+        seconds = json.loads(meta.read_text()).get("build_seconds")
+    if seconds is not None:
+        report.add("bulk load of the 1M-row log (when built)", seconds, "s")
+    report.add("1M-row database size", path.stat().st_size / 2**20, "MiB")
+    return path
+
+
+async def check_log(url: str, path: Path, report: Report) -> None:
+    """The engine opens the log and pages it in the store's own order."""
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT COUNT(*) FROM deployments").fetchone()[0]
+        expected = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM deployments ORDER BY happened_at DESC, id DESC LIMIT 200"
+            )
+        ]
+    conn.close()
+    engine = await Engine.open(url)
+    try:
+        first = await engine.deployments_page(DeploymentFilters(), limit=100)
+        second = await engine.deployments_page(DeploymentFilters(), cursor=first.next_cursor)
+    finally:
+        await engine.close()
+    listed = [row.id for row in first.items + second.items]
+    report.add("rows in the log", count, "rows")
+    if listed == expected:
+        say("engine lists the log newest first, page 2 continues page 1: OK")
+    else:
+        report.note("history-1m: the engine's listing DIFFERS from the store's order")
+
+
+def _table_keys(visit: list[int]) -> LineKeys:
+    def keys(widget: ScrollView, index: int, strip: Strip) -> list[Hashable]:
+        if not isinstance(widget, HistoryTable) or not 0 <= index < len(widget.rows):
+            return []
+        if index == widget.cursor:
+            return [("rows", visit[0]), ("cursor", visit[0], index)]
+        return [("rows", visit[0])]
+
+    return keys
+
+
+async def history_1m(report: Report) -> None:
+    """H → first page painted, then page-down through lazily fetched pages."""
+    path = million_log(report)
+    url = f"sqlite:///{path}"
+    await check_log(url, path, report)
+    visit = [0]
+    need_more: list[float] = []
+    app = ShipdeckApp(EmbeddedEngine(url))
+    probe = PaintProbe(app, _table_keys(visit))
+
+    def hook(message: object) -> None:
+        if isinstance(message, HistoryTable.NeedMore):
+            need_more.append(time.perf_counter())
+
+    opens: list[float] = []
+    with probe.installed():
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await until(lambda: matrix_loaded(app))
+            for _ in range(HISTORY_OPENS):
+                visit[0] += 1
+                pressed = time.perf_counter()
+                await pilot.press("H")
+                await until(lambda: ("rows", visit[0]) in probe.painted, timeout=10)
+                opens.append(ms(probe.painted[("rows", visit[0])] - pressed))
+                if len(opens) < HISTORY_OPENS:
+                    await pilot.press("escape")
+                    await until(lambda: isinstance(app.screen, MatrixScreen))
+            say("  H → first page: " + ", ".join(f"{v:.0f}" for v in opens) + " ms")
+            report.add(
+                f"H → first page painted (median of {HISTORY_OPENS})",
+                statistics.median(opens),
+                "ms",
+                "≤ 200 ms",
+                statistics.median(opens) <= 200,
+            )
+            report.add("H → first page painted (worst)", max(opens), "ms")
+            await _page_downs(app, pilot, probe, visit[0], need_more, report)
+
+
+async def _page_downs(
+    app: ShipdeckApp,
+    pilot: Any,
+    probe: PaintProbe,
+    visit: int,
+    need_more: list[float],
+    report: Report,
+) -> None:
+    """Pagedown as fast as the screen follows; presses that start a fetch are told apart."""
+    table = app.screen.query_one(HistoryTable)
+    plain, fetching, page_in, stalled = [], [], [], 0
+    for _ in range(PAGE_DOWNS):
+        before, asked = table.cursor, len(need_more)
+        pressed = time.perf_counter()
+        await pilot.press("pagedown")
+        if table.cursor == before:  # at the last loaded row while a page is on its way
+            stalled += 1
+            await until(lambda: not table.fetching, timeout=10)
+            continue
+        key = ("cursor", visit, table.cursor)
+        await until(lambda key=key: key in probe.painted, timeout=10)
+        latency = ms(probe.painted[key] - pressed)
+        if len(need_more) > asked:
+            fetching.append(latency)
+            await until(lambda: not table.fetching, timeout=10)
+            extended = next(t for t in probe.extends if t >= pressed)
+            await until(lambda e=extended: probe.frame_after(e) is not None)
+            page_in.append(ms(probe.frame_after(extended) - pressed))  # type: ignore[operator]
+        else:
+            plain.append(latency)
+    both = plain + fetching
+    say(f"  {PAGE_DOWNS} page-downs reached row {table.cursor:,} of {len(table.rows):,} loaded")
+    report.add("pagedown → rows painted p50", percentile(both, 50), "ms")
+    report.add("pagedown → rows painted max", max(both), "ms", "≤ 50 ms", max(both) <= 50)
+    report.add("  presses that started a page fetch", len(fetching), "presses")
+    report.add(
+        "  those: pagedown → rows painted max",
+        max(fetching, default=0.0),
+        "ms",
+        "≤ 50 ms",
+        max(fetching, default=0.0) <= 50,
+    )
+    report.add(
+        "  those: pagedown → next page in the table max",
+        max(page_in, default=0.0),
+        "ms",
+        "≤ 50 ms",
+        max(page_in, default=0.0) <= 50,
+    )
+    report.add("  presses stopped at the last loaded row", stalled, "presses")
+
+
+# -- startup -----------------------------------------------------------------------------
+
+STARTUP_RUNS = 5
+
+_STARTUP_CHILD = """\
+import sys, time
+import asyncio, json
+from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.widgets.matrix_grid import MatrixGrid
+started = float(sys.argv[2])
+imported = time.time()
+app = ShipdeckApp(EmbeddedEngine(sys.argv[1]))
+state = {"rows": False, "painted": None}
+render_line = MatrixGrid.render_line
+def probe_line(grid, y):
+    strip = render_line(grid, y)
+    state["rows"] = state["rows"] or grid.scroll_offset.y + y < len(grid.services)
+    return strip
+MatrixGrid.render_line = probe_line
+display = app._display
+def probe_display(screen, renderable):
+    display(screen, renderable)
+    if state["rows"] and renderable is not None and state["painted"] is None:
+        state["painted"] = time.time()
+        app.exit()
+app._display = probe_display
+asyncio.run(app.run_async(headless=True, size=(160, 50)))
+done = time.time()
+print(json.dumps({"imported": imported - started, "painted": state["painted"] - started,
+                  "exited": done - started}))
+"""
+
+
+def _startup_once(url: str) -> dict[str, float]:
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTUP_CHILD, url, repr(started)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"startup child failed: {done.stderr}")
+    return {k: ms(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+
+def startup(report: Report) -> None:
+    """A new `python -c` process → the matrix painted, headless (median of 5 after a warm-up)."""
+    with scratch_dir("tui-startup") as folder:
+        url = small_db(folder)
+        _startup_once(url)  # compiles .pyc files and warms the disk cache
+        runs = [_startup_once(url) for _ in range(STARTUP_RUNS)]
+    say("  runs: " + ", ".join(f"{r['painted']:.0f}" for r in runs) + " ms")
+    painted = statistics.median(r["painted"] for r in runs)
+    report.add(
+        f"process start → matrix painted (median of {STARTUP_RUNS})",
+        painted,
+        "ms",
+        "≤ 700 ms",
+        painted <= 700,
+    )
+    report.add(
+        "  of which: process start → imports done",
+        statistics.median(r["imported"] for r in runs),
+        "ms",
+    )
+    if painted > 700:
+        say("over target: slowest imports (python -X importtime, cumulative):")
+        for cumulative, name in import_offenders():
+            say(f"  {cumulative / 1000:8.1f} ms  {name}")
+
+
+def import_offenders(top: int = 15) -> list[tuple[int, str]]:
+    """The largest cumulative import times of the app's modules (µs, indented name)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import shipdeck.tui.app, shipdeck.client.embedded",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "[us]" not in line:
+            _, cumulative, name = line.removeprefix("import time:").split("|", 2)
+            rows.append((int(cumulative), name.rstrip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+# -- memory ------------------------------------------------------------------------------
+
+MEMORY_ROWS = 50_000
+MEMORY_BATCH = 500
+MEMORY_SAMPLE_EVERY = 5_000
+HISTORY_ROWS = 10_000
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySample:
+    """Memory after `rows` ingested rows (after a full garbage collection)."""
+
+    rows: int
+    rss: int
+    traced: int
+
+
+def sample(rows: int) -> MemorySample:
+    """RSS from `/proc/self/statm` and the Python heap as `tracemalloc` sees it."""
+    gc.collect()
+    resident = int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE
+    return MemorySample(rows, resident, tracemalloc.get_traced_memory()[0])
+
+
+def memory_rows(start: int, count: int, cells: list[tuple[str, str]]) -> Iterator[Any]:
+    """Deployments moving queued → in-progress → success (1 in 20 fails), cell after cell."""
+    for i in range(start, start + count):
+        service, env = cells[(i // 3) % len(cells)]
+        status = ("queued", "in-progress", "success")[i % 3]
+        if status == "success" and (i // 3) % 20 == 0:
+            status = "failure"
+        yield live_body(i, service, env, status)
+
+
+async def _ingest_sampled(
+    app: ShipdeckApp, start: int, count: int, cells: list[tuple[str, str]]
+) -> list[MemorySample]:
+    engine = app.client.engine  # type: ignore[attr-defined]
+    samples = []
+    rows = list(memory_rows(start, count, cells))
+    for offset in range(0, count, MEMORY_BATCH):
+        await asyncio.gather(*(engine.ingest(b) for b in rows[offset : offset + MEMORY_BATCH]))
+        done = offset + MEMORY_BATCH
+        if done % MEMORY_SAMPLE_EVERY == 0:
+            await until(lambda: not app._pending, timeout=10)
+            await asyncio.sleep(0.05)  # let the last repaint happen
+            samples.append(sample(start + done))
+    return samples
+
+
+async def memory(report: Report) -> None:
+    """50,000 rows at full speed into the matrix, then 10,000 with the history open."""
+    with scratch_dir("tui-memory") as folder:
+        app = ShipdeckApp(EmbeddedEngine(small_db(folder)))
+        tracemalloc.start()
+        reloads = [0]
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await until(lambda: matrix_loaded(app))
+                fetch = app.client.matrix
+
+                async def counted() -> Any:
+                    reloads[0] += 1
+                    return await fetch()
+
+                app.client.matrix = counted  # type: ignore[method-assign]
+                cells = [
+                    (s, e) for s in app.screen.query_one(MatrixGrid).services for e in SMALL_ENVS
+                ]
+                started = time.perf_counter()
+                samples = [sample(0)]
+                samples += await _ingest_sampled(app, 0, MEMORY_ROWS, cells)
+                seconds = time.perf_counter() - started
+                await pilot.press("H")
+                await until(lambda: isinstance(app.screen, HistoryScreen))
+                history = [sample(MEMORY_ROWS)]
+                history += await _ingest_sampled(app, MEMORY_ROWS, HISTORY_ROWS, cells)
+        finally:
+            tracemalloc.stop()
+    _memory_report(report, samples, history, seconds, reloads[0])
+
+
+def _growth(a: MemorySample, b: MemorySample, attr: str) -> float:
+    """MiB per 10,000 rows between two samples."""
+    return (getattr(b, attr) - getattr(a, attr)) / 2**20 / ((b.rows - a.rows) / 10_000)
+
+
+def _memory_report(
+    report: Report,
+    samples: list[MemorySample],
+    history: list[MemorySample],
+    seconds: float,
+    reloads: int,
+) -> None:
+    mib = 2**20
+    say("  rows     RSS MiB   traced MiB")
+    for s in samples + history:
+        say(f"  {s.rows:>6,}  {s.rss / mib:8.1f}  {s.traced / mib:10.1f}")
+    start, end, middle = samples[0], samples[-1], samples[len(samples) // 2]
+    report.add(f"{MEMORY_ROWS:,} rows ingested (full speed)", MEMORY_ROWS / seconds, "rows/s")
+    report.add("matrix reloads (resyncs) during the run", reloads, "")
+    report.add("RSS start", start.rss / mib, "MiB")
+    report.add("RSS peak", max(s.rss for s in samples) / mib, "MiB")
+    report.add("RSS end", end.rss / mib, "MiB")
+    report.add("traced Python heap start → end", (end.traced - start.traced) / mib, "MiB")
+    report.add("RSS growth per 10k rows, 2nd half", _growth(middle, end, "rss"), "MiB")
+    late = _growth(middle, end, "traced")
+    report.add(
+        "traced growth per 10k rows, 2nd half", late, "MiB", "plateau (≤ 0.5 MiB)", late <= 0.5
+    )
+    report.add(
+        "traced growth per 10k rows, history open",
+        _growth(history[0], history[-1], "traced"),
+        "MiB",
+    )
+    report.add("ru_maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def _sync(bench: Callable[[Report], Any]) -> Callable[[Report], None]:
+    def run(report: Report) -> None:
+        result = bench(report)
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+
+    return run
+
+
+BENCHMARKS: dict[str, tuple[str, Callable[[Report], None]]] = {
+    "event-latency": ("ingest → cell repainted at 200 rows/s", _sync(event_latency)),
+    "matrix-first-paint": ("2,000 × 6 matrix first paint; cursor move", _sync(matrix_first_paint)),
+    "history-1m": ("history over 1,000,000 rows: first page, page-down", _sync(history_1m)),
+    "startup": ("process start → matrix painted", _sync(startup)),
+    "memory": ("memory over 50,000 ingested rows", _sync(memory)),
+}
+
+
+def run_reports(names: list[str] | None = None) -> list[Report]:
+    """Run every (or the named) TUI benchmark; one `Report` each."""
+    reports = []
+    for name in names or list(BENCHMARKS):
+        summary, bench = BENCHMARKS[name]
+        say(f"\n-- {name}: {summary}   (load average {os.getloadavg()[0]:.2f})")
+        report = Report(name)
+        started = time.perf_counter()
+        try:
+            bench(report)
+        except Exception:
+            traceback.print_exc()
+            report.note(f"{name} CRASHED (traceback above)")
+        say(f"-- {name} took {time.perf_counter() - started:.0f} s")
+        reports.append(report)
+    return reports
+
+
+def run() -> Report:
+    """Every TUI benchmark as one `Report` (the shape `python -m benchmarks` runs)."""
+    merged = Report(NAME)
+    for report in run_reports():
+        merged.figures += [replace(f, label=f"{report.name}: {f.label}") for f in report.figures]
+        merged.notes += report.notes
+    return merged
+
+
+def rows_of(reports: list[Report]) -> list[dict[str, Any]]:
+    """Figures as plain rows for the lead's summary."""
+    return [
+        {
+            "benchmark": f"{NAME}/{report.name}",
+            "figure": f.label,
+            "value": f.value,
+            "unit": f.unit,
+            "text": f.text(),
+            "target": f.target,
+            "met": f.met,
+        }
+        for report in reports
+        for f in report.figures
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the named TUI benchmarks (all by default); print and return their figures."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tui",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(BENCHMARKS)} (default: all)"
+    )
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    reports = run_reports(args.names)
+    rows = rows_of(reports)
+    _print_summary(rows, [note for report in reports for note in report.notes])
+    return rows
+
+
+def _print_summary(rows: list[dict[str, Any]], notes: list[str]) -> None:
+    say("\nTUI summary")
+    for row in rows:
+        met = "-" if row["met"] is None else "MET" if row["met"] else "NOT MET"
+        target = f"target {row['target']}: {met}" if row["target"] else ""
+        say(f"{row['benchmark']:<23}{row['figure']:<46}{row['text']:>14}   {target}")
+    for note in notes:
+        say(f"note: {note}")
+
+
+if __name__ == "__main__":
+    main()
