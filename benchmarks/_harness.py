@@ -115,9 +115,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a live process has used so far (Linux `/proc`)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time a live process (or one of its threads) has used so far."""
+    stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     # Fields 14 and 15 (utime, stime) counted from 1; the split starts at field 3.
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
@@ -184,6 +185,10 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time the server has used so far."""
         return cpu_seconds(self.pid)
+
+    def loop_cpu_seconds(self) -> float:
+        """CPU time of the server's main thread (uvicorn's event loop) so far."""
+        return cpu_seconds(self.pid, self.pid)
 
     def __enter__(self) -> Server:
         self.log = tempfile.TemporaryFile()

@@ -6,7 +6,7 @@ as the previous response is read, and prints one JSON line: requests completed, 
 per-request latencies (µs) and the CPU time the generator itself used.
 
 The default `raw` client writes pre-built requests on asyncio streams and parses only the
-status line and `Content-Length`, like wrk does: it costs ~0.1 ms of CPU per request, so
+status line and `Content-Length`, like wrk does: it costs ~60 µs of CPU per request, so
 one generator can drive a one-core server past its limit on a two-core machine. The
 `httpx` client (`httpx.AsyncClient`, the library the rest of shipdeck uses) is kept to
 show why it is not the default: on this kind of machine it saturates its own core first.

@@ -51,12 +51,20 @@ class Phase:
     latencies_ms: list[float]
     server_cores: float
     """Server CPU seconds per second of load: ~1.0 means its one core was saturated."""
+    loop_share: float
+    """The part of the server's CPU spent on its event-loop thread (the rest: the store's
+    writer and readers, and the thread pools of sync dependencies)."""
     client_cores: float
 
     @property
     def rate(self) -> float:
         """Completed requests per second."""
         return self.requests / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per completed request."""
+        return self.server_cores * self.seconds / max(self.requests, 1) * 1e6
 
 
 _seeds = itertools.count(1)
@@ -73,7 +81,7 @@ def phase(
 ) -> Phase:
     """Run one load generator process against `path` and collect what it saw."""
     with Workers() as workers:
-        cpu_before = server.cpu_seconds()
+        cpu_before, loop_before = server.cpu_seconds(), server.loop_cpu_seconds()
         workers.spawn(
             "benchmarks._load",
             server.url,
@@ -86,6 +94,7 @@ def phase(
         )
         [result] = workers.results(timeout=seconds + 60)
         server_cpu = server.cpu_seconds() - cpu_before
+        loop_cpu = server.loop_cpu_seconds() - loop_before
     statuses: dict[str, int] = result["statuses"]
     wall: float = result["seconds"]
     return Phase(
@@ -95,6 +104,7 @@ def phase(
         wall,
         [us / 1000 for us in result["latencies_us"]],
         server_cpu / wall,
+        loop_cpu / server_cpu if server_cpu else 0.0,
         result["cpu_seconds"] / wall,
     )
 
@@ -103,6 +113,7 @@ def _show(p: Phase) -> None:
     say(
         f"  {p.path:<18} {p.rate:8,.0f} req/s  p50 {percentile(p.latencies_ms, 50):6.1f} ms"
         f"  p99 {percentile(p.latencies_ms, 99):6.1f} ms  server {p.server_cores:.2f} cores"
+        f" ({p.cpu_us_per_request:.0f} µs/request, {p.loop_share:.0%} on the event loop)"
         f"  load generator {p.client_cores:.2f} cores"
     )
     if p.created != p.requests:
@@ -186,6 +197,11 @@ def summarise(
     report.add("ingest latency p99", percentile(latencies, 99), "ms")
     report.add("empty latency p50", percentile(empty_latencies, 50), "ms")
     report.add("server CPU during ingest", statistics.mean(p.server_cores for p in ingest), "cores")
+    for label, phases in (("empty", empty), ("ingest", ingest)):
+        per_request = statistics.mean(p.cpu_us_per_request for p in phases)
+        loop = statistics.mean(p.loop_share for p in phases)
+        report.add(f"server CPU per {label} request", per_request, "µs")
+        report.add(f"  … on the event-loop thread ({label})", per_request * loop, "µs")
     report.add("load generator CPU during empty", max(p.client_cores for p in empty), "cores")
     report.add("rows stored − 201 answers", lost, "rows", "0", lost == 0)
     report.add("httpx client, empty endpoint (its ceiling)", httpx_empty.rate, "req/s")

@@ -100,6 +100,8 @@ async def walk_while_inserting(
             while True:
                 items, cursor = await fetch_page(cursor)
                 assert len(items) <= PAGE
+                repeated = {i["id"] for i in walked} & {i["id"] for i in items}
+                assert not repeated, f"{len(repeated)} rows came again on a later page"
                 walked += items
                 if cursor is None:
                     break

@@ -33,20 +33,6 @@ BASE_TIME = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 STATUSES = ("in-progress", "success", "failure", "queued")
 
 
-class PipedServer(ServerProcess):
-    """A `ServerProcess` that also closes the stderr pipe of each process it stops.
-
-    The shared class leaves it open, which `filterwarnings = error` turns into a
-    `ResourceWarning` failure once the process object is collected.
-    """
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        proc = self.proc
-        super().kill(sig)
-        if proc is not None and proc.stderr is not None:
-            proc.stderr.close()
-
-
 class Load:
     """Writers POSTing distinct rows until told to stop, through outages."""
 
@@ -127,7 +113,7 @@ async def all_row_ids(url: str) -> dict[str, str]:
 
 
 async def test_acknowledged_rows_survive_repeated_kill_9(db_url: str, api_key: str) -> None:
-    server = PipedServer(db_url)
+    server = ServerProcess(db_url)
     try:
         await asyncio.to_thread(server.start)
         load = Load(server.url, api_key)

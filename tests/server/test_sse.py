@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -59,7 +58,7 @@ class FrameReader:
         """The next frame (waits at most `WAIT` seconds)."""
         frame = Frame()
         seen = False
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(WAIT):  # an error, not a hang, if nothing comes
             async for line in self._lines:
                 if line == "":
                     if seen:
@@ -81,12 +80,15 @@ class FrameReader:
         raise AssertionError("the stream ended")
 
     async def event(self) -> Frame:
-        """The next frame that is not a ping."""
-        while True:
-            frame = await self.frame()
-            if frame.comments == ["ping"] and frame.event is None and frame.data is None:
-                continue
-            return frame
+        """The next frame that is not a ping (waits at most `WAIT` seconds in all)."""
+        try:
+            async with asyncio.timeout(WAIT):
+                while True:
+                    frame = await self.frame()
+                    if frame.comments != ["ping"] or frame.event or frame.data is not None:
+                        return frame
+        except TimeoutError:
+            raise AssertionError(f"only pings for {WAIT} s: no event arrived") from None
 
     async def deployment(self) -> Frame:
         """The next frame, which must be a deployment event with an integer id."""
@@ -129,26 +131,12 @@ ROW: dict[str, Any] = {
 }
 
 
-class PipedServer(ServerProcess):
-    """A `ServerProcess` that also closes the stderr pipe of each process it stops.
-
-    The shared class leaves it open, which `filterwarnings = error` turns into a
-    `ResourceWarning` failure once the process object is collected.
-    """
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        proc = self.proc
-        super().kill(sig)
-        if proc is not None and proc.stderr is not None:
-            proc.stderr.close()
-
-
 @pytest.fixture
 def sse_server(db_url: str, tmp_path: Path, api_key: str) -> Iterator[ServerProcess]:
     """`shipdeck serve` on the test's database, pinging idle streams every 0.3 s."""
     config = tmp_path / "shipdeck.toml"
     config.write_text(f"[stream]\nping_interval = {PING_INTERVAL}\n")
-    server = PipedServer(db_url, config=config)
+    server = ServerProcess(db_url, config=config)
     try:
         yield server.start()
     finally:

@@ -186,6 +186,12 @@ class DemoRun:
         )
 
 
+def release_of(run: DemoRun) -> Release:
+    """The release a run deployed (to promote, re-run or roll back to it)."""
+    ref = run.ref if run.ref and not run.ref.startswith("refs/tags/") else "refs/heads/main"
+    return Release(run.service, run.version or "0.1.0", run.sha or "", ref, run.actor or CI_BOT)
+
+
 class DemoCatalog:
     """Mints the demo's releases, actors and runs from one seeded random source."""
 

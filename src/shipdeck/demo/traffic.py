@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
 from ..domain import DeploymentEventIngest, MatrixSlot, Status, utc_now
 from ..engine import Engine
+from ._agenda import Agenda
 from ._flight import Flight, LiveSlot, ServiceVersions, finish_script, run_id, script
 from .catalog import (
-    CI_BOT,
     ENVIRONMENTS,
     FIRST_RUN,
     PROGRESS_REPORTER,
@@ -24,8 +21,8 @@ from .catalog import (
     SERVICES,
     DemoCatalog,
     DemoRun,
-    Release,
     parse_version,
+    release_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -36,20 +33,6 @@ PROMOTE_CHANCE = (0.55, 0.4, 0.3)
 """Chance a success is promoted on, by the index of the environment it would go to (1, 2, 3…)."""
 QUEUED_CHANCE = 0.2
 PREVIEW_CHANCE = 0.1
-
-Action = Callable[[], Awaitable[None]]
-
-
-@dataclass(order=True)
-class _Due:
-    at: float
-    order: int
-    action: Action = field(compare=False)
-
-
-def _release_of(run: DemoRun) -> Release:
-    ref = run.ref if run.ref and not run.ref.startswith("refs/tags/") else "refs/heads/main"
-    return Release(run.service, run.version or "0.1.0", run.sha or "", ref, run.actor or CI_BOT)
 
 
 class TrafficGenerator:
@@ -93,11 +76,10 @@ class TrafficGenerator:
         self._rng = self.catalog.rng
         self._clock = clock
         self._sleep = sleep
-        self._agenda: list[_Due] = []
-        self._order = itertools.count()
+        self._agenda = Agenda(clock)
         self._environments = list(ENVIRONMENTS)
         self._slots: dict[tuple[str, str], LiveSlot] = {}
-        self._versions = ServiceVersions()
+        self._versions = ServiceVersions({s.name: s.first_version for s in SERVICES})
         self._weights = {service.name: service.releases_per_week for service in SERVICES}
         self._flying: set[Flight] = set()
         self._run_number = FIRST_RUN
@@ -105,19 +87,14 @@ class TrafficGenerator:
     async def run(self) -> None:
         """Report traffic until cancelled; the first row comes within a second."""
         await self._load()
-        self._at(self._rng.uniform(0.1, 0.8), partial(self._spawn, first=True))
-        while True:
-            due = heapq.heappop(self._agenda)
-            delay = due.at - self._clock().timestamp()
-            if delay > 0:
-                await self._sleep(delay)
-            await due.action()
+        self._agenda.after(self._rng.uniform(0.1, 0.8), partial(self._spawn, first=True))
+        while True:  # the spawner always plans its next turn: the agenda is never empty
+            wait, action = self._agenda.pop()
+            if wait > 0:
+                await self._sleep(wait)
+            await action()
 
     # -- bookkeeping -----------------------------------------------------------------
-
-    def _at(self, delay: float, action: Action) -> None:
-        at = self._clock().timestamp() + delay
-        heapq.heappush(self._agenda, _Due(at, next(self._order), action))
 
     def _slot(self, service: str, environment: str) -> LiveSlot:
         return self._slots.setdefault((service, environment), LiveSlot())
@@ -177,7 +154,7 @@ class TrafficGenerator:
     def _occupy(self, live: LiveSlot, flight: Flight, delay: float) -> None:
         live.busy = flight
         self._flying.add(flight)
-        self._at(delay, partial(self._step, flight))
+        self._agenda.after(delay, partial(self._step, flight))
 
     def _enter(
         self,
@@ -207,7 +184,7 @@ class TrafficGenerator:
         live = self._slot(*flight.slot)
         live.observe(flight.run, step.status)
         if flight.steps:
-            self._at(flight.steps[0].delay, partial(self._step, flight))
+            self._agenda.after(flight.steps[0].delay, partial(self._step, flight))
             return
         self._flying.discard(flight)
         live.busy = None
@@ -225,23 +202,25 @@ class TrafficGenerator:
             return
         index = min(self._environments.index(target), len(PROMOTE_CHANCE)) - 1
         if self._rng.random() < PROMOTE_CHANCE[index]:
-            self._at(self._rng.uniform(1.0, 4.0), partial(self._promote, run, target))
+            self._agenda.after(self._rng.uniform(1.0, 4.0), partial(self._promote, run, target))
 
     def _after_failure(self, run: DemoRun) -> None:
         roll = self._rng.random()
         late = run.environment in self._environments[2:]  # uat, prod: roll back first
         if late and roll < 0.5:
-            self._at(self._rng.uniform(2.0, 5.0), partial(self._rollback, run))
+            self._agenda.after(self._rng.uniform(2.0, 5.0), partial(self._rollback, run))
         elif roll < 0.75:
-            self._at(self._rng.uniform(2.0, 5.0), partial(self._rerun, run))
+            self._agenda.after(self._rng.uniform(2.0, 5.0), partial(self._rerun, run))
         else:
             note = f"Fix forward: {run.version} failed in {run.environment}"
-            self._at(self._rng.uniform(3.0, 8.0), partial(self._release, run.service, note))
+            self._agenda.after(
+                self._rng.uniform(3.0, 8.0), partial(self._release, run.service, note)
+            )
 
     # -- what CI starts --------------------------------------------------------------
 
     async def _spawn(self, first: bool = False) -> None:
-        self._at(self._rng.expovariate(self.rate / ROWS_PER_SPAWN), self._spawn)
+        self._agenda.after(self._rng.expovariate(self.rate / ROWS_PER_SPAWN), self._spawn)
         if not first and len(self._flying) >= self.max_in_flight:
             return
         stale = self._stale_slots()
@@ -255,7 +234,7 @@ class TrafficGenerator:
     def _stale_slots(self) -> list[tuple[DemoRun, str]]:
         """Successful slots whose downstream environment runs an older version."""
         found: list[tuple[DemoRun, str]] = []
-        for (service, environment), live in self._slots.items():
+        for (service, environment), live in list(self._slots.items()):
             target = self._downstream(environment)
             if target is None or live.status is not Status.SUCCESS or live.latest is None:
                 continue
@@ -266,7 +245,7 @@ class TrafficGenerator:
         return found
 
     async def _release(self, service: str, note: str | None = None) -> None:
-        after = self._versions.newest.get(service, "0.9.0")
+        after = self._versions.newest.get(service, "0.1.0")
         if note is None and self._rng.random() < PREVIEW_CHANCE:
             release = self.catalog.preview_release(service, after)
         else:
@@ -282,7 +261,7 @@ class TrafficGenerator:
         if len(self._flying) >= self.max_in_flight + 2:
             return
         parents = (upstream.deployment_id,)
-        run = self.catalog.run(_release_of(upstream), target, self._next_run(), parents=parents)
+        run = self.catalog.run(release_of(upstream), target, self._next_run(), parents=parents)
         self._enter(run, gate=target == self._environments[-1])
 
     async def _rollback(self, failed: DemoRun) -> None:
@@ -290,7 +269,7 @@ class TrafficGenerator:
         if good is None or good.version == failed.version:
             return
         actor = self._rng.choice(RELEASE_MANAGERS)
-        run = self.catalog.run(_release_of(good), failed.environment, self._next_run(), actor=actor)
+        run = self.catalog.run(release_of(good), failed.environment, self._next_run(), actor=actor)
         note = f"Rollback to {good.version}: {failed.version} failed"
         self._enter(run, outcome=Status.SUCCESS, note=note)
 
@@ -298,7 +277,7 @@ class TrafficGenerator:
         number, attempt = run_id(failed.deployment_id) or (self._next_run(), 0)
         actor = self._rng.choice(RELEASE_MANAGERS)
         run = self.catalog.run(
-            _release_of(failed),
+            release_of(failed),
             failed.environment,
             number,
             attempt=attempt + 1,

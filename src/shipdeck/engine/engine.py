@@ -41,6 +41,10 @@ T = TypeVar("T")
 
 MAX_PAGE = 500
 PRUNE_EVERY_S = 300.0
+CHECKPOINT_EVERY_S = 1.0
+KEY_CACHE_S = 0.5
+"""How long a verified key is trusted without asking the store (revocation takes effect
+within this time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class Engine:
         self._matrix_cache: dict[str | None, tuple[int, bytes, bytes]] = {}
         self._matrix_fragments = _MatrixFragments()
         self._pruner: asyncio.Task[None] | None = None
+        self._keys: dict[str, tuple[float, Principal]] = {}
 
     @classmethod
     async def open(cls, url: str, config: EngineConfig | None = None) -> Engine:
@@ -178,9 +183,12 @@ class Engine:
         trigger: str = "ingest",
     ) -> tuple[DeploymentEvent, str]:
         """Append one row; return it and its JSON document as stored."""
-        fields = body.model_dump(exclude_none=True)
-        event = DeploymentEvent(
-            id=_new_row_id(), progress_reporter=progress_reporter, trigger=trigger, **fields
+        # The body is already validated: build the row without validating it again.
+        event = DeploymentEvent.model_construct(
+            id=_new_row_id(),
+            progress_reporter=progress_reporter,
+            trigger=trigger,
+            **{k: v for k, v in body if v is not None},
         )
         doc = event.model_dump_json()
         row = NewDeploymentRow(
@@ -326,6 +334,10 @@ class Engine:
         """The sequence number of the newest published event."""
         return self._hub.head
 
+    def close_subscriptions(self) -> None:
+        """End every live subscription now (the server is shutting down)."""
+        self._hub.close_all()
+
     @property
     def subscriber_count(self) -> int:
         """Live subscriptions (SSE streams, embedded TUIs)."""
@@ -360,10 +372,14 @@ class Engine:
         return await self._write(self.store.prune_events, to_micros(older_than))
 
     async def _prune_forever(self) -> None:
+        last_prune = time.monotonic()
         while True:
-            await asyncio.sleep(PRUNE_EVERY_S)
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
             with contextlib.suppress(Exception):  # housekeeping retries next round
-                await self.prune_events()
+                await self._read(self.store.checkpoint)
+                if time.monotonic() - last_prune >= PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    await self.prune_events()
 
     # -- keys ------------------------------------------------------------------------
 
@@ -384,6 +400,11 @@ class Engine:
         """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
         if not token:
             return None
+        now = time.monotonic()
+        cache_key = hash_secret(token)  # the cache never holds a key in clear
+        cached = self._keys.get(cache_key)
+        if cached is not None and now - cached[0] < KEY_CACHE_S:
+            return cached[1]
         parts = split_token(token)
         if parts is None:
             secret_matches(token, None)  # same work as a real comparison
@@ -393,7 +414,11 @@ class Engine:
         stored = None if record is None or record.revoked_at is not None else record.secret_hash
         if record is None or not secret_matches(secret, stored):
             return None
-        return Principal(record.principal, record.role, record.key_id)
+        principal = Principal(record.principal, record.role, record.key_id)
+        if len(self._keys) > 1024:
+            self._keys.clear()
+        self._keys[cache_key] = (now, principal)
+        return principal
 
     async def ready(self) -> bool:
         """Whether the store answers."""

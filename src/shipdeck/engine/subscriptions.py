@@ -10,6 +10,7 @@ resync instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,17 +37,23 @@ ReadBounds = Callable[[], Awaitable[tuple[int, int]]]
 
 
 class _Queue:
-    """A bounded buffer of published events for one subscriber."""
+    """A bounded buffer of published events for one subscriber (`None` only wakes it)."""
 
     def __init__(self, size: int) -> None:
-        self.items: asyncio.Queue[StoredEvent] = asyncio.Queue(size)
+        self.items: asyncio.Queue[StoredEvent | None] = asyncio.Queue(size)
         self.overflowed = False
+        self.closed = False
 
     def offer(self, event: StoredEvent) -> None:
         try:
             self.items.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.items.put_nowait(None)
 
 
 class EventHub:
@@ -75,6 +82,11 @@ class EventHub:
 
     def detach(self, queue: _Queue) -> None:
         self._queues.discard(queue)
+
+    def close_all(self) -> None:
+        """End every subscription (server shutdown): waiting readers return at once."""
+        for queue in self._queues:
+            queue.close()
 
 
 class Subscription:
@@ -132,36 +144,65 @@ class Subscription:
         if self._queue is not None:
             self._hub.detach(self._queue)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the engine ended this subscription (it is shutting down)."""
+        return self._queue is not None and self._queue.closed
+
     async def next(self, timeout: float | None = None) -> StreamItem | None:
-        """The next item, or `None` when `timeout` seconds pass without one."""
+        """The next item, or `None` when `timeout` seconds pass without one (or on close)."""
+        batch = await self.next_batch(timeout, limit=1)
+        return batch[0] if batch else None
+
+    async def next_batch(
+        self, timeout: float | None = None, limit: int = 256
+    ) -> list[StreamItem] | None:
+        """Every item available now (at least one, at most `limit`), in order.
+
+        Waits up to `timeout` seconds for the first; `None` when none came or on close.
+        A burst therefore costs the reader one wake-up, not one per event.
+        """
         self._attach()
-        assert self._queue is not None
+        queue = self._queue
+        assert queue is not None
         while not self._pending:
+            if queue.closed:
+                return None
             head = self._hub.head
-            if (
-                self._queue.overflowed
-                or self.position < head - self._backlog()
-                or self.position > head
-            ):
+            if queue.overflowed or not head - queue.items.qsize() <= self.position <= head:
                 await self._catch_up()
                 continue
             try:
-                event = await asyncio.wait_for(self._queue.items.get(), timeout)
-            except TimeoutError:
-                return None
-            if event.seq <= self.position:
-                continue  # already delivered by a catch-up
-            if event.seq != self.position + 1:
-                await self._catch_up()  # a gap: the store has what the queue lacks
-                continue
-            self._pending.append(event)
-        item = self._pending.pop(0)
-        self.position = item.seq
-        return item
+                event = queue.items.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(timeout):
+                        event = await queue.items.get()
+                except TimeoutError:
+                    return None
+            self._accept(event)
+            while len(self._pending) < limit and not queue.overflowed:
+                try:
+                    self._accept(queue.items.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+        batch = self._pending[:limit]
+        del self._pending[:limit]
+        self.position = batch[-1].seq
+        return batch
 
-    def _backlog(self) -> int:
-        assert self._queue is not None
-        return self._queue.items.qsize()
+    def _accept(self, event: StoredEvent | None) -> None:
+        """Queue an event for delivery if it is the next one; a gap means catch up."""
+        if event is None:
+            return
+        expected = (self._pending[-1].seq if self._pending else self.position) + 1
+        if event.seq < expected:
+            return  # already delivered by a catch-up
+        if event.seq > expected:
+            assert self._queue is not None
+            self._queue.overflowed = True  # the store has what the queue lacks
+        else:
+            self._pending.append(event)
 
     async def _catch_up(self) -> None:
         """Refill from the store after an overflow, a gap or a replay request."""

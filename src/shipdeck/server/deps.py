@@ -11,7 +11,7 @@ from ..engine import Engine, Forbidden, Principal, Unauthorized
 from .problems import ProblemException
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The engine the app serves."""
     engine: Engine = request.app.state.engine
     return engine
@@ -19,6 +19,22 @@ def get_engine(request: Request) -> Engine:
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ApiKeyHeader = Annotated[str | None, Header(alias="X-Api-Key", include_in_schema=False)]
+
+
+async def authorize(engine: Engine, api_key: str | None, role: Role) -> Principal:
+    """The caller's principal if its key has at least `role`.
+
+    Raises:
+        Unauthorized: no key, or an unknown or revoked one.
+        Forbidden: the key's role is below `role`.
+    """
+    principal = await _principal(engine, api_key)
+    if not principal.role.at_least(role):
+        raise Forbidden(
+            f"principal {principal.name!r} has role {principal.role.value};"
+            f" this needs {role.value} or above"
+        )
+    return principal
 
 
 async def _principal(engine: Engine, api_key: str | None) -> Principal:
@@ -34,13 +50,7 @@ def require_role(role: Role) -> Any:
     """A dependency admitting only keys whose role is at least `role`."""
 
     async def dependency(engine: EngineDep, api_key: ApiKeyHeader = None) -> Principal:
-        principal = await _principal(engine, api_key)
-        if not principal.role.at_least(role):
-            raise Forbidden(
-                f"principal {principal.name!r} has role {principal.role.value};"
-                f" this needs {role.value} or above"
-            )
-        return principal
+        return await authorize(engine, api_key, role)
 
     return Depends(dependency)
 

@@ -165,6 +165,10 @@ class Store(Protocol):
         """Revoke a key; `False` if there is no such key."""
         ...
 
+    def checkpoint(self) -> None:
+        """Background housekeeping of the write-ahead log (a no-op where there is none)."""
+        ...
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         ...

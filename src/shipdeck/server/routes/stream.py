@@ -51,20 +51,32 @@ async def resolve_position(engine: Engine, last_event_id: str | None) -> tuple[i
 async def sse_frames(
     engine: Engine, after: int | None, resync_first: bool, service: str | None
 ) -> AsyncIterator[bytes]:
-    """The stream's bytes: events, resyncs and pings, until the client goes away."""
+    """The stream's bytes: events, resyncs and pings, until the client or the server goes.
+
+    The opening block carries the current position as `id:` (no event is dispatched), so
+    a client that loses the stream before any event still resumes without a gap. Events
+    that are ready together go out as one chunk: a burst costs one write per client.
+    """
     ping = engine.config.stream.ping_interval
     async with engine.subscribe(after) as subscription:
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield f"retry: {RETRY_MS}\nid: {subscription.position}\n\n".encode()
         if resync_first:
             yield resync_frame(subscription.position)
         while True:
-            item = await subscription.next(timeout=ping)
-            if item is None:
+            batch = await subscription.next_batch(timeout=ping)
+            if subscription.closed:
+                return
+            if batch is None:
                 yield b": ping\n\n"
-            elif isinstance(item, Resync):
-                yield resync_frame(item.seq)
-            elif _wanted(item, service):
-                yield _frame(item.type, item.seq, item.data)
+                continue
+            chunk = b"".join(
+                resync_frame(item.seq) if isinstance(item, Resync)
+                else _frame(item.type, item.seq, item.data)
+                for item in batch
+                if isinstance(item, Resync) or _wanted(item, service)
+            )
+            if chunk:
+                yield chunk
 
 
 def _wanted(event: StoredEvent, service: str | None) -> bool:

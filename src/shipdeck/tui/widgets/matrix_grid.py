@@ -143,9 +143,11 @@ class MatrixGrid(ScrollView, can_focus=True):
         Binding("end,G", "edge(1)", "Last", show=False, id="matrix.last", tooltip="Last service"),
     ]
 
-    cursor_row: reactive[int] = reactive(0, init=False)
+    # No automatic repaint: the watchers refresh just the rows the cursor left and entered
+    # (a whole 40-line grid costs ~10 ms a move).
+    cursor_row: reactive[int] = reactive(0, init=False, repaint=False)
     """Index of the focused service among those shown."""
-    cursor_col: reactive[int] = reactive(0, init=False)
+    cursor_col: reactive[int] = reactive(0, init=False, repaint=False)
     """Index of the focused environment."""
 
     class SlotFocused(Message):
