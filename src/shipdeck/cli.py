@@ -36,12 +36,19 @@ def _database(url: str | None) -> str:
 )
 @click.version_option(__version__, "--version", prog_name="shipdeck")
 @click.option("--profile", metavar="NAME", help="A profile from the config file.")
-@click.option("--url", metavar="URL", help="A shipdeck (or deployment-dashboard) server; "
-              "the API key is read from $SHIPDECK_TOKEN.")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="A shipdeck (or deployment-dashboard) server; the API key is read from $SHIPDECK_TOKEN.",
+)
 @click.option("--read-only", is_flag=True, help="Hide every action; only watch.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="TUI config file (default: config.toml in the user config "
-              "folder).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TUI config file (default: config.toml in the user config folder).",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -76,7 +83,10 @@ def main(
         return client_for(config.profiles[profile_name])
 
     ShipdeckApp(
-        client_for(chosen), profile=name, tui_config=config, read_only=read_only,
+        client_for(chosen),
+        profile=name,
+        tui_config=config,
+        read_only=read_only,
         client_factory=factory,
     ).run()
 
@@ -94,8 +104,9 @@ def demo(no_traffic: bool, read_only: bool) -> None:
         config = load_tui_config()
     except TuiConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    ShipdeckApp(demo_client(traffic=not no_traffic), profile="demo", tui_config=config,
-                read_only=read_only).run()
+    ShipdeckApp(
+        demo_client(traffic=not no_traffic), profile="demo", tui_config=config, read_only=read_only
+    ).run()
 
 
 @main.command()

@@ -13,6 +13,7 @@ from .locations import default_database_url
 from .tui.config import Profile, TuiConfig, TuiConfigError
 
 DEMO_ENVIRONMENTS = ["dev", "qa", "uat", "prod"]
+TOKEN_ENV = "SHIPDECK_TOKEN"  # noqa: S105  # the name of a variable, not a secret
 
 
 def client_for(profile: Profile) -> EngineClient:
@@ -32,7 +33,7 @@ def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tup
         TuiConfigError: the named profile is not configured.
     """
     if url is not None:
-        return url, Profile(url=url, token_env="SHIPDECK_TOKEN")
+        return url, Profile(url=url, token_env=TOKEN_ENV)
     name = name or config.default_profile
     if name is None:
         return "local", Profile(embedded=True)
@@ -44,7 +45,7 @@ def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tup
 
 def demo_config() -> EngineConfig:
     """The demo's engine configuration."""
-    return EngineConfig(environments=[{"name": env} for env in DEMO_ENVIRONMENTS])  # type: ignore[list-item]
+    return EngineConfig(environments=[{"name": env} for env in DEMO_ENVIRONMENTS])
 
 
 def demo_client(

@@ -24,7 +24,7 @@ def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -
     conn = sqlite3.connect(tmp_path / "shipdeck.db")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"deployments", "slots", "events", "fetcher_state", "api_keys"} <= tables
     finally:
@@ -83,3 +83,38 @@ async def test_slot_table_tracks_the_reduction(engine: Engine) -> None:
     assert slot.current.status is Status.FAILURE and slot.current.version == "1.3"
     assert slot.last_successful is not None and slot.last_successful.version == "1.1"
     assert slot.next is not None and slot.next.version == "1.4"
+
+
+async def test_upgrading_a_0001_database_keeps_and_indexes_its_events(tmp_path: Path) -> None:
+    """A database made by the first release is migrated in place by Alembic."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from shipdeck.engine.store.migrate import SCRIPT_LOCATION
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    sa_engine = create_engine(url)
+    with sa_engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", SCRIPT_LOCATION)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+            " happened_at, doc) VALUES ('r1', 'd1', 's', 'dev', 'success', 1, '{\"x\":1}')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO events (type, service, data, recorded_at)"
+            " VALUES ('deployment', 's', '{\"x\":1}', 1)"
+        )
+    sa_engine.dispose()
+    store = SQLiteStore(url)  # migrates to head on open
+    try:
+        assert store.event_seq_of_row("r1") == 1
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE row_id = 'r1'"
+        ).fetchall()
+        assert "ix_events_row_id" in str(plan)
+    finally:
+        store.close()

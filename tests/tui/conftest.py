@@ -81,7 +81,7 @@ async def seed(database_url: str) -> None:
         await engine.close()
 
 
-def engine_config_file(tmp_path) -> object:  # noqa: ANN001
+def engine_config_file(tmp_path) -> object:
     """An engine TOML with the demo's environment order."""
     path = tmp_path / "engine.toml"
     path.write_text("".join(f'[[environments]]\nname = "{e}"\n' for e in ENVIRONMENTS))

@@ -46,9 +46,12 @@ def contract_app() -> FastAPI:
     async def listing(request: Request) -> Response:
         params = request.query_params
         found = [
-            r for r in rows
-            if all(params.get(k) in (None, getattr(r, k)) for k in
-                   ("service", "environment", "deployment_id"))
+            r
+            for r in rows
+            if all(
+                params.get(k) in (None, getattr(r, k))
+                for k in ("service", "environment", "deployment_id")
+            )
             and params.get("status") in (None, r.status.value)
         ]
         found.sort(key=lambda r: (r.happened_at, r.id), reverse=True)
@@ -57,16 +60,20 @@ def contract_app() -> FastAPI:
         page = found[start : start + limit]
         more = str(start + limit) if start + limit < len(found) else None
         items = ",".join(r.model_dump_json() for r in page)
-        return Response(f'{{"items":[{items}],"next_cursor":{json.dumps(more)}}}',
-                        media_type="application/json")
+        return Response(
+            f'{{"items":[{items}],"next_cursor":{json.dumps(more)}}}', media_type="application/json"
+        )
 
     @app.get("/api/deployments/{row_id}")
     async def one(row_id: str) -> Response:
         for r in rows:
             if r.id == row_id:
                 return Response(r.model_dump_json(), media_type="application/json")
-        return JSONResponse({"type": "about:blank", "title": "Not found", "status": 404}, 404,
-                            media_type="application/problem+json")
+        return JSONResponse(
+            {"type": "about:blank", "title": "Not found", "status": 404},
+            404,
+            media_type="application/problem+json",
+        )
 
     def environments() -> list[str]:
         return sorted({r.environment for r in rows})
@@ -84,7 +91,8 @@ def contract_app() -> FastAPI:
         slots: dict[str, dict[str, list[SlotEntry[DeploymentEvent]]]] = {}
         for arrival, r in enumerate(rows):
             slots.setdefault(r.service, {}).setdefault(r.environment, []).append(
-                SlotEntry(to_micros(r.happened_at), arrival, r.status, r))
+                SlotEntry(to_micros(r.happened_at), arrival, r.status, r)
+            )
         out = []
         for service in sorted(slots):
             cells = {}
@@ -101,9 +109,13 @@ def contract_app() -> FastAPI:
                     cell["prev_failed"] = True
                 cells[env] = cell
             out.append({"service": service, "slots": cells})
-        return JSONResponse({"generated_at": datetime.now(UTC).isoformat(),
-                             "environments": order_environments(environments()),
-                             "rows": out})
+        return JSONResponse(
+            {
+                "generated_at": datetime.now(UTC).isoformat(),
+                "environments": order_environments(environments()),
+                "rows": out,
+            }
+        )
 
     @app.get("/api/events/stream")
     async def stream() -> StreamingResponse:

@@ -16,7 +16,7 @@ from tests.conftest import create_key
 from .conftest import make_app, row, screen_text, wait_for
 
 
-async def ingest(client, server, body) -> None:  # noqa: ANN001
+async def ingest(client, server, body) -> None:
     """Report a row the way CI does for this engine."""
     if isinstance(client, EmbeddedEngine):
         await client.engine.ingest(body)
@@ -31,11 +31,11 @@ async def ingest(client, server, body) -> None:  # noqa: ANN001
         assert response.status_code == 201, response.text
 
 
-def grid(app) -> MatrixGrid:  # noqa: ANN001
+def grid(app) -> MatrixGrid:
     return app.screen.query_one(MatrixGrid)
 
 
-async def loaded(pilot, app) -> None:  # noqa: ANN001
+async def loaded(pilot, app) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, MatrixScreen) and grid(app).services)
 
 
@@ -103,22 +103,32 @@ async def test_history_detail_parent_link_and_back(deck_client) -> None:
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("H")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and len(app.screen.query_one(HistoryTable).rows) == 10)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and len(app.screen.query_one(HistoryTable).rows) == 10
+            ),
+        )
         table = app.screen.query_one(HistoryTable)
         assert [r.deployment_id for r in table.rows[:2]] == ["gh-7", "gh-3"]  # newest first
         await pilot.press("slash", *"status:failure", "enter")
         await wait_for(pilot, lambda: [r.deployment_id for r in table.rows] == ["gh-5", "gh-6"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen)
-                       and "1.4.3" in screen_text(app))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and "1.4.3" in screen_text(app)
+        )
         text = screen_text(app)
         assert "gh-5" in text and "checkout-api → prod" in text and "gh-2" in text
         assert "gh-4" in text  # the slot's other recent deployment
-        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "detail-parents")
+        await wait_for(
+            pilot, lambda: app.focused is not None and app.focused.id == "detail-parents"
+        )
         await pilot.press("enter")  # follow the parent link
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen)
-                       and app.screen.deployment_id == "gh-2")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, DetailScreen) and app.screen.deployment_id == "gh-2",
+        )
         await pilot.press("q")
         assert isinstance(app.screen, DetailScreen) and app.screen.deployment_id == "gh-5"
         await pilot.press("escape", "escape")
@@ -133,8 +143,13 @@ async def test_enter_opens_the_focused_slots_history(deck_client) -> None:
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("down", "right", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and len(app.screen.query_one(HistoryTable).rows) == 2)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and len(app.screen.query_one(HistoryTable).rows) == 2
+            ),
+        )
         assert "service:checkout-api env:qa" in screen_text(app)
 
 
@@ -146,8 +161,17 @@ async def test_help_lists_every_key_of_the_screen(deck_client) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        for words in ("Filter", "Sort", "Slot history", "History", "Help", "Quit", "Back",
-                      "Commands", "Previous environment"):
+        for words in (
+            "Filter",
+            "Sort",
+            "Slot history",
+            "History",
+            "Help",
+            "Quit",
+            "Back",
+            "Commands",
+            "Previous environment",
+        ):
             assert words in text, words
         await pilot.press("escape")
         assert isinstance(app.screen, MatrixScreen)
@@ -161,8 +185,13 @@ async def test_palette_opens_history_of_a_service(deck_client) -> None:
         await pilot.press("colon", *"history service payments")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and len(app.screen.query_one(HistoryTable).rows) == 3)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and len(app.screen.query_one(HistoryTable).rows) == 3
+            ),
+        )
         assert {r.service for r in app.screen.query_one(HistoryTable).rows} == {"payments"}
 
 
@@ -173,8 +202,10 @@ async def test_live_row_repaints_its_cell_and_failure_notifies(deck_client) -> N
         await loaded(pilot, app)
         await ingest(client, server, row("gh-11", "search", "prod", "failure", 0, "0.9.1"))
         await wait_for(pilot, lambda: "✗ failure 0.9.1" in screen_text(app))
-        await wait_for(pilot, lambda: any("search 0.9.1 failed in prod" in n.message
-                                          for n in app._notifications))
+        await wait_for(
+            pilot,
+            lambda: any("search 0.9.1 failed in prod" in n.message for n in app._notifications),
+        )
 
 
 async def test_live_rows_enter_history_without_moving_the_cursor(deck_client) -> None:
@@ -183,8 +214,13 @@ async def test_live_rows_enter_history_without_moving_the_cursor(deck_client) ->
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("H")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and len(app.screen.query_one(HistoryTable).rows) == 10)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and len(app.screen.query_one(HistoryTable).rows) == 10
+            ),
+        )
         table = app.screen.query_one(HistoryTable)
         await pilot.press("down", "down")
         chosen = table.current
@@ -236,8 +272,13 @@ async def test_history_memory_is_bounded_during_long_live_runs(db_url, monkeypat
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("H")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and len(app.screen.query_one(HistoryTable).rows) == 10)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and len(app.screen.query_one(HistoryTable).rows) == 10
+            ),
+        )
         for n in range(5):
             await client.engine.ingest(row(f"gh-{50 + n}", "search", "qa", "success", -n, "1"))
         table = app.screen.query_one(HistoryTable)

@@ -41,14 +41,22 @@ async def test_header_reconnects_and_nothing_is_missed(db_url: str, server_facto
         key = create_key(db_url)
         async with httpx.AsyncClient(base_url=server.url) as http:
             response = await http.post(
-                "/api/deployments", headers={"X-Api-Key": key},
-                content=row("gh-32", "search", "prod", "success", 0, "0.9.4")
-                .model_dump_json(exclude_none=True),
+                "/api/deployments",
+                headers={"X-Api-Key": key},
+                content=row("gh-32", "search", "prod", "success", 0, "0.9.4").model_dump_json(
+                    exclude_none=True
+                ),
             )
             assert response.status_code == 201
         await wait_for(pilot, lambda: "✓ success 0.9.4" in screen_text(app))
-        search_rows = [e for e in (await client.deployments(
-            __import__("shipdeck.client").client.HistoryFilters(service="search"))).items]
+        search_rows = [
+            e
+            for e in (
+                await client.deployments(
+                    __import__("shipdeck.client").client.HistoryFilters(service="search")
+                )
+            ).items
+        ]
         assert len({e.id for e in search_rows}) == len(search_rows) == 4
 
 
@@ -56,17 +64,19 @@ async def test_contract_only_server_is_read_only_and_quiet() -> None:
     """No optional endpoint exists: read-only, said so, and no error shown."""
     app_server = contract_app()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app_server, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app_server, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             async with asyncio.timeout(10):
-                while not server.started:
+                while not server.started:  # noqa: ASYNC110  # uvicorn offers only a flag
                     await asyncio.sleep(0.02)
             for body in SEED[:5]:
                 response = await http.post(
-                    "/api/deployments", content=body.model_dump_json(exclude_none=True))
+                    "/api/deployments", content=body.model_dump_json(exclude_none=True)
+                )
                 assert response.status_code == 201
             app = make_app(RemoteEngine(f"http://127.0.0.1:{port}"))
             async with app.run_test(size=(160, 40)) as pilot:
@@ -75,9 +85,12 @@ async def test_contract_only_server_is_read_only_and_quiet() -> None:
                 assert "read-only" in text and "● live" in text
                 assert "✗ failure 1.4.3" in text and "▸◷ 1.4.4" in text
                 assert [e for e in ENVIRONMENTS if e != "uat"] == app.matrix.environments
-                await http.post("/api/deployments", content=row(
-                    "gh-40", "checkout-api", "dev", "in-progress", 0, "1.5.0"
-                ).model_dump_json(exclude_none=True))
+                await http.post(
+                    "/api/deployments",
+                    content=row(
+                        "gh-40", "checkout-api", "dev", "in-progress", 0, "1.5.0"
+                    ).model_dump_json(exclude_none=True),
+                )
                 await wait_for(pilot, lambda: "◐ deploying 1.5.0" in screen_text(app))
                 await pilot.press("H")
                 await wait_for(pilot, lambda: "gh-40" in screen_text(app))

@@ -23,8 +23,10 @@ SIZES = [(80, 24), (160, 48)]
 
 async def _matrix(pilot: Pilot[None]) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, MatrixScreen)
-                   and app.screen.query_one(MatrixGrid).services)
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, MatrixScreen) and app.screen.query_one(MatrixGrid).services,
+    )
     await pilot.press("down", "right", "right", "right")
 
 
@@ -32,8 +34,13 @@ async def _history(pilot: Pilot[None]) -> None:
     await _matrix(pilot)
     await pilot.press("H")
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                   and len(app.screen.query_one(HistoryTable).rows) == 10)
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, HistoryScreen)
+            and len(app.screen.query_one(HistoryTable).rows) == 10
+        ),
+    )
     await pilot.press("down")
 
 
@@ -41,8 +48,14 @@ async def _detail(pilot: Pilot[None]) -> None:
     await _history(pilot)
     await pilot.press("down", "down", "enter")
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.rows
-                   and app.screen.query_one("#detail-recent").option_count > 0)
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, DetailScreen)
+            and app.screen.rows
+            and app.screen.query_one("#detail-recent").option_count > 0
+        ),
+    )
 
 
 async def _help(pilot: Pilot[None]) -> None:
@@ -73,7 +86,9 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_screen_snapshot(screen: str, size: tuple[int, int], snap_compare, db_url, tmp_path) -> None:
+def test_screen_snapshot(
+    screen: str, size: tuple[int, int], snap_compare, db_url, tmp_path
+) -> None:
     import asyncio
 
     asyncio.run(seed(db_url))

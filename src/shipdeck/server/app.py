@@ -36,6 +36,7 @@ def create_app(
             return
         assert database_url is not None
         owned = await Engine.open(database_url, config)
+        await owned.matrix_document()  # warm: the first dashboard should not pay for it
         app.state.engine = owned
         try:
             yield

@@ -41,13 +41,20 @@ class ShipdeckApp(App[None]):
     """The dashboard: a live matrix, history and details over one `EngineClient`."""
 
     TITLE = "shipdeck"
-    CSS_PATH: ClassVar = stylesheets()
+    CSS_PATH = stylesheets()  # type: ignore[assignment]  # list[Path] is accepted
     COMMANDS: ClassVar = App.COMMANDS | {ShipdeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Keys of this screen"),
-        Binding("colon", "command_palette", "Commands", id="app.palette",
-                tooltip="Screens, filters, profiles (also ctrl+p)"),
-        Binding("q,escape", "back", "Back", id="app.back", tooltip="Back to the previous screen"),
+        Binding(
+            "colon",
+            "command_palette",
+            "Commands",
+            id="app.palette",
+            tooltip="Screens, filters, profiles (also ctrl+p)",
+        ),
+        Binding(
+            "q,escape", "go_back", "Back", id="app.back", tooltip="Back to the previous screen"
+        ),
         Binding("Q", "quit", "Quit", id="app.quit", tooltip="Quit shipdeck"),
     ]
 
@@ -103,7 +110,7 @@ class ShipdeckApp(App[None]):
         snapshot = await self.client.matrix()
         self.matrix = MatrixModel.from_matrix(snapshot)
         self._loaded = True
-        self._flush()
+        self._flush_rows()
         self._broadcast(ResyncRequested())
 
     @work(exclusive=True, group="reload", exit_on_error=False)
@@ -117,7 +124,7 @@ class ShipdeckApp(App[None]):
         async for item in self.client.feed():
             if isinstance(item, DeploymentArrived):
                 if not self._pending:
-                    self.call_later(self._flush)
+                    self.call_later(self._flush_rows)
                 self._pending.append(item.event)
             elif isinstance(item, ResyncNeeded):
                 self.reload_matrix()
@@ -125,7 +132,7 @@ class ShipdeckApp(App[None]):
                 self.connection = item.status
                 self._broadcast(ConnectionUpdated(item.status))
 
-    def _flush(self) -> None:
+    def _flush_rows(self) -> None:
         if not self._loaded or not self._pending:
             return
         events, self._pending = self._pending, []
@@ -177,10 +184,10 @@ class ShipdeckApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`back` is hidden on the matrix: there is nothing under it."""
-        return not (action == "back" and len(self.screen_stack) <= 2)
+        """`go_back` is hidden on the matrix: there is nothing under it."""
+        return not (action == "go_back" and len(self.screen_stack) <= 2)
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         if len(self.screen_stack) > 2:
             self.pop_screen()
 

@@ -34,28 +34,43 @@ class ShipdeckCommands(Provider):
         yield ("Matrix", deck.open_matrix, "Show the environment matrix")
         yield ("History", partial(deck.open_history, HistoryFilters()), "Every deployment")
         yield ("Matrix: sort by name", partial(deck.sort_matrix, "name"), "Alphabetical services")
-        yield ("Matrix: sort by last change", partial(deck.sort_matrix, "change"),
-               "Most recently changed services first")
+        yield (
+            "Matrix: sort by last change",
+            partial(deck.sort_matrix, "change"),
+            "Most recently changed services first",
+        )
         yield ("Matrix: clear filter", partial(deck.filter_matrix, ""), "Show every service")
         for status in (Status.FAILURE, Status.IN_PROGRESS, Status.WAITING):
-            yield (f"History: status {status.value}",
-                   partial(deck.open_history, HistoryFilters(status=status)),
-                   f"Rows with status {status.value}")
+            yield (
+                f"History: status {status.value}",
+                partial(deck.open_history, HistoryFilters(status=status)),
+                f"Rows with status {status.value}",
+            )
         for service in deck.matrix.services():
             name = sanitize(service)
-            yield (f"History: service {name}",
-                   partial(deck.open_history, HistoryFilters(service=service)),
-                   f"Every deployment of {name}")
-            yield (f"Matrix: filter {name}", partial(deck.filter_matrix, service),
-                   f"Show only {name} in the matrix")
+            yield (
+                f"History: service {name}",
+                partial(deck.open_history, HistoryFilters(service=service)),
+                f"Every deployment of {name}",
+            )
+            yield (
+                f"Matrix: filter {name}",
+                partial(deck.filter_matrix, service),
+                f"Show only {name} in the matrix",
+            )
         for env in deck.matrix.environments:
             name = sanitize(env)
-            yield (f"History: environment {name}",
-                   partial(deck.open_history, HistoryFilters(environment=env)),
-                   f"Every deployment to {name}")
+            yield (
+                f"History: environment {name}",
+                partial(deck.open_history, HistoryFilters(environment=env)),
+                f"Every deployment to {name}",
+            )
         for profile in sorted(deck.tui_config.profiles):
-            yield (f"Profile: {sanitize(profile)}", partial(deck.switch_profile, profile),
-                   "Connect to this profile's engine")
+            yield (
+                f"Profile: {sanitize(profile)}",
+                partial(deck.switch_profile, profile),
+                "Connect to this profile's engine",
+            )
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self.commands():

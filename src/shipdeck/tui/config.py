@@ -29,7 +29,7 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _one_kind(self) -> Profile:
         if self.embedded == bool(self.url):
-            raise ValueError("set either url = \"…\" or embedded = true")
+            raise ValueError('set either url = "…" or embedded = true')
         return self
 
     def token(self) -> str | None:

@@ -1,4 +1,4 @@
-"""`python -m shipdeck.tui.screenshots DIR`: SVGs of every screen, from the real app on demo data."""
+"""`python -m shipdeck.tui.screenshots DIR`: SVGs of every screen, real app, demo data."""
 
 from __future__ import annotations
 
@@ -31,16 +31,20 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: fl
 
 
 async def matrix(pilot: Pilot[None], app: ShipdeckApp) -> None:
-    await until(pilot, lambda: isinstance(app.screen, MatrixScreen)
-                and app.screen.query_one(MatrixGrid).services)
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, MatrixScreen) and app.screen.query_one(MatrixGrid).services,
+    )
     await pilot.press("down", "right", "right")
 
 
 async def history(pilot: Pilot[None], app: ShipdeckApp) -> None:
     await matrix(pilot, app)
     await pilot.press("H")
-    await until(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                and app.screen.query_one(HistoryTable).rows)
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, HistoryScreen) and app.screen.query_one(HistoryTable).rows,
+    )
 
 
 async def detail(pilot: Pilot[None], app: ShipdeckApp) -> None:
@@ -70,13 +74,14 @@ SCREENS: dict[str, Step] = {
 }
 
 
-async def shoot(folder: Path, database: Path) -> list[Path]:
-    """Render every screen at every size into `folder`."""
+async def shoot(folder: Path, scratch: Path) -> list[Path]:
+    """Render every screen at every size into `folder` (databases go in `scratch`)."""
     from ..launch import demo_client
 
     written = []
     for name, step in SCREENS.items():
         for width, height in SIZES:
+            database = scratch / f"{name}-{width}x{height}.db"
             client = demo_client(traffic=False, now=NOW, database=database)
             app = ShipdeckApp(client, profile="demo", clock=lambda: NOW)
             async with app.run_test(size=(width, height)) as pilot:
@@ -85,9 +90,6 @@ async def shoot(folder: Path, database: Path) -> list[Path]:
                 path = folder / f"{name}-{width}x{height}.svg"
                 app.save_screenshot(str(path.name), path=str(folder))
                 written.append(path)
-            database.unlink(missing_ok=True)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{database}{suffix}").unlink(missing_ok=True)
     return written
 
 
@@ -96,7 +98,7 @@ def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for path in asyncio.run(shoot(folder, Path(tmp) / "demo.db")):
+        for path in asyncio.run(shoot(folder, Path(tmp))):
             print(path)
 
 

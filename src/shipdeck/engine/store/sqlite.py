@@ -154,8 +154,9 @@ class SQLiteStore:
             arrival = int(cursor.lastrowid or 0)
             seq = int(
                 conn.execute(
-                    "INSERT INTO events (type, service, data, recorded_at) VALUES (?, ?, ?, ?)",
-                    ("deployment", row.service, row.doc, now),
+                    "INSERT INTO events (type, service, data, recorded_at, row_id)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    ("deployment", row.service, row.doc, now, row.id),
                 ).lastrowid
                 or 0
             )
@@ -266,12 +267,7 @@ class SQLiteStore:
         return int(cursor.rowcount)
 
     def event_seq_of_row(self, row_id: str) -> int | None:
-        doc = self.get_deployment(row_id)
-        if doc is None:
-            return None
-        row = self._conn.execute(
-            "SELECT seq FROM events WHERE type = 'deployment' AND data = ?", (doc,)
-        ).fetchone()
+        row = self._conn.execute("SELECT seq FROM events WHERE row_id = ?", (row_id,)).fetchone()
         return None if row is None else int(row[0])
 
     # -- fetcher state ---------------------------------------------------------------

@@ -31,16 +31,26 @@ _REPORTER = re.compile(r"^[a-z0-9][a-z0-9./-]{0,127}$")
     summary="Append a single deployment event to the log.",
     response_model=DeploymentEvent,
     response_model_exclude_none=True,
-    responses={**problem_responses(401, 403, 413, 422), 201: {"headers": {
-        "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}}}},
+    responses={
+        **problem_responses(401, 403, 413, 422),
+        201: {
+            "headers": {
+                "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}
+            }
+        },
+    },
     openapi_extra={
         **body_schema(DeploymentEventIngest),
         "security": [{"apiKey": []}],
-        "parameters": [{
-            "name": "X-Progress-Reporter", "in": "header", "required": False,
-            "schema": {"type": "string", "pattern": _REPORTER.pattern},
-            "description": "Ingest attribution, `<emitter>/<adapter>`; stored on the row.",
-        }],
+        "parameters": [
+            {
+                "name": "X-Progress-Reporter",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": _REPORTER.pattern},
+                "description": "Ingest attribution, `<emitter>/<adapter>`; stored on the row.",
+            }
+        ],
     },
 )
 async def ingest_deployment(request: Request) -> Response:
@@ -56,10 +66,12 @@ async def ingest_deployment(request: Request) -> Response:
     errors: list[dict[str, str]] = []
     progress_reporter = headers.get("x-progress-reporter")
     if progress_reporter is not None and not _REPORTER.match(progress_reporter):
-        errors.append({
-            "pointer": "/X-Progress-Reporter",
-            "message": "must match ^[a-z0-9][a-z0-9./-]{0,127}$ (<emitter>/<adapter>)",
-        })
+        errors.append(
+            {
+                "pointer": "/X-Progress-Reporter",
+                "message": "must match ^[a-z0-9][a-z0-9./-]{0,127}$ (<emitter>/<adapter>)",
+            }
+        )
     try:
         body = DeploymentEventIngest.model_validate_json(raw or b"null")
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -22,6 +23,12 @@ _DIGITS = re.compile(r"^\d{1,18}$")
 
 def _frame(event: str, seq: int, data: str) -> bytes:
     return f"id: {seq}\nevent: {event}\ndata: {data}\n\n".encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def event_frame(event: StoredEvent) -> bytes:
+    """An event's SSE frame, encoded once however many clients it goes to."""
+    return _frame(event.type, event.seq, event.data)
 
 
 def resync_frame(seq: int) -> bytes:
@@ -70,8 +77,7 @@ async def sse_frames(
                 yield b": ping\n\n"
                 continue
             chunk = b"".join(
-                resync_frame(item.seq) if isinstance(item, Resync)
-                else _frame(item.type, item.seq, item.data)
+                resync_frame(item.seq) if isinstance(item, Resync) else event_frame(item)
                 for item in batch
                 if isinstance(item, Resync) or _wanted(item, service)
             )

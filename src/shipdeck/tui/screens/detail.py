@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -32,8 +32,10 @@ def timeline_text(rows: list[DeploymentEvent]) -> Text:
         if index:
             text.append("\n")
         text.append(f"{timestamp(row.happened_at)}  ", style="dim")
-        text.append(status_label(row.status, sanitize(row.phase) or None).ljust(14),
-                    style=STATUS_STYLES[row.status])
+        text.append(
+            status_label(row.status, sanitize(row.phase) or None).ljust(14),
+            style=STATUS_STYLES[row.status],
+        )
         text.append(f" {sanitize(row.version) or '-'}", style="bold")
         if row.actor:
             text.append(f"  by {sanitize(row.actor)}")
@@ -53,7 +55,9 @@ def summary_text(deployment_id: str, rows: list[DeploymentEvent]) -> Text:
         return text
     last = rows[-1]
     text.append(f"  {sanitize(last.service)} → {sanitize(last.environment)}  ")
-    text.append(status_label(last.status, sanitize(last.phase) or None), style=STATUS_STYLES[last.status])
+    text.append(
+        status_label(last.status, sanitize(last.phase) or None), style=STATUS_STYLES[last.status]
+    )
     text.append(f"  {sanitize(last.version) or '-'}")
     for label, value in (("sha", last.sha), ("ref", last.ref), ("run", last.run_url)):
         if value:
@@ -66,11 +70,22 @@ class DetailScreen(Screen[None]):
 
     AUTO_FOCUS = "#detail-parents"
 
-    BINDINGS: list[BindingType] = [
-        Binding("tab", "app.focus_next", "Next list", show=False, id="detail.next-list",
-                tooltip="Move between parents and recent deployments"),
-        Binding("H", "slot_history", "Slot history", id="detail.slot-history",
-                tooltip="History of this deployment's slot"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Next list",
+            show=False,
+            id="detail.next-list",
+            tooltip="Move between parents and recent deployments",
+        ),
+        Binding(
+            "H",
+            "slot_history",
+            "Slot history",
+            id="detail.slot-history",
+            tooltip="History of this deployment's slot",
+        ),
     ]
 
     def __init__(self, deployment_id: str, row: DeploymentEvent | None = None) -> None:
@@ -104,9 +119,7 @@ class DetailScreen(Screen[None]):
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def load(self) -> None:
         client = self.deck.client
-        page = await client.deployments(
-            HistoryFilters(deployment_id=self.deployment_id), limit=500
-        )
+        page = await client.deployments(HistoryFilters(deployment_id=self.deployment_id), limit=500)
         self.rows = sorted(page.items, key=lambda r: (r.happened_at, r.id))
         self.query_one("#detail-summary", Static).update(
             summary_text(self.deployment_id, self.rows)
@@ -134,11 +147,14 @@ class DetailScreen(Screen[None]):
                 latest.setdefault(row.deployment_id, row)
         now = self.deck.clock()
         options = [
-            Option(Text.assemble(
-                (status_label(r.status).ljust(12), STATUS_STYLES[r.status]),
-                f" {sanitize(r.version) or '-':<12} {sanitize(r.deployment_id)}"
-                f"  {age(r.happened_at, now)} ago",
-            ), id=r.deployment_id)
+            Option(
+                Text.assemble(
+                    (status_label(r.status).ljust(12), STATUS_STYLES[r.status]),
+                    f" {sanitize(r.version) or '-':<12} {sanitize(r.deployment_id)}"
+                    f"  {age(r.happened_at, now)} ago",
+                ),
+                id=r.deployment_id,
+            )
             for r in list(latest.values())[:RECENT_IN_SLOT]
         ]
         recent.add_options(options or [Option("(none)", disabled=True)])

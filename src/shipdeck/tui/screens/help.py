@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -37,9 +39,10 @@ def bindings_table(screen: Screen[object], key_display: object) -> Table:
 class HelpScreen(ModalScreen[None]):
     """A modal over the current screen."""
 
-    BINDINGS: list[BindingType] = [
-        Binding("escape,q,question_mark", "dismiss", "Close", id="help.close",
-                tooltip="Close help"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape,q,question_mark", "dismiss", "Close", id="help.close", tooltip="Close help"
+        ),
     ]
 
     def __init__(self, screen: Screen[object]) -> None:

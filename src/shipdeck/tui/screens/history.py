@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,8 +21,14 @@ if TYPE_CHECKING:
     from ..app import ShipdeckApp
 
 PAGE_SIZE = 100
-_KEYS = {"service": "service", "env": "environment", "environment": "environment",
-         "status": "status", "actor": "actor", "id": "deployment_id"}
+_KEYS = {
+    "service": "service",
+    "env": "environment",
+    "environment": "environment",
+    "status": "status",
+    "actor": "actor",
+    "id": "deployment_id",
+}
 
 
 class FilterSyntaxError(ValueError):
@@ -55,10 +61,16 @@ def parse_filters(line: str) -> HistoryFilters:
 
 def format_filters(filters: HistoryFilters) -> str:
     """The filter line that `parse_filters` reads back to `filters`."""
-    parts = [f"{key}:{shlex.quote(str(getattr(filters, name)))}"
-             for key, name in (("service", "service"), ("env", "environment"),
-                               ("actor", "actor"), ("id", "deployment_id"))
-             if getattr(filters, name)]
+    parts = [
+        f"{key}:{shlex.quote(str(getattr(filters, name)))}"
+        for key, name in (
+            ("service", "service"),
+            ("env", "environment"),
+            ("actor", "actor"),
+            ("id", "deployment_id"),
+        )
+        if getattr(filters, name)
+    ]
     if filters.status is not None:
         parts.append(f"status:{filters.status.value}")
     if filters.text:
@@ -84,11 +96,17 @@ class HistoryScreen(Screen[None]):
 
     AUTO_FOCUS = "#history-table"
 
-    BINDINGS: list[BindingType] = [
-        Binding("/", "filter", "Filter", id="history.filter",
-                tooltip="Filter: service:NAME env:NAME status:STATUS actor:NAME id:ID words"),
-        Binding("ctrl+r", "reload", "Reload", id="history.reload",
-                tooltip="Fetch the newest rows again"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "/",
+            "filter",
+            "Filter",
+            id="history.filter",
+            tooltip="Filter: service:NAME env:NAME status:STATUS actor:NAME id:ID words",
+        ),
+        Binding(
+            "ctrl+r", "reload", "Reload", id="history.reload", tooltip="Fetch the newest rows again"
+        ),
     ]
 
     def __init__(self, filters: HistoryFilters | None = None) -> None:
@@ -105,8 +123,11 @@ class HistoryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
-        yield Input(format_filters(self.filters), id="history-filter",
-                    placeholder="service:NAME env:NAME status:failure actor:NAME words…")
+        yield Input(
+            format_filters(self.filters),
+            id="history-filter",
+            placeholder="service:NAME env:NAME status:failure actor:NAME words…",
+        )
         yield Static(id="history-columns")
         yield HistoryTable(self.deck.clock, id="history-table")
         yield Footer()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -30,17 +30,35 @@ class MatrixScreen(Screen[None]):
 
     AUTO_FOCUS = "#matrix-grid"
 
-    BINDINGS: list[BindingType] = [
-        Binding("/", "filter", "Filter", id="matrix.filter",
-                tooltip="Filter services by name (substring or fuzzy)"),
-        Binding("s", "sort", "Sort", id="matrix.sort",
-                tooltip="Sort services by name or by last change"),
-        Binding("enter", "slot_history", "Slot history", id="matrix.slot-history",
-                tooltip="History of the focused slot"),
-        Binding("H", "history", "History", id="matrix.history",
-                tooltip="History of every deployment"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="matrix.clear-filter",
-                tooltip="Clear the service filter"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "/",
+            "filter",
+            "Filter",
+            id="matrix.filter",
+            tooltip="Filter services by name (substring or fuzzy)",
+        ),
+        Binding(
+            "s", "sort", "Sort", id="matrix.sort", tooltip="Sort services by name or by last change"
+        ),
+        Binding(
+            "enter",
+            "slot_history",
+            "Slot history",
+            id="matrix.slot-history",
+            tooltip="History of the focused slot",
+        ),
+        Binding(
+            "H", "history", "History", id="matrix.history", tooltip="History of every deployment"
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            id="matrix.clear-filter",
+            tooltip="Clear the service filter",
+        ),
     ]
 
     filter_text: reactive[str] = reactive("", init=False)
@@ -60,8 +78,10 @@ class MatrixScreen(Screen[None]):
         yield MatrixColumns(id="matrix-columns")
         yield MatrixGrid(self.deck.clock, id="matrix-grid")
         yield SlotPanel(self.deck.clock, id="slot-panel")
-        yield Input(placeholder="filter services (substring or fuzzy) — enter to keep, esc to clear",
-                    id="matrix-filter")
+        yield Input(
+            placeholder="filter services (substring or fuzzy) — enter to keep, esc to clear",
+            id="matrix-filter",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -76,8 +96,9 @@ class MatrixScreen(Screen[None]):
     def visible_services(self) -> list[str]:
         """Services after the filter, in the chosen order."""
         model = self.deck.matrix
-        names = [s for s in model.services() if not self.filter_text
-                 or fuzzy_match(self.filter_text, s)]
+        names = [
+            s for s in model.services() if not self.filter_text or fuzzy_match(self.filter_text, s)
+        ]
         if self.sort_by == "change":
             names.sort(key=lambda s: (-model.last_change.get(s, 0), s))
         return names
@@ -151,8 +172,7 @@ class MatrixScreen(Screen[None]):
 
     def action_sort(self) -> None:
         self.sort_by = "change" if self.sort_by == "name" else "name"
-        self.notify(f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}",
-                    timeout=2)
+        self.notify(f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}", timeout=2)
 
     def watch_sort_by(self) -> None:
         self.redraw()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -81,17 +82,36 @@ class HistoryTable(ScrollView, can_focus=True):
     HistoryTable > .history-table--rejected { color: $error; }
     """
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False, id="history.up", tooltip="Newer row"),
         Binding("down,j", "move(1)", "Down", show=False, id="history.down", tooltip="Older row"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="history.page-up",
-                tooltip="One screen up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="history.page-down",
-                tooltip="One screen down"),
-        Binding("home,g", "edge(-1)", "Newest", show=False, id="history.first",
-                tooltip="Newest row"),
-        Binding("end,G", "edge(1)", "Oldest loaded", show=False, id="history.last",
-                tooltip="Oldest loaded row (loads more)"),
+        Binding(
+            "pageup",
+            "page(-1)",
+            "Page up",
+            show=False,
+            id="history.page-up",
+            tooltip="One screen up",
+        ),
+        Binding(
+            "pagedown",
+            "page(1)",
+            "Page down",
+            show=False,
+            id="history.page-down",
+            tooltip="One screen down",
+        ),
+        Binding(
+            "home,g", "edge(-1)", "Newest", show=False, id="history.first", tooltip="Newest row"
+        ),
+        Binding(
+            "end,G",
+            "edge(1)",
+            "Oldest loaded",
+            show=False,
+            id="history.last",
+            tooltip="Oldest loaded row (loads more)",
+        ),
         Binding("enter", "choose", "Open", id="history.open", tooltip="Open the deployment"),
     ]
 
@@ -147,11 +167,8 @@ class HistoryTable(ScrollView, can_focus=True):
             return False
         key = _sort_key(event)
         index = _position(self._keys, key)
-        if index == len(self.rows) and self.trimmed:
-            note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
-            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
-        if index == len(self.rows) and self.has_more:
-            return False  # older than what is loaded: paging will bring it
+        if index == len(self.rows) and (self.has_more or self.trimmed):
+            return False  # older than what is loaded: paging (or a reload) brings it
         self._ids.add(event.id)
         self.rows.insert(index, event)
         self._keys.insert(index, key)
@@ -230,8 +247,13 @@ class HistoryTable(ScrollView, can_focus=True):
         if index == len(self.rows) and self.trimmed:
             note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
             return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
+        if index == len(self.rows) and self.trimmed:
+            note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
+            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
         if index == len(self.rows) and self.has_more:
-            return Strip([Segment("  loading older rows…", base + self._style("dim"))]).adjust_cell_length(width, base)
+            return Strip(
+                [Segment("  loading older rows…", base + self._style("dim"))]
+            ).adjust_cell_length(width, base)
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
         event = self.rows[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -132,14 +133,48 @@ class MatrixGrid(ScrollView, can_focus=True):
     MatrixGrid > .matrix-grid--rejected { color: $error; }
     """
 
-    BINDINGS: list[BindingType] = [
-        Binding("up,k", "cursor(0, -1)", "Up", show=False, id="matrix.up", tooltip="Previous service"),
-        Binding("down,j", "cursor(0, 1)", "Down", show=False, id="matrix.down", tooltip="Next service"),
-        Binding("left,h", "cursor(-1, 0)", "Left", show=False, id="matrix.left", tooltip="Previous environment"),
-        Binding("right,l", "cursor(1, 0)", "Right", show=False, id="matrix.right", tooltip="Next environment"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="matrix.page-up", tooltip="One screen up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="matrix.page-down", tooltip="One screen down"),
-        Binding("home,g", "edge(-1)", "First", show=False, id="matrix.first", tooltip="First service"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "up,k", "cursor(0, -1)", "Up", show=False, id="matrix.up", tooltip="Previous service"
+        ),
+        Binding(
+            "down,j", "cursor(0, 1)", "Down", show=False, id="matrix.down", tooltip="Next service"
+        ),
+        Binding(
+            "left,h",
+            "cursor(-1, 0)",
+            "Left",
+            show=False,
+            id="matrix.left",
+            tooltip="Previous environment",
+        ),
+        Binding(
+            "right,l",
+            "cursor(1, 0)",
+            "Right",
+            show=False,
+            id="matrix.right",
+            tooltip="Next environment",
+        ),
+        Binding(
+            "pageup",
+            "page(-1)",
+            "Page up",
+            show=False,
+            id="matrix.page-up",
+            tooltip="One screen up",
+        ),
+        Binding(
+            "pagedown",
+            "page(1)",
+            "Page down",
+            show=False,
+            id="matrix.page-down",
+            tooltip="One screen down",
+        ),
+        Binding(
+            "home,g", "edge(-1)", "First", show=False, id="matrix.first", tooltip="First service"
+        ),
         Binding("end,G", "edge(1)", "Last", show=False, id="matrix.last", tooltip="Last service"),
     ]
 

@@ -20,7 +20,9 @@ def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
     """Two lines about one row: what and when, then where it came from."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(label.ljust(_LABEL_WIDTH), style="bold")
-    text.append(status_label(event.status, sanitize(event.phase) or None), style=STATUS_STYLES[event.status])
+    text.append(
+        status_label(event.status, sanitize(event.phase) or None), style=STATUS_STYLES[event.status]
+    )
     text.append(f"  {sanitize(event.version) or '-'}", style="bold")
     if event.actor:
         text.append(f"  by {sanitize(event.actor)}")
