@@ -61,7 +61,7 @@ from shipdeck.tui.widgets.history_table import HistoryTable
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 
 from ._dataset import LOADER_VERSION, LogShape, bulk_load, ingest_bodies, new_row, shape_metadata
-from ._harness import DATA_DIR, Report, percentile, say, scratch_dir
+from ._harness import DATA_DIR, Report, percentile, say, scratch_dir, verdict
 
 NAME = "tui"
 SUMMARY = "the TUI headless: event latency, first paints, history paging, startup, memory"
@@ -949,7 +949,7 @@ def run_reports(names: list[str] | None = None) -> list[Report]:
             bench(report)
         except Exception:
             traceback.print_exc()
-            report.note(f"{name} CRASHED (traceback above)")
+            report.add("crashed (traceback above)", 1, "", "no crash", False)
         say(f"-- {name} took {time.perf_counter() - started:.0f} s")
         reports.append(report)
     return reports
@@ -1008,11 +1008,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def _print_summary(rows: list[dict[str, Any]], notes: list[str]) -> None:
+    table = [("benchmark", "figure", "value", "target", "met")]
+    table += [
+        (r["benchmark"], r["figure"], r["text"], r["target"] or "", verdict(r["met"])) for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(5)]
     say("\nTUI summary")
-    for row in rows:
-        met = "-" if row["met"] is None else "MET" if row["met"] else "NOT MET"
-        target = f"target {row['target']}: {met}" if row["target"] else ""
-        say(f"{row['benchmark']:<23}{row['figure']:<46}{row['text']:>14}   {target}")
+    for line in table:
+        cells = [
+            c.rjust(w) if i == 2 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        say("  ".join(cells).rstrip())
     for note in notes:
         say(f"note: {note}")
 

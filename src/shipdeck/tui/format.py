@@ -11,7 +11,7 @@ GLYPHS: dict[Status, str] = {
     Status.FAILURE: "✗",
     Status.IN_PROGRESS: "◐",
     Status.QUEUED: "◷",
-    Status.WAITING: "⏸",
+    Status.WAITING: "‖",
     Status.PENDING: "…",
     Status.CANCELLED: "⊘",
     Status.REJECTED: "⊗",

@@ -104,6 +104,7 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
         yield Static(id="detail-summary")
+        yield Label("Timeline (oldest first)", classes="detail-heading")
         with VerticalScroll(id="detail-timeline-box"):
             yield Static(id="detail-timeline")
         yield Label("Parents (enter opens)", classes="detail-heading")

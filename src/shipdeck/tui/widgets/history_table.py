@@ -49,10 +49,11 @@ def _position(keys: list[tuple[int, str]], key: tuple[int, str]) -> int:
 
 
 def visible_columns(width: int) -> list[tuple[str, int]]:
-    """Columns that fit, with the last one taking what is left."""
+    """Columns that fit; the last one takes whatever is left."""
     shown = [(title, size) for title, size, minimum in COLUMNS if width >= minimum]
-    fixed = sum(size for _, size in shown)
-    return [(t, size or max(8, width - fixed)) for t, size in shown]
+    fixed = sum(size for _, size in shown[:-1])
+    *head, (last, size) = shown
+    return [*head, (last, max(size or 8, width - fixed))]
 
 
 MAX_ROWS = 20_000
@@ -68,7 +69,7 @@ class HistoryTable(ScrollView, can_focus=True):
         *(f"history-table--{s.value}" for s in Status),
     }
     DEFAULT_CSS = """
-    HistoryTable { background: $surface; }
+    HistoryTable { background: $surface; overflow-x: hidden; }
     HistoryTable > .history-table--cursor { background: $accent 40%; }
     HistoryTable:focus > .history-table--cursor { background: $accent; color: $text; }
     HistoryTable > .history-table--dim { color: $text-muted; }
@@ -191,7 +192,7 @@ class HistoryTable(ScrollView, can_focus=True):
 
     def _resize(self) -> None:
         tail = 1 if self.has_more or self.trimmed else 0
-        self.virtual_size = Size(self.size.width, len(self.rows) + tail)
+        self.virtual_size = Size(0, len(self.rows) + tail)
         self.refresh()
 
     @property

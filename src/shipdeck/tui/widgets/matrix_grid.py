@@ -115,11 +115,11 @@ class MatrixGrid(ScrollView, can_focus=True):
     }
 
     DEFAULT_CSS = """
-    MatrixGrid { background: $surface; }
+    MatrixGrid { background: $surface; overflow-x: hidden; }
     MatrixGrid > .matrix-grid--service { text-style: bold; }
     MatrixGrid > .matrix-grid--cursor { background: $accent 40%; text-style: bold; }
     MatrixGrid:focus > .matrix-grid--cursor { background: $accent; color: $text; }
-    MatrixGrid > .matrix-grid--cursor-row { background: $boost; }
+    MatrixGrid > .matrix-grid--cursor-row { background: $panel; }
     MatrixGrid > .matrix-grid--empty { color: $text-disabled; }
     MatrixGrid > .matrix-grid--dim { color: $text-muted; }
     MatrixGrid > .matrix-grid--next { color: $warning; }
@@ -206,7 +206,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         """Show `services` (filtered and sorted) of `model`, keeping the cursor on `keep`."""
         self.model = model
         self.services = services
-        self.virtual_size = Size(self.size.width, len(services))
+        self.virtual_size = Size(0, len(services))
         row = services.index(keep) if keep in services else min(self.cursor_row, len(services) - 1)
         self.cursor_row = max(0, row)
         self.cursor_col = min(self.cursor_col, max(0, len(model.environments) - 1))
@@ -233,7 +233,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         return self._layout[2]
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.services))
+        self.virtual_size = Size(0, len(self.services))
 
     # -- cursor ------------------------------------------------------------------------
 
