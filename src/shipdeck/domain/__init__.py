@@ -1,6 +1,21 @@
 """The domain: models, status vocabulary and pure reductions. No I/O."""
 
 from .environments import CONVENTIONAL_ORDER, order_environments
+from .logs import (
+    FINAL,
+    MASK,
+    MAX_LOG_BATCH,
+    MAX_LOG_MESSAGE_BYTES,
+    LogLevel,
+    LogLine,
+    LogLineIngest,
+    LogLinesIngest,
+    LogPage,
+    LogsAppended,
+    LogStream,
+    fit_line,
+    mask_pattern,
+)
 from .matrix import SlotEntry, SlotState, SlotView, fold_slot, reduce_slot, view_slot
 from .models import (
     DeploymentEvent,
@@ -21,6 +36,10 @@ from .timestamps import format_rfc3339, parse_rfc3339, to_micros, utc_now
 __all__ = [
     "CONVENTIONAL_ORDER",
     "EFFECTIVE",
+    "FINAL",
+    "MASK",
+    "MAX_LOG_BATCH",
+    "MAX_LOG_MESSAGE_BYTES",
     "NON_EFFECTIVE",
     "TERMINAL",
     "DeploymentEvent",
@@ -28,6 +47,13 @@ __all__ = [
     "DeploymentEventPage",
     "FetcherState",
     "FetcherStateUpsert",
+    "LogLevel",
+    "LogLine",
+    "LogLineIngest",
+    "LogLinesIngest",
+    "LogPage",
+    "LogStream",
+    "LogsAppended",
     "Matrix",
     "MatrixRow",
     "MatrixSlot",
@@ -38,8 +64,10 @@ __all__ = [
     "SlotState",
     "SlotView",
     "Status",
+    "fit_line",
     "fold_slot",
     "format_rfc3339",
+    "mask_pattern",
     "order_environments",
     "parse_rfc3339",
     "reduce_slot",

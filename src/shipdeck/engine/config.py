@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -33,8 +33,20 @@ class StreamConfig(BaseModel):
     """Events buffered per subscriber before it must catch up from the store."""
     catch_up_limit: int = Field(default=50_000, ge=1)
     """A subscriber further behind than this many events is told to resync instead."""
+    coalesce_ms: float = Field(default=10.0, ge=0, le=1000)
+    """Events published within this many milliseconds reach subscribers together."""
     retention_hours: float = Field(default=168.0, gt=0)
     """How long events stay replayable with `Last-Event-ID` (default: a week)."""
+
+
+class LogsConfig(BaseModel):
+    """Deployment log lines."""
+
+    secrets: dict[str, list[Annotated[str, Field(min_length=1)]]] = Field(default_factory=dict)
+    """Service → literal secret values. Every value configured here (whatever its service)
+    is replaced by `••••` in every line before the line is stored."""
+    max_line_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
+    """Longer lines (after masking, in UTF-8) are cut to this size, ending with `…`."""
 
 
 class EngineConfig(BaseSettings):
@@ -50,6 +62,8 @@ class EngineConfig(BaseSettings):
     """Read access."""
     stream: StreamConfig = Field(default_factory=StreamConfig)
     """SSE and subscriptions."""
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    """Deployment logs: secret masking and line size."""
 
     @property
     def environment_order(self) -> list[str]:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,9 @@ from ..domain import (
     DeploymentEventIngest,
     DeploymentEventPage,
     FetcherState,
+    LogLine,
+    LogLineIngest,
+    LogPage,
     Matrix,
     Role,
     SlotView,
@@ -34,6 +37,7 @@ from .config import EngineConfig
 from .cursors import decode_cursor, encode_cursor
 from .errors import InvalidRequest, NotFound
 from .keys import IssuedKey, Principal, hash_secret, issue_key, secret_matches, split_token
+from .logs import DeploymentLogs, LogFollower
 from .store import DeploymentQuery, KeyRecord, NewDeploymentRow, Store, StoredEvent, open_store
 from .subscriptions import EventHub, Subscription
 
@@ -137,10 +141,23 @@ class Engine:
         self.config = config or EngineConfig()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
-        self._hub = EventHub(store.last_seq(), self.config.stream.subscriber_queue)
+        self._committed = store.last_seq()
+        """The newest event this engine committed (delivery may lag by a tick)."""
+        self._hub = EventHub(
+            self._committed,
+            self.config.stream.subscriber_queue,
+            self.config.stream.coalesce_ms / 1000,
+        )
         self._matrix_cache: dict[str | None, tuple[int, bytes, bytes]] = {}
         self._matrix_fragments = _MatrixFragments()
         self._pruner: asyncio.Task[None] | None = None
+        self.deployment_logs = DeploymentLogs(
+            store,
+            self.config.logs,
+            read=self._read,
+            write=self._write,
+            queue_size=self.config.stream.subscriber_queue,
+        )
         self._keys: dict[str, tuple[float, Principal]] = {}
 
     @classmethod
@@ -202,7 +219,9 @@ class Engine:
             doc=doc,
         )
         stored = await self._write(self.store.append_deployment, row)
+        self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
+        self.deployment_logs.row_appended(event.deployment_id)
         return event, doc
 
     # -- reads -----------------------------------------------------------------------
@@ -279,7 +298,7 @@ class Engine:
 
     async def matrix_document(self, service: str | None = None) -> MatrixDocument:
         """The matrix as JSON, built from the slot table (never from the log)."""
-        seq = self._hub.head  # read first: the body is at least this fresh
+        seq = self._committed  # read first: the body is at least this fresh
         cached = self._matrix_cache.get(service)
         if cached is not None and cached[0] == seq:
             environments, rows_json = cached[1], cached[2]
@@ -331,12 +350,17 @@ class Engine:
 
     @property
     def head(self) -> int:
-        """The sequence number of the newest published event."""
-        return self._hub.head
+        """The sequence number of the newest event this engine committed."""
+        return self._committed
+
+    def flush_events(self) -> None:
+        """Deliver events waiting for the coalescing tick now."""
+        self._hub.flush()
 
     def close_subscriptions(self) -> None:
         """End every live subscription now (the server is shutting down)."""
         self._hub.close_all()
+        self.deployment_logs.close_followers()
 
     @property
     def subscriber_count(self) -> int:
@@ -380,6 +404,22 @@ class Engine:
                 if time.monotonic() - last_prune >= PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     await self.prune_events()
+
+    # -- logs ------------------------------------------------------------------------
+
+    async def append_logs(
+        self, deployment_id: str, lines: Sequence[LogLineIngest], secrets: Iterable[str] = ()
+    ) -> list[LogLine]:
+        """Mask secrets (configured ones and `secrets`), then number and store lines."""
+        return await self.deployment_logs.append(deployment_id, lines, secrets)
+
+    async def logs(self, deployment_id: str, after: int = 0, limit: int = MAX_PAGE) -> LogPage:
+        """A page of a deployment's lines numbered after `after`, oldest first."""
+        return await self.deployment_logs.page(deployment_id, after, limit)
+
+    def follow_logs(self, deployment_id: str, after: int = 0) -> LogFollower:
+        """History after `after`, then live lines, until the deployment is over."""
+        return self.deployment_logs.follow(deployment_id, after)
 
     # -- keys ------------------------------------------------------------------------
 

@@ -57,12 +57,20 @@ class _Queue:
 
 
 class EventHub:
-    """Fans events out to subscribers; knows the newest published sequence number."""
+    """Fans events out to subscribers; knows the newest delivered sequence number.
 
-    def __init__(self, head: int, queue_size: int) -> None:
+    With `coalesce` > 0, events published within that many seconds are delivered
+    together: under load each subscriber then wakes once per tick instead of once per
+    event, which is what lets hundreds of streams keep up.
+    """
+
+    def __init__(self, head: int, queue_size: int, coalesce: float = 0.0) -> None:
         self.head = head
         self.queue_size = queue_size
+        self.coalesce = coalesce
         self._queues: set[_Queue] = set()
+        self._pending: list[StoredEvent] = []
+        self._flush: asyncio.TimerHandle | None = None
 
     @property
     def subscriber_count(self) -> int:
@@ -70,10 +78,32 @@ class EventHub:
         return len(self._queues)
 
     def publish(self, event: StoredEvent) -> None:
-        """Offer a committed event to every subscriber, without waiting."""
-        self.head = max(self.head, event.seq)
+        """Offer a committed event to every subscriber (now, or at the next tick)."""
+        if self.coalesce <= 0:
+            self._deliver([event])
+            return
+        self._pending.append(event)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.coalesce, self.flush)
+
+    @property
+    def latest(self) -> int:
+        """The newest published sequence number, delivered or waiting for the tick."""
+        return max([self.head, *(event.seq for event in self._pending)])
+
+    def flush(self) -> None:
+        """Deliver what is waiting for the tick."""
+        self._flush = None
+        events, self._pending = self._pending, []
+        if events:
+            self._deliver(events)
+
+    def _deliver(self, events: list[StoredEvent]) -> None:
+        # `head` moves with delivery, so a subscriber never sees a head its queue lacks.
+        self.head = max(self.head, *(event.seq for event in events))
         for queue in self._queues:
-            queue.offer(event)
+            for event in events:
+                queue.offer(event)
 
     def attach(self) -> _Queue:
         queue = _Queue(self.queue_size)
@@ -85,6 +115,9 @@ class EventHub:
 
     def close_all(self) -> None:
         """End every subscription (server shutdown): waiting readers return at once."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self.flush()
         for queue in self._queues:
             queue.close()
 
@@ -137,7 +170,7 @@ class Subscription:
     def _attach(self) -> None:
         if self._queue is None:
             self._queue = self._hub.attach()
-            self.position = self._hub.head if self._after is None else self._after
+            self.position = self._hub.latest if self._after is None else self._after
 
     def close(self) -> None:
         """Detach from the hub; further events are not buffered."""
@@ -168,8 +201,8 @@ class Subscription:
         while not self._pending:
             if queue.closed:
                 return None
-            head = self._hub.head
-            if queue.overflowed or not head - queue.items.qsize() <= self.position <= head:
+            behind = self.position < self._hub.head - queue.items.qsize()
+            if queue.overflowed or behind or self.position > self._hub.latest:
                 await self._catch_up()
                 continue
             try:

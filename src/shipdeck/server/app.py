@@ -11,7 +11,7 @@ from .. import __version__
 from ..engine import Engine, EngineConfig
 from .openapi import install_openapi
 from .problems import install_problem_handlers
-from .routes import deployments, fetcher, matrix, ops, stream
+from .routes import deployments, fetcher, logs, matrix, ops, stream
 
 
 def create_app(
@@ -50,7 +50,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (deployments, matrix, stream, fetcher, ops):
+    for module in (deployments, logs, matrix, stream, fetcher, ops):
         app.include_router(module.router)
     install_openapi(app)
     return app

@@ -4,9 +4,11 @@ from .base import (
     DeploymentQuery,
     KeyRecord,
     NewDeploymentRow,
+    NewLogLine,
     SlotRecord,
     Store,
     StoredEvent,
+    StoredLogLine,
     StoreError,
 )
 from .sqlite import SQLiteStore, sqlite_path
@@ -21,11 +23,13 @@ __all__ = [
     "DeploymentQuery",
     "KeyRecord",
     "NewDeploymentRow",
+    "NewLogLine",
     "SQLiteStore",
     "SlotRecord",
     "Store",
     "StoreError",
     "StoredEvent",
+    "StoredLogLine",
     "open_store",
     "sqlite_path",
 ]

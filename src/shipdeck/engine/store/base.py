@@ -6,6 +6,7 @@ several readers), so a backend never sees the asyncio loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,6 +82,30 @@ class KeyRecord:
     revoked_at: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class NewLogLine:
+    """A log line about to be appended, secrets already masked."""
+
+    at: int
+    """Microseconds since the epoch."""
+    level: str
+    stream: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLogLine:
+    """A log line as stored, numbered within its logical deployment."""
+
+    seq: int
+    """From 1, without gaps, per `deployment_id`."""
+    at: int
+    """Microseconds since the epoch."""
+    level: str
+    stream: str
+    message: str
+
+
 class StoreError(Exception):
     """The store could not do what was asked (the message says why)."""
 
@@ -137,6 +162,21 @@ class Store(Protocol):
 
     def event_seq_of_row(self, row_id: str) -> int | None:
         """The sequence number of the event that carried a deployment row."""
+        ...
+
+    def append_logs(self, deployment_id: str, lines: Sequence[NewLogLine]) -> list[StoredLogLine]:
+        """Append lines to a deployment's log, numbered on from its last, in one transaction.
+
+        Concurrent appends to one deployment never share or skip a number.
+        """
+        ...
+
+    def logs(self, deployment_id: str, after_seq: int, limit: int) -> list[StoredLogLine]:
+        """A deployment's lines numbered after `after_seq`, oldest first, at most `limit`."""
+        ...
+
+    def last_log_seq(self, deployment_id: str) -> int:
+        """The number of a deployment's newest line (0 before the first)."""
         ...
 
     def get_fetcher_state(self, adapter: str) -> tuple[str, int] | None:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ...domain import Role, SlotEntry, SlotState, Status, fold_slot
 from . import migrate as migrations
-from .base import DeploymentQuery, KeyRecord, NewDeploymentRow, SlotRecord, StoredEvent, StoreError
+from .base import (
+    DeploymentQuery,
+    KeyRecord,
+    NewDeploymentRow,
+    NewLogLine,
+    SlotRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoreError,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 AUTOCHECKPOINT_PAGES = 16_384
@@ -269,6 +278,45 @@ class SQLiteStore:
     def event_seq_of_row(self, row_id: str) -> int | None:
         row = self._conn.execute("SELECT seq FROM events WHERE row_id = ?", (row_id,)).fetchone()
         return None if row is None else int(row[0])
+
+    # -- deployment logs -------------------------------------------------------------
+
+    def append_logs(self, deployment_id: str, lines: Sequence[NewLogLine]) -> list[StoredLogLine]:
+        with self._write() as conn:
+            # Inside BEGIN IMMEDIATE no other writer (thread or process) can number lines
+            # between this read and the inserts: numbers stay unique and gap-free.
+            last = self._last_log_seq(conn, deployment_id)
+            stored = [
+                StoredLogLine(last + offset, line.at, line.level, line.stream, line.message)
+                for offset, line in enumerate(lines, start=1)
+            ]
+            conn.executemany(
+                "INSERT INTO deployment_logs (deployment_id, seq, at, level, stream, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (deployment_id, line.seq, line.at, line.level, line.stream, line.message)
+                    for line in stored
+                ],
+            )
+        return stored
+
+    def logs(self, deployment_id: str, after_seq: int, limit: int) -> list[StoredLogLine]:
+        rows = self._conn.execute(
+            "SELECT seq, at, level, stream, message FROM deployment_logs"
+            " WHERE deployment_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (deployment_id, after_seq, limit),
+        )
+        return [StoredLogLine(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    def last_log_seq(self, deployment_id: str) -> int:
+        return self._last_log_seq(self._conn, deployment_id)
+
+    @staticmethod
+    def _last_log_seq(conn: sqlite3.Connection, deployment_id: str) -> int:
+        row = conn.execute(
+            "SELECT MAX(seq) FROM deployment_logs WHERE deployment_id = ?", (deployment_id,)
+        ).fetchone()
+        return 0 if row[0] is None else int(row[0])
 
     # -- fetcher state ---------------------------------------------------------------
 
