@@ -141,7 +141,9 @@ class ShipdeckApp(App[None]):
         self._broadcast(RowsArrived(events))
 
     def _broadcast(self, message: RowsArrived | ResyncRequested | ConnectionUpdated) -> None:
-        for screen in self.screen_stack:
+        # Not to Textual's default screen at the bottom: it has nothing to update, and a
+        # message to it dirties the whole display.
+        for screen in self.screen_stack[1:]:
             screen.post_message(message)
 
     def _maybe_notify(self, change: CellChange) -> None:

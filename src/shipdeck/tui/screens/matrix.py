@@ -66,6 +66,8 @@ class MatrixScreen(Screen[None]):
     sort_by: reactive[SortOrder] = reactive[SortOrder]("name", init=False)
     """`name` or `change` (most recent first)."""
 
+    _columns_shown = 0
+
     @property
     def deck(self) -> ShipdeckApp:
         from ..app import ShipdeckApp
@@ -116,6 +118,7 @@ class MatrixScreen(Screen[None]):
         title = f"service ({len(grid.services)})"
         if self.filter_text:
             title = f"/{self.filter_text} ({len(grid.services)})"
+        self._columns_shown = len(grid.model.environments)
         self.query_one(MatrixColumns).show(grid.model.environments, grid.layout_widths, title)
 
     def _panel(self) -> None:
@@ -125,12 +128,23 @@ class MatrixScreen(Screen[None]):
 
     @on(RowsArrived)
     def _rows(self, message: RowsArrived) -> None:
-        if self.sort_by == "change" or any(
-            e.service not in self.query_one(MatrixGrid).services for e in message.events
+        grid = self.query_one(MatrixGrid)
+        changed = {event.service for event in message.events}
+        shown = set(grid.services)
+        appeared = any(
+            service not in shown
+            and (not self.filter_text or fuzzy_match(self.filter_text, service))
+            for service in changed
+        )
+        if (
+            self.sort_by == "change"
+            or appeared
+            or self._columns_shown != len(grid.model.environments)
         ):
             self.redraw()
-        else:
-            self.query_one(MatrixGrid).refresh()
+            return
+        grid.refresh_services(changed)
+        if grid.focused_slot[0] in changed:
             self._panel()
 
     @on(ResyncRequested)

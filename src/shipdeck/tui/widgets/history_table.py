@@ -116,7 +116,7 @@ class HistoryTable(ScrollView, can_focus=True):
         Binding("enter", "choose", "Open", id="history.open", tooltip="Open the deployment"),
     ]
 
-    cursor: reactive[int] = reactive(0, init=False)
+    cursor: reactive[int] = reactive(0, init=False, repaint=False)
     """Index of the highlighted row."""
 
     class NeedMore(Message):

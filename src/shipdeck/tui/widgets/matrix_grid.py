@@ -23,6 +23,7 @@ from ..model import Cell, MatrixModel, previous_failed, upcoming
 from ..sanitize import sanitize
 
 MIN_CELL = 8
+AGE_REFRESH_S = 2.0
 Part = tuple[str, str]  # (text, component suffix)
 
 
@@ -231,6 +232,17 @@ class MatrixGrid(ScrollView, can_focus=True):
         if self._layout is None or self._layout[0] is not services or self._layout[1] != key:
             self._layout = (services, key, grid_layout(self.size.width, services, envs))
         return self._layout[2]
+
+    def on_mount(self) -> None:
+        # Ages ("45s", "3m") move on even when no row arrives.
+        self.set_interval(AGE_REFRESH_S, self.refresh)
+
+    def refresh_services(self, services: set[str]) -> None:
+        """Repaint only the visible lines of these services."""
+        top, height = self.scroll_offset.y, self.size.height
+        for index in range(top, min(top + height, len(self.services))):
+            if self.services[index] in services:
+                self.refresh(Region(0, index - top, self.size.width, 1))
 
     def on_resize(self) -> None:
         self.virtual_size = Size(0, len(self.services))
