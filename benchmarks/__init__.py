@@ -10,6 +10,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "benchmarks.ingest",
     "matrix": "benchmarks.matrix",
     "sse": "benchmarks.sse",
+    "tui": "benchmarks.tui",
 }
 """Benchmark name → module, in the order `python -m benchmarks` runs them."""
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -18,9 +17,7 @@ from ...domain import DeploymentEvent
 from ..format import STATUS_STYLES, age, status_label, timestamp
 from ..sanitize import sanitize
 from ..widgets.deck_header import DeckHeader
-
-if TYPE_CHECKING:
-    from ..app import ShipdeckApp
+from ._deck import DeckScreen
 
 RECENT_IN_SLOT = 10
 
@@ -65,7 +62,7 @@ def summary_text(deployment_id: str, rows: list[DeploymentEvent]) -> Text:
     return text
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(DeckScreen):
     """All rows of one `deployment_id`, with navigable parents and the slot's recent ones."""
 
     AUTO_FOCUS = "#detail-parents"
@@ -93,13 +90,6 @@ class DetailScreen(Screen[None]):
         self.deployment_id = deployment_id
         self.row = row
         self.rows: list[DeploymentEvent] = []
-
-    @property
-    def deck(self) -> ShipdeckApp:
-        from ..app import ShipdeckApp
-
-        assert isinstance(self.app, ShipdeckApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)

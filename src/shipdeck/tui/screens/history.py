@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from ...client import HistoryFilters
@@ -16,9 +15,7 @@ from ...domain import DeploymentEvent, Status
 from ..messages import ResyncRequested, RowsArrived
 from ..widgets.deck_header import DeckHeader
 from ..widgets.history_table import HistoryTable
-
-if TYPE_CHECKING:
-    from ..app import ShipdeckApp
+from ._deck import DeckScreen
 
 PAGE_SIZE = 100
 _KEYS = {
@@ -91,7 +88,7 @@ def matches(filters: HistoryFilters, event: DeploymentEvent) -> bool:
     return True
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(DeckScreen):
     """Deployment history."""
 
     AUTO_FOCUS = "#history-table"
@@ -113,13 +110,6 @@ class HistoryScreen(Screen[None]):
         super().__init__()
         self.filters = filters or HistoryFilters()
         self._cursor: str | None = None
-
-    @property
-    def deck(self) -> ShipdeckApp:
-        from ..app import ShipdeckApp
-
-        assert isinstance(self.app, ShipdeckApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from ...client import HistoryFilters
@@ -18,14 +17,12 @@ from ..widgets.deck_header import DeckHeader
 from ..widgets.matrix_columns import MatrixColumns
 from ..widgets.matrix_grid import MatrixGrid
 from ..widgets.slot_panel import SlotPanel
-
-if TYPE_CHECKING:
-    from ..app import ShipdeckApp
+from ._deck import DeckScreen
 
 SortOrder = Literal["name", "change"]
 
 
-class MatrixScreen(Screen[None]):
+class MatrixScreen(DeckScreen):
     """The default screen."""
 
     AUTO_FOCUS = "#matrix-grid"
@@ -67,13 +64,6 @@ class MatrixScreen(Screen[None]):
     """`name` or `change` (most recent first)."""
 
     _columns_shown = 0
-
-    @property
-    def deck(self) -> ShipdeckApp:
-        from ..app import ShipdeckApp
-
-        assert isinstance(self.app, ShipdeckApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)

@@ -56,6 +56,7 @@ def visible_columns(width: int) -> list[tuple[str, int]]:
     return [*head, (last, max(size or 8, width - fixed))]
 
 
+PREFETCH_SCREENS = 3
 MAX_ROWS = 20_000
 """Rows kept in memory; live rows beyond it push the oldest out (ctrl+r reloads)."""
 
@@ -227,7 +228,9 @@ class HistoryTable(ScrollView, can_focus=True):
         self._maybe_need_more()
 
     def _maybe_need_more(self) -> None:
-        horizon = max(self.cursor, int(self.scroll_offset.y) + self.size.height) + self.size.height
+        # Three screens ahead: a held page-down never outruns the next page.
+        ahead = PREFETCH_SCREENS * max(1, self.size.height)
+        horizon = max(self.cursor, int(self.scroll_offset.y) + self.size.height) + ahead
         if self.has_more and not self.fetching and horizon >= len(self.rows):
             self.fetching = True
             self.post_message(self.NeedMore())
