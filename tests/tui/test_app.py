@@ -35,6 +35,19 @@ def grid(app) -> MatrixGrid:
     return app.screen.query_one(MatrixGrid)
 
 
+async def open_history(pilot, app, rows: int) -> HistoryTable:
+    """Press H and wait until the history shows its first `rows` rows."""
+    await pilot.press("H")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, HistoryScreen)
+            and len(app.screen.query_one(HistoryTable).rows) == rows
+        ),
+    )
+    return app.screen.query_one(HistoryTable)
+
+
 async def loaded(pilot, app) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, MatrixScreen) and grid(app).services)
 
@@ -102,14 +115,7 @@ async def test_history_detail_parent_link_and_back(deck_client) -> None:
     app = make_app(client)
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
-        await pilot.press("H")
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, HistoryScreen)
-                and len(app.screen.query_one(HistoryTable).rows) == 10
-            ),
-        )
+        await open_history(pilot, app, rows=10)
         table = app.screen.query_one(HistoryTable)
         assert [r.deployment_id for r in table.rows[:2]] == ["gh-7", "gh-3"]  # newest first
         await pilot.press("slash", *"status:failure", "enter")
@@ -213,14 +219,7 @@ async def test_live_rows_enter_history_without_moving_the_cursor(deck_client) ->
     app = make_app(client)
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
-        await pilot.press("H")
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, HistoryScreen)
-                and len(app.screen.query_one(HistoryTable).rows) == 10
-            ),
-        )
+        await open_history(pilot, app, rows=10)
         table = app.screen.query_one(HistoryTable)
         await pilot.press("down", "down")
         chosen = table.current
@@ -271,14 +270,7 @@ async def test_history_memory_is_bounded_during_long_live_runs(db_url, monkeypat
     app = make_app(client)
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
-        await pilot.press("H")
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, HistoryScreen)
-                and len(app.screen.query_one(HistoryTable).rows) == 10
-            ),
-        )
+        await open_history(pilot, app, rows=10)
         for n in range(5):
             await client.engine.ingest(row(f"gh-{50 + n}", "search", "qa", "success", -n, "1"))
         table = app.screen.query_one(HistoryTable)
