@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -474,10 +475,21 @@ async def test_sequence_gaps_resyncs_and_opaque_ids(remote: MakeRemote, reader: 
     assert resumed_with == opaque
 
 
+class _LongestDelay(random.Random):
+    """Jitter that always picks the top of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 async def test_close_ends_a_waiting_feed_promptly(
     remote: MakeRemote, reader: MakeReader, server: ServerProcess
 ) -> None:
-    backing_off = await remote(f"http://127.0.0.1:{free_port()}", backoff_base=30.0)
+    # The longest delay full jitter allows: a short draw would make a second attempt (and
+    # a second `reconnecting` item) before close(), which is not what this test is about.
+    backing_off = await remote(
+        f"http://127.0.0.1:{free_port()}", backoff_base=30.0, rng=_LongestDelay()
+    )
     live = await remote(server.url)
     waiting = reader(backing_off)
     streaming = reader(live)

@@ -151,6 +151,7 @@ async def test_a_slow_reader_interleaved_with_bursts_sees_every_event_once(
 async def test_a_replay_longer_than_the_catch_up_limit_resyncs(db_url: str) -> None:
     async with configured(db_url, catch_up_limit=10) as engine:
         await ingest_many(engine, 50)
+        engine.flush_events()  # delivered: a late subscriber must replay from the store
         async with engine.subscribe(after=40) as near:  # exactly at the limit: replayed
             assert [e.seq for e in await take(near, 10)] == list(range(41, 51))
         async with engine.subscribe(after=39) as far:
@@ -164,6 +165,7 @@ async def test_a_live_reader_that_falls_too_far_behind_resyncs(db_url: str) -> N
     settings = {"catch_up_limit": 10, "subscriber_queue": 4}
     async with configured(db_url, **settings) as engine, engine.subscribe() as events:
         await ingest_many(engine, 30)
+        engine.flush_events()  # everything delivered: the queue has overflowed by now
         assert (await next_resync(events)).seq == 30
         assert await events.next(timeout=QUIET) is None
         _, doc = await engine.ingest(row(31))
@@ -191,6 +193,7 @@ async def test_the_first_kept_event_is_still_replayable_after_pruning(engine: En
     cutoff = datetime.now(UTC)
     kept = await ingest_many(engine, 3, start=4)
     assert await engine.prune_events(older_than=cutoff) == 3
+    engine.flush_events()
     async with engine.subscribe(after=3) as events:
         assert [e.data for e in await take(events, 3)] == kept
     async with engine.subscribe(after=2) as events:
