@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 screenshots: $(STAMP)
-	$(BIN)/python -m shipdeck.tui.screenshots screenshots
+	$(BIN)/python -m shipdeck.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 import click
@@ -104,9 +105,10 @@ def demo(no_traffic: bool, read_only: bool) -> None:
         config = load_tui_config()
     except TuiConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    ShipdeckApp(
-        demo_client(traffic=not no_traffic), profile="demo", tui_config=config, read_only=read_only
-    ).run()
+    # The demo's database lives only as long as the dashboard is open.
+    with tempfile.TemporaryDirectory(prefix="shipdeck-demo-") as folder:
+        client = demo_client(traffic=not no_traffic, database=Path(folder) / "demo.db")
+        ShipdeckApp(client, profile="demo", tui_config=config, read_only=read_only).run()
 
 
 @main.command()

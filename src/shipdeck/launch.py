@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -49,14 +48,14 @@ def demo_config() -> EngineConfig:
 
 
 def demo_client(
-    *, traffic: bool = True, now: datetime | None = None, database: Path | None = None
+    *, database: Path, traffic: bool = True, now: datetime | None = None
 ) -> EmbeddedEngine:
-    """The embedded engine on a throwaway database, seeded, with simulated CI traffic."""
+    """The embedded engine on a new database at `database`, seeded, with simulated CI traffic.
+
+    The caller owns the file (the CLI puts it in a temporary folder it removes).
+    """
     from .demo import TrafficGenerator, seed_demo
     from .domain import utc_now
-
-    if database is None:
-        database = Path(tempfile.mkdtemp(prefix="shipdeck-demo-")) / "demo.db"
 
     async def prepare(engine: Engine) -> None:
         await seed_demo(engine, now=now or utc_now())

@@ -46,6 +46,25 @@ SHORT_WORDS: dict[str, str] = {
 }
 """Words for narrow columns (80×24): still a word beside every glyph."""
 
+_STATUS_CSS: dict[Status, str] = {
+    Status.SUCCESS: "color: $success;",
+    Status.FAILURE: "color: $error; text-style: bold;",
+    Status.IN_PROGRESS: "color: $accent;",
+    Status.QUEUED: "color: $warning;",
+    Status.WAITING: "color: $warning;",
+    Status.PENDING: "color: $text-muted;",
+    Status.CANCELLED: "color: $text-muted;",
+    Status.REJECTED: "color: $error;",
+}
+
+
+def status_css(widget: str, prefix: str) -> str:
+    """TCSS colouring each status's component class (`prefix--success`, …) of a widget."""
+    return "\n".join(
+        f"{widget} > .{prefix}--{status.value} {{ {rule} }}" for status, rule in _STATUS_CSS.items()
+    )
+
+
 STATUS_STYLES: dict[Status, str] = {
     Status.SUCCESS: "green",
     Status.FAILURE: "bold red",

@@ -17,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...domain import DeploymentEvent, Status, to_micros
-from ..format import age, status_label
+from ..format import age, status_css, status_label
 from ..sanitize import sanitize
 
 # (title, width or 0 for "the rest", minimum widget width to show it)
@@ -69,20 +69,17 @@ class HistoryTable(ScrollView, can_focus=True):
         "history-table--dim",
         *(f"history-table--{s.value}" for s in Status),
     }
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     HistoryTable { background: $surface; overflow-x: hidden; }
     HistoryTable > .history-table--cursor { background: $accent 40%; }
     HistoryTable:focus > .history-table--cursor { background: $accent; color: $text; }
     HistoryTable > .history-table--dim { color: $text-muted; }
-    HistoryTable > .history-table--success { color: $success; }
-    HistoryTable > .history-table--failure { color: $error; text-style: bold; }
-    HistoryTable > .history-table--in-progress { color: $accent; }
-    HistoryTable > .history-table--queued { color: $warning; }
-    HistoryTable > .history-table--waiting { color: $warning; }
-    HistoryTable > .history-table--pending { color: $text-muted; }
-    HistoryTable > .history-table--cancelled { color: $text-muted; }
-    HistoryTable > .history-table--rejected { color: $error; }
     """
+        + status_css("HistoryTable", "history-table")
+        + """
+    """
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False, id="history.up", tooltip="Newer row"),

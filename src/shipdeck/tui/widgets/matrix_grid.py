@@ -18,7 +18,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...domain import DeploymentEvent, Status
-from ..format import EMPTY_CELL, GLYPHS, NEXT_MARK, PREV_FAILED_MARK, SHORT_WORDS, WORDS, age
+from ..format import (
+    EMPTY_CELL,
+    GLYPHS,
+    NEXT_MARK,
+    PREV_FAILED_MARK,
+    SHORT_WORDS,
+    WORDS,
+    age,
+    status_css,
+)
 from ..model import Cell, MatrixModel, previous_failed, upcoming
 from ..sanitize import sanitize
 
@@ -115,7 +124,8 @@ class MatrixGrid(ScrollView, can_focus=True):
         *(f"matrix-grid--{status.value}" for status in Status),
     }
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     MatrixGrid { background: $surface; overflow-x: hidden; }
     MatrixGrid > .matrix-grid--service { text-style: bold; }
     MatrixGrid > .matrix-grid--cursor { background: $accent 40%; text-style: bold; }
@@ -124,15 +134,11 @@ class MatrixGrid(ScrollView, can_focus=True):
     MatrixGrid > .matrix-grid--empty { color: $text-disabled; }
     MatrixGrid > .matrix-grid--dim { color: $text-muted; }
     MatrixGrid > .matrix-grid--next { color: $warning; }
-    MatrixGrid > .matrix-grid--success { color: $success; }
-    MatrixGrid > .matrix-grid--failure { color: $error; text-style: bold; }
-    MatrixGrid > .matrix-grid--in-progress { color: $accent; }
-    MatrixGrid > .matrix-grid--queued { color: $warning; }
-    MatrixGrid > .matrix-grid--waiting { color: $warning; }
-    MatrixGrid > .matrix-grid--pending { color: $text-muted; }
-    MatrixGrid > .matrix-grid--cancelled { color: $text-muted; }
-    MatrixGrid > .matrix-grid--rejected { color: $error; }
     """
+        + status_css("MatrixGrid", "matrix-grid")
+        + """
+    """
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(

@@ -1,4 +1,4 @@
-"""`python -m shipdeck.tui.screenshots DIR`: SVGs of every screen, real app, demo data."""
+"""`python -m shipdeck.screenshots DIR`: SVGs of every screen, real app, demo data."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from .app import ShipdeckApp
-from .screens.detail import DetailScreen
-from .screens.history import HistoryScreen
-from .screens.matrix import MatrixScreen
-from .widgets.history_table import HistoryTable
-from .widgets.matrix_grid import MatrixGrid
+from .tui.app import ShipdeckApp
+from .tui.screens.detail import DetailScreen
+from .tui.screens.history import HistoryScreen
+from .tui.screens.matrix import MatrixScreen
+from .tui.widgets.history_table import HistoryTable
+from .tui.widgets.matrix_grid import MatrixGrid
 
 NOW = datetime(2026, 5, 28, 12, 0, tzinfo=UTC)
 SIZES = [(80, 24), (160, 48)]
@@ -76,7 +76,7 @@ SCREENS: dict[str, Step] = {
 
 async def shoot(folder: Path, scratch: Path) -> list[Path]:
     """Render every screen at every size into `folder` (databases go in `scratch`)."""
-    from ..launch import demo_client
+    from .launch import demo_client
 
     written = []
     for name, step in SCREENS.items():
@@ -94,7 +94,7 @@ async def shoot(folder: Path, scratch: Path) -> list[Path]:
 
 
 def main() -> None:
-    """Entry point: `python -m shipdeck.tui.screenshots [DIR]`."""
+    """Entry point: `python -m shipdeck.screenshots [DIR]`."""
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
