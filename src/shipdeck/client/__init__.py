@@ -1,6 +1,9 @@
 """How the TUI reaches an engine: in-process or over HTTP, through one protocol."""
 
 from .base import (
+    ACTIONS,
+    ActionAccepted,
+    ActionRefused,
     Capabilities,
     ConnectionChanged,
     ConnectionStatus,
@@ -10,10 +13,18 @@ from .base import (
     FeedItem,
     HistoryFilters,
     LinkState,
+    LogItem,
+    LogLinesArrived,
+    LogLinkChanged,
+    LogStreamEnded,
+    PromotionPlan,
     ResyncNeeded,
 )
 
 __all__ = [
+    "ACTIONS",
+    "ActionAccepted",
+    "ActionRefused",
     "Capabilities",
     "ConnectionChanged",
     "ConnectionStatus",
@@ -23,5 +34,10 @@ __all__ = [
     "FeedItem",
     "HistoryFilters",
     "LinkState",
+    "LogItem",
+    "LogLinesArrived",
+    "LogLinkChanged",
+    "LogStreamEnded",
+    "PromotionPlan",
     "ResyncNeeded",
 ]

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from ..domain import DeploymentEvent, DeploymentEventPage, Matrix, Status
+from ..domain import DeploymentEvent, DeploymentEventPage, LogLine, LogPage, Matrix, Status
 
 
 class LinkState(StrEnum):
@@ -85,6 +85,73 @@ class EngineError(Exception):
     """A request to the engine failed; the message is fit to show a person."""
 
 
+class ActionRefused(EngineError):
+    """The engine refused an action; `str()` is the problem's sentence (what to do)."""
+
+    def __init__(self, detail: str, *, kind: str = "action-refused", status: int = 409) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.kind = kind
+        """The problem type's last segment, e.g. `nothing-to-roll-back`, `slot-busy`."""
+        self.status = status
+
+
+ACTIONS: tuple[str, ...] = ("deploy", "promote", "rollback", "cancel", "retry")
+"""Every action a user may be allowed (`Capabilities.actions` holds a subset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionAccepted:
+    """The engine accepted an action: `deployment_id` is the logical deployment it made
+    (or, for `cancel`, the one it cancels)."""
+
+    deployment_id: str
+    action: str
+    service: str
+    environment: str
+    version: str
+    status: str = "queued"
+    """The status the action's row was appended with (`queued`, or `cancelled` for cancel)."""
+    superseded: tuple[str, ...] = ()
+    """Queued deployments of the slot this one replaced (they end `cancelled`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionPlan:
+    """What a promotion would do, before it is asked for."""
+
+    service: str
+    from_environment: str
+    to_environment: str
+    version: str
+    policy: str
+    """The policy that applies to the target environment, in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogLinesArrived:
+    """New lines of the followed deployment, in order, each `seq` greater than the last."""
+
+    lines: tuple[LogLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogStreamEnded:
+    """The deployment is over and every line was delivered; nothing more will come."""
+
+    reason: str = "the deployment is over"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLinkChanged:
+    """The log stream's connection changed (reconnecting, live again, or stopped for good)."""
+
+    status: ConnectionStatus
+
+
+LogItem = LogLinesArrived | LogStreamEnded | LogLinkChanged
+
+
 class EngineClient(Protocol):
     """One engine, seen from the TUI. Both implementations behave the same."""
 
@@ -119,6 +186,52 @@ class EngineClient(Protocol):
 
     async def capabilities(self) -> Capabilities:
         """What this user may do (read-only when the engine has no actions)."""
+        ...
+
+    async def deploy(self, service: str, environment: str, version: str) -> ActionAccepted:
+        """Deploy `version` of `service` to `environment`.
+
+        Raises:
+            ActionRefused: the engine refused (the message says why and what to do).
+            EngineError: the engine could not be reached.
+        """
+        ...
+
+    async def promote(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> ActionAccepted:
+        """Promote `from_environment`'s current successful version to the next environment."""
+        ...
+
+    async def promotion_plan(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> PromotionPlan:
+        """What `promote` would do (target, version, policy), without doing it."""
+        ...
+
+    async def rollback(self, deployment_id: str, version: str | None = None) -> ActionAccepted:
+        """Roll the deployment's slot back (to its previous successful version by default)."""
+        ...
+
+    async def cancel(self, deployment_id: str) -> ActionAccepted:
+        """Cancel a queued or running deployment."""
+        ...
+
+    async def retry(self, deployment_id: str) -> ActionAccepted:
+        """Run a finished deployment's version in its slot again."""
+        ...
+
+    async def logs(self, deployment_id: str, after: int = 0, limit: int = 500) -> LogPage:
+        """Up to `limit` lines of a deployment numbered after `after`, oldest first."""
+        ...
+
+    def follow_logs(self, deployment_id: str, after: int = 0) -> AsyncIterator[LogItem]:
+        """A deployment's lines after `after`: history, then live, each line once.
+
+        Reconnects on its own (reporting `LogLinkChanged`); ends after `LogStreamEnded`, or
+        after a `LogLinkChanged` to `OFFLINE` when retrying cannot help (refused key, unknown
+        deployment).
+        """
         ...
 
     def feed(self) -> AsyncIterator[FeedItem]:

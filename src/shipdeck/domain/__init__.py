@@ -1,5 +1,19 @@
 """The domain: models, status vocabulary and pure reductions. No I/O."""
 
+from .actions import (
+    ACTIONS,
+    ACTOR_ROLE,
+    Action,
+    ActionProblem,
+    ActionResult,
+    DeployRequest,
+    PolicySummary,
+    PromoteRequest,
+    PromotionPlanDoc,
+    RollbackRequest,
+    WhoAmI,
+    who_am_i,
+)
 from .environments import CONVENTIONAL_ORDER, order_environments
 from .logs import (
     FINAL,
@@ -34,6 +48,8 @@ from .status import EFFECTIVE, NON_EFFECTIVE, TERMINAL, Status
 from .timestamps import format_rfc3339, parse_rfc3339, to_micros, utc_now
 
 __all__ = [
+    "ACTIONS",
+    "ACTOR_ROLE",
     "CONVENTIONAL_ORDER",
     "EFFECTIVE",
     "FINAL",
@@ -42,6 +58,10 @@ __all__ = [
     "MAX_LOG_MESSAGE_BYTES",
     "NON_EFFECTIVE",
     "TERMINAL",
+    "Action",
+    "ActionProblem",
+    "ActionResult",
+    "DeployRequest",
     "DeploymentEvent",
     "DeploymentEventIngest",
     "DeploymentEventPage",
@@ -57,13 +77,18 @@ __all__ = [
     "Matrix",
     "MatrixRow",
     "MatrixSlot",
+    "PolicySummary",
     "Problem",
     "ProblemError",
+    "PromoteRequest",
+    "PromotionPlanDoc",
     "Role",
+    "RollbackRequest",
     "SlotEntry",
     "SlotState",
     "SlotView",
     "Status",
+    "WhoAmI",
     "fit_line",
     "fold_slot",
     "format_rfc3339",
@@ -74,4 +99,5 @@ __all__ = [
     "to_micros",
     "utc_now",
     "view_slot",
+    "who_am_i",
 ]

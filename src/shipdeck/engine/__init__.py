@@ -2,12 +2,13 @@
 
 from .config import ConfigError, EngineConfig, load_config
 from .engine import DeploymentFilters, Engine, MatrixDocument
-from .errors import EngineError, Forbidden, InvalidRequest, NotFound, Unauthorized
+from .errors import ActionRefused, EngineError, Forbidden, InvalidRequest, NotFound, Unauthorized
 from .keys import Principal
 from .store import StoredEvent, StoreError
 from .subscriptions import Resync, StreamItem, Subscription
 
 __all__ = [
+    "ActionRefused",
     "ConfigError",
     "DeploymentFilters",
     "Engine",

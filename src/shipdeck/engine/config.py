@@ -6,8 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ..domain import Role
+from .drivers import CommandConfig, GitopsConfig, SimulateConfig
 
 
 class EnvironmentConfig(BaseModel):
@@ -22,6 +25,8 @@ class AuthConfig(BaseModel):
 
     read: Literal["open", "key"] = "open"
     """`open`: reads need no key (the contract's default); `key`: every read needs one."""
+    local_role: Role = Role.ADMIN
+    """The role of the local OS user when the engine runs embedded in the TUI."""
 
 
 class StreamConfig(BaseModel):
@@ -49,6 +54,64 @@ class LogsConfig(BaseModel):
     """Longer lines (after masking, in UTF-8) are cut to this size, ending with `…`."""
 
 
+class SimulateDriverSpec(SimulateConfig):
+    """A `[drivers.NAME]` table with `kind = "simulate"`."""
+
+    kind: Literal["simulate"]
+
+
+class CommandDriverSpec(CommandConfig):
+    """A `[drivers.NAME]` table with `kind = "command"`."""
+
+    kind: Literal["command"]
+
+
+class GitopsDriverSpec(GitopsConfig):
+    """A `[drivers.NAME]` table with `kind = "gitops"`."""
+
+    kind: Literal["gitops"]
+
+
+DriverSpec = Annotated[
+    SimulateDriverSpec | CommandDriverSpec | GitopsDriverSpec, Field(discriminator="kind")
+]
+
+
+class ExecutorConfig(BaseModel):
+    """Which driver runs a slot's deployments: the service's choice, else the environment's,
+    else `driver`. Names refer to `[drivers.NAME]` tables (`simulate` exists by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver: str | None = None
+    """The default driver; none: actions are refused until one is configured."""
+    environments: dict[str, str] = Field(default_factory=dict)
+    """Environment → driver name (the default of that environment's slots)."""
+    services: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    """Service → driver name, or service → {environment → driver name}."""
+
+    def driver_for(self, service: str, environment: str) -> str | None:
+        """The driver name that runs `service` in `environment`, if any."""
+        chosen = self.services.get(service)
+        if isinstance(chosen, str):
+            return chosen
+        if chosen is not None and environment in chosen:
+            return chosen[environment]
+        return self.environments.get(environment, self.driver)
+
+    def names(self) -> set[str]:
+        """Every driver name the choices mention."""
+        found = {self.driver} if self.driver else set()
+        found |= set(self.environments.values())
+        for choice in self.services.values():
+            found |= {choice} if isinstance(choice, str) else set(choice.values())
+        return found
+
+
+def _default_drivers() -> dict[str, SimulateDriverSpec | CommandDriverSpec | GitopsDriverSpec]:
+    return {"simulate": SimulateDriverSpec(kind="simulate")}
+
+
 class EngineConfig(BaseSettings):
     """Everything an engine reads at start."""
 
@@ -64,6 +127,23 @@ class EngineConfig(BaseSettings):
     """SSE and subscriptions."""
     logs: LogsConfig = Field(default_factory=LogsConfig)
     """Deployment logs: secret masking and line size."""
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    """Which driver runs which slot."""
+    drivers: dict[str, DriverSpec] = Field(default_factory=_default_drivers)
+    """Named drivers (`[drivers.NAME]` with `kind` = simulate, command or gitops)."""
+
+    @model_validator(mode="after")
+    def _drivers_exist(self) -> EngineConfig:
+        if "simulate" not in self.drivers:
+            self.drivers["simulate"] = SimulateDriverSpec(kind="simulate")
+        missing = sorted(self.executor.names() - set(self.drivers))
+        if missing:
+            raise ValueError(
+                f"executor names undefined driver(s) {', '.join(missing)}; define each as a "
+                f"[drivers.NAME] table with kind = simulate, command or gitops "
+                f"(defined: {', '.join(sorted(self.drivers))})"
+            )
+        return self
 
     @property
     def environment_order(self) -> list[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,10 @@ from typing import TypeVar
 import uuid_utils
 
 from ..domain import (
+    ACTOR_ROLE,
+    Action,
+    ActionProblem,
+    ActionResult,
     DeploymentEvent,
     DeploymentEventIngest,
     DeploymentEventPage,
@@ -24,6 +29,8 @@ from ..domain import (
     LogLineIngest,
     LogPage,
     Matrix,
+    PolicySummary,
+    PromotionPlanDoc,
     Role,
     SlotView,
     Status,
@@ -32,13 +39,28 @@ from ..domain import (
     to_micros,
     utc_now,
     view_slot,
+    who_am_i,
 )
+from ..domain.actions import IDEMPOTENCY_KEY_MAX, WhoAmI, request_fingerprint
+from .actions import RUNNING, Desk
 from .config import EngineConfig
 from .cursors import decode_cursor, encode_cursor
-from .errors import InvalidRequest, NotFound
+from .errors import ActionRefused, Forbidden, InvalidRequest, NotFound
+from .executor import Executor
 from .keys import IssuedKey, Principal, hash_secret, issue_key, secret_matches, split_token
 from .logs import DeploymentLogs, LogFollower
-from .store import DeploymentQuery, KeyRecord, NewDeploymentRow, Store, StoredEvent, open_store
+from .store import (
+    Committed,
+    DeploymentQuery,
+    ExecutionRecord,
+    IdempotencyConflict,
+    KeyRecord,
+    NewDeploymentRow,
+    Store,
+    StoredEvent,
+    Writes,
+    open_store,
+)
 from .subscriptions import EventHub, Subscription
 
 T = TypeVar("T")
@@ -159,22 +181,38 @@ class Engine:
             queue_size=self.config.stream.subscriber_queue,
         )
         self._keys: dict[str, tuple[float, Principal]] = {}
+        self.desk = Desk(store, self.config.environment_order)
+        self.executor = Executor(self.config, self.desk, self.commit, self._append_run_logs)
+        self._recovery: asyncio.Task[list[ExecutionRecord]] | None = None
 
     @classmethod
     async def open(cls, url: str, config: EngineConfig | None = None) -> Engine:
-        """Open (and migrate) the store at `url` and start the engine."""
+        """Open (and migrate) the store at `url`, start the engine and its executor."""
         store = await asyncio.to_thread(open_store, url)
         engine = cls(store, config)
         engine.start()
+        await engine.recovered()
         return engine
 
     def start(self) -> None:
-        """Start background housekeeping (event retention)."""
+        """Start background housekeeping (event retention) and the executor."""
         if self._pruner is None:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+        if self._recovery is None:
+            self._recovery = asyncio.get_running_loop().create_task(self.executor.start())
+
+    async def recovered(self) -> list[ExecutionRecord]:
+        """Wait for the executor's start: runs a crash left in progress (now failed)."""
+        if self._recovery is None:
+            return []
+        return await self._recovery
 
     async def close(self) -> None:
-        """Stop housekeeping and release the store."""
+        """Stop the executor and housekeeping, and release the store."""
+        if self._recovery is not None:
+            with contextlib.suppress(Exception):
+                await self._recovery
+        await self.executor.close()
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -223,6 +261,230 @@ class Engine:
         self._hub.publish(stored)
         self.deployment_logs.row_appended(event.deployment_id)
         return event, doc
+
+    async def commit(
+        self,
+        decide: Callable[[], Writes],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Committed:
+        """Run `decide` in one write transaction (see `Store.commit`) and publish its rows."""
+        decided: list[Writes] = []
+
+        def run() -> Writes:
+            writes = decide()
+            decided.append(writes)
+            return writes
+
+        committed = await self._write(self.store.commit, run, idempotency)
+        for event in committed.events:
+            self._committed = max(self._committed, event.seq)
+            self._hub.publish(event)
+        for writes in decided:
+            for row in writes.rows:
+                self.deployment_logs.row_appended(row.deployment_id)
+        return committed
+
+    # -- actions ---------------------------------------------------------------------
+
+    def local_principal(self) -> Principal:
+        """Who acts through an embedded engine: the OS user, with the configured role."""
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (some containers)
+            name = "local"
+        return Principal(name, self.config.auth.local_role, None)
+
+    async def whoami(self, principal: Principal | None) -> WhoAmI:
+        """Who the caller is and what it may do."""
+        if principal is None:
+            return who_am_i(None, None)
+        return who_am_i(principal.name, principal.role)
+
+    async def deploy(
+        self,
+        principal: Principal,
+        service: str,
+        environment: str,
+        version: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        """Queue `version` of `service` in `environment` (`202` semantics)."""
+        body = {"service": service, "environment": environment, "version": version}
+        return await self._act(
+            principal,
+            Action.DEPLOY,
+            "",
+            body,
+            idempotency_key,
+            lambda: self._checked(
+                self.desk.decide_deploy(principal.name, service, environment, version)
+            ),
+        )
+
+    async def promote(
+        self,
+        principal: Principal,
+        service: str,
+        from_environment: str,
+        to_environment: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        """Queue `from_environment`'s current success in the next (or named) environment."""
+        body = {
+            "service": service,
+            "from_environment": from_environment,
+            "to_environment": to_environment,
+        }
+        return await self._act(
+            principal,
+            Action.PROMOTE,
+            "",
+            body,
+            idempotency_key,
+            lambda: self._checked(
+                self.desk.decide_promote(principal.name, service, from_environment, to_environment)
+            ),
+        )
+
+    async def promotion_plan(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> PromotionPlanDoc:
+        """What `promote` would do, without doing it."""
+        try:
+            target, version = await self._read(
+                self.desk.promotion, service, from_environment, to_environment
+            )
+        except ActionProblem as exc:
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
+        driver = self.executor.driver_name(service, target)
+        summary = "no approval required"
+        summary += f"; runs with the {driver} driver" if driver else "; no driver is configured"
+        return PromotionPlanDoc(
+            service=service,
+            from_environment=from_environment,
+            to_environment=target,
+            version=version,
+            policy=PolicySummary(approvals_required=0, summary=summary),
+        )
+
+    async def rollback(
+        self,
+        principal: Principal,
+        deployment_id: str,
+        version: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        """Queue the slot's previous successful version (or `version`)."""
+        return await self._act(
+            principal,
+            Action.ROLLBACK,
+            deployment_id,
+            {"version": version},
+            idempotency_key,
+            lambda: self._checked(
+                self.desk.decide_rollback(principal.name, deployment_id, version)
+            ),
+        )
+
+    async def retry(
+        self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> ActionResult:
+        """Queue a finished deployment's version in its slot again."""
+        return await self._act(
+            principal,
+            Action.RETRY,
+            deployment_id,
+            {},
+            idempotency_key,
+            lambda: self._checked(self.desk.decide_retry(principal.name, deployment_id)),
+        )
+
+    async def cancel(
+        self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> ActionResult:
+        """End a queued run at once, or stop a running one."""
+        return await self._act(
+            principal,
+            Action.CANCEL,
+            deployment_id,
+            {},
+            idempotency_key,
+            lambda: self.desk.decide_cancel(principal.name, deployment_id),
+        )
+
+    def _check_driver(self, service: str, environment: str) -> None:
+        if self.executor.driver_name(service, environment) is None:
+            raise ActionRefused(
+                "no-driver",
+                f"no driver is configured to run {service} in {environment}; set "
+                "[executor] driver (or a per-environment or per-service one) in the engine's "
+                "TOML file",
+            )
+
+    def _checked(self, writes: Writes) -> Writes:
+        """`writes` if its new run has a driver (checked inside the transaction)."""
+        execution = writes.value
+        if isinstance(execution, ExecutionRecord):
+            self._check_driver(execution.service, execution.environment)
+        return writes
+
+    async def _act(
+        self,
+        principal: Principal,
+        action: Action,
+        target: str,
+        body: Mapping[str, str | None],
+        idempotency_key: str | None,
+        decide: Callable[[], Writes],
+    ) -> ActionResult:
+        if not principal.role.at_least(ACTOR_ROLE):
+            raise Forbidden(
+                f"principal {principal.name!r} has role {principal.role.value}; "
+                f"{action.value} needs {ACTOR_ROLE.value} or above"
+            )
+        idempotency = None
+        if idempotency_key is not None:
+            if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX or not (
+                idempotency_key.isprintable()
+            ):
+                raise InvalidRequest(
+                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
+                    pointer="/headers/Idempotency-Key",
+                )
+            fingerprint = request_fingerprint(action, target, body)
+            idempotency = (principal.name, idempotency_key, fingerprint)
+        try:
+            committed = await self.commit(decide, idempotency)
+        except ActionProblem as exc:
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
+        except IdempotencyConflict as exc:
+            raise ActionRefused("idempotency-key-reused", str(exc), 422) from exc
+        result = ActionResult.model_validate_json(committed.response)
+        if committed.replayed:
+            return result
+        execution = committed.value
+        if isinstance(execution, ExecutionRecord):
+            if action is Action.CANCEL and execution.state == RUNNING:
+                if not self.executor.cancel(execution.deployment_id, principal.name):
+                    await self.commit(
+                        lambda: self.desk.decide_finish(
+                            execution, Status.CANCELLED, f"cancelled by {principal.name}"
+                        )
+                    )
+            else:
+                self.executor.kick(execution.service, execution.environment)
+        return result
+
+    async def _append_run_logs(self, deployment_id: str, lines: list[LogLineIngest]) -> None:
+        await self.deployment_logs.append(deployment_id, lines)
+
+    async def execution_state(self, deployment_id: str) -> str | None:
+        """`queued`, `running` or `done` for a run of the executor; `None` otherwise."""
+        record = await self._read(self.store.execution, deployment_id)
+        return None if record is None else record.state
 
     # -- reads -----------------------------------------------------------------------
 

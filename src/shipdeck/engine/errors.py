@@ -46,3 +46,28 @@ class Forbidden(EngineError):
     status = 403
     kind = "forbidden"
     title = "Not allowed"
+
+
+class ActionRefused(EngineError):
+    """An action the engine will not take; `kind` names the reason (e.g. `slot-busy`)."""
+
+    def __init__(self, kind: str, detail: str, status: int = 409) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.status = status
+        self.title = _TITLES.get(kind, "Action refused")
+
+
+_TITLES = {
+    "already-finished": "Deployment already finished",
+    "idempotency-key-reused": "Idempotency-Key reused",
+    "last-environment": "No environment to promote to",
+    "no-driver": "No driver configured",
+    "not-executable": "Not started by shipdeck",
+    "not-finished": "Deployment not finished",
+    "not-found": "Not found",
+    "nothing-to-promote": "Nothing to promote",
+    "nothing-to-roll-back": "Nothing to roll back to",
+    "same-environment": "Same environment",
+    "unknown-version": "Unknown version",
+}

@@ -1,7 +1,10 @@
 """Durable state: the storage interface and its backends."""
 
 from .base import (
+    Committed,
     DeploymentQuery,
+    ExecutionRecord,
+    IdempotencyConflict,
     KeyRecord,
     NewDeploymentRow,
     NewLogLine,
@@ -10,6 +13,7 @@ from .base import (
     StoredEvent,
     StoredLogLine,
     StoreError,
+    Writes,
 )
 from .sqlite import SQLiteStore, sqlite_path
 
@@ -20,7 +24,10 @@ def open_store(url: str) -> Store:
 
 
 __all__ = [
+    "Committed",
     "DeploymentQuery",
+    "ExecutionRecord",
+    "IdempotencyConflict",
     "KeyRecord",
     "NewDeploymentRow",
     "NewLogLine",
@@ -30,6 +37,7 @@ __all__ = [
     "StoreError",
     "StoredEvent",
     "StoredLogLine",
+    "Writes",
     "open_store",
     "sqlite_path",
 ]

@@ -6,8 +6,8 @@ several readers), so a backend never sees the asyncio loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...domain import Role, SlotState, Status
@@ -110,11 +110,88 @@ class StoreError(Exception):
     """The store could not do what was asked (the message says why)."""
 
 
+class IdempotencyConflict(StoreError):
+    """An `Idempotency-Key` already answered another request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    """A deployment the executor runs (or ran)."""
+
+    deployment_id: str
+    service: str
+    environment: str
+    version: str
+    action: str
+    """`deploy`, `promote`, `rollback` or `retry`."""
+    actor: str | None
+    parents: tuple[str, ...]
+    state: str
+    """`queued`, `running` or `done`."""
+    requested_at: int
+    """Microseconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What one transaction appends and changes, decided inside it (see `Store.commit`)."""
+
+    rows: Sequence[NewDeploymentRow] = ()
+    """Rows to append, in order (each folded into its slot and logged as an event)."""
+    executions: Sequence[ExecutionRecord] = ()
+    """Executions to insert."""
+    states: Sequence[tuple[str, str]] = ()
+    """`(deployment_id, state)` changes of existing executions."""
+    response: str = ""
+    """The answer to keep for the request's `Idempotency-Key`, if it has one."""
+    value: object = field(default=None, compare=False)
+    """Anything the deciding function wants handed back to its caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What `Store.commit` did."""
+
+    events: list[StoredEvent]
+    response: str
+    value: object = None
+    replayed: bool = False
+    """True when an earlier answer to the same `Idempotency-Key` was returned instead."""
+
+
 class Store(Protocol):
     """Durable state of one engine."""
 
     def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
         """Append the row, fold it into its slot and log the event, in one transaction."""
+        ...
+
+    def commit(
+        self,
+        decide: Callable[[], Writes],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Committed:
+        """Call `decide` inside one write transaction and apply what it returns.
+
+        `decide` may read the store (its reads see the transaction) and raise to write
+        nothing. With `idempotency = (principal, key, fingerprint)`, a key already used by
+        the same request returns its kept answer without calling `decide`; used by another
+        request it raises `IdempotencyConflict`.
+        """
+        ...
+
+    def execution(self, deployment_id: str) -> ExecutionRecord | None:
+        """One execution, or `None` when the engine never ran that deployment."""
+        ...
+
+    def executions(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        states: Sequence[str] = (),
+    ) -> list[ExecutionRecord]:
+        """Executions (of one slot, in some states), oldest request first."""
         ...
 
     def list_deployments(self, query: DeploymentQuery) -> list[tuple[int, str, str]]:

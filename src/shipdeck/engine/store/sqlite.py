@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ from typing import Any
 from ...domain import Role, SlotEntry, SlotState, Status, fold_slot
 from . import migrate as migrations
 from .base import (
+    Committed,
     DeploymentQuery,
+    ExecutionRecord,
+    IdempotencyConflict,
     KeyRecord,
     NewDeploymentRow,
     NewLogLine,
@@ -21,6 +25,7 @@ from .base import (
     StoredEvent,
     StoredLogLine,
     StoreError,
+    Writes,
 )
 
 BUSY_TIMEOUT_MS = 10_000
@@ -144,50 +149,154 @@ class SQLiteStore:
     # -- deployments -----------------------------------------------------------------
 
     def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
+        with self._write() as conn:
+            return self._append_row(conn, row, time.time_ns() // 1000)
+
+    def _append_row(self, conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> StoredEvent:
+        cursor = conn.execute(
+            "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+            " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.deployment_id,
+                row.service,
+                row.environment,
+                row.status.value,
+                row.happened_at,
+                row.actor,
+                row.doc,
+            ),
+        )
+        arrival = int(cursor.lastrowid or 0)
+        seq = int(
+            conn.execute(
+                "INSERT INTO events (type, service, data, recorded_at, row_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ("deployment", row.service, row.doc, now, row.id),
+            ).lastrowid
+            or 0
+        )
+        found = conn.execute(
+            f"SELECT {_SLOT_COLUMNS} FROM slots WHERE service = ? AND environment = ?",
+            (row.service, row.environment),
+        ).fetchone()
+        state: SlotState[str] = SlotState() if found is None else _slot_from_row(found).state
+        state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
+        conn.execute(
+            f"INSERT OR REPLACE INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+            (
+                row.service,
+                row.environment,
+                *_entry_values(state.current, status=True, doc=True),
+                *_entry_values(state.last_success, status=False, doc=True),
+                *_entry_values(state.last_terminal, status=True, doc=False),
+                *_entry_values(state.latest_other, status=True, doc=True),
+                seq,
+            ),
+        )
+        return StoredEvent(seq, "deployment", row.service, row.doc)
+
+    # -- executions ------------------------------------------------------------------
+
+    def commit(
+        self,
+        decide: Callable[[], Writes],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Committed:
         now = time.time_ns() // 1000
         with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO deployments (id, deployment_id, service, environment, status,"
-                " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.id,
-                    row.deployment_id,
-                    row.service,
-                    row.environment,
-                    row.status.value,
-                    row.happened_at,
-                    row.actor,
-                    row.doc,
-                ),
+            if idempotency is not None:
+                principal, key, fingerprint = idempotency
+                kept = conn.execute(
+                    "SELECT fingerprint, response FROM idempotency_keys"
+                    " WHERE principal = ? AND key = ?",
+                    (principal, key),
+                ).fetchone()
+                if kept is not None:
+                    if kept[0] != fingerprint:
+                        raise IdempotencyConflict(
+                            f"the Idempotency-Key {key!r} was already used for another "
+                            "request; send a new key for a new request"
+                        )
+                    return Committed([], str(kept[1]), replayed=True)
+            writes = decide()
+            events = [self._append_row(conn, row, now) for row in writes.rows]
+            conn.executemany(
+                "INSERT INTO executions (deployment_id, service, environment, version, action,"
+                " actor, parents, state, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.deployment_id,
+                        e.service,
+                        e.environment,
+                        e.version,
+                        e.action,
+                        e.actor,
+                        json.dumps(list(e.parents)),
+                        e.state,
+                        e.requested_at,
+                    )
+                    for e in writes.executions
+                ],
             )
-            arrival = int(cursor.lastrowid or 0)
-            seq = int(
+            conn.executemany(
+                "UPDATE executions SET state = ? WHERE deployment_id = ?",
+                [(state, deployment_id) for deployment_id, state in writes.states],
+            )
+            if idempotency is not None:
                 conn.execute(
-                    "INSERT INTO events (type, service, data, recorded_at, row_id)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    ("deployment", row.service, row.doc, now, row.id),
-                ).lastrowid
-                or 0
-            )
-            found = conn.execute(
-                f"SELECT {_SLOT_COLUMNS} FROM slots WHERE service = ? AND environment = ?",
-                (row.service, row.environment),
-            ).fetchone()
-            state: SlotState[str] = SlotState() if found is None else _slot_from_row(found).state
-            state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
-            conn.execute(
-                f"INSERT OR REPLACE INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join('?' * 17)})",
-                (
-                    row.service,
-                    row.environment,
-                    *_entry_values(state.current, status=True, doc=True),
-                    *_entry_values(state.last_success, status=False, doc=True),
-                    *_entry_values(state.last_terminal, status=True, doc=False),
-                    *_entry_values(state.latest_other, status=True, doc=True),
-                    seq,
-                ),
-            )
-        return StoredEvent(seq, "deployment", row.service, row.doc)
+                    "INSERT INTO idempotency_keys (principal, key, fingerprint, response,"
+                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    (*idempotency, writes.response, now),
+                )
+        return Committed(events, writes.response, writes.value)
+
+    _EXECUTION_SELECT = (
+        "SELECT deployment_id, service, environment, version, action, actor, parents, state,"
+        " requested_at FROM executions"
+    )
+
+    @staticmethod
+    def _execution(row: tuple[Any, ...]) -> ExecutionRecord:
+        return ExecutionRecord(
+            str(row[0]),
+            str(row[1]),
+            str(row[2]),
+            str(row[3]),
+            str(row[4]),
+            None if row[5] is None else str(row[5]),
+            tuple(json.loads(row[6])),
+            str(row[7]),
+            int(row[8]),
+        )
+
+    def execution(self, deployment_id: str) -> ExecutionRecord | None:
+        row = self._conn.execute(
+            self._EXECUTION_SELECT + " WHERE deployment_id = ?", (deployment_id,)
+        ).fetchone()
+        return None if row is None else self._execution(row)
+
+    def executions(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        states: Sequence[str] = (),
+    ) -> list[ExecutionRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("service", service), ("environment", environment)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            args.extend(states)
+        sql = self._EXECUTION_SELECT
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY requested_at, rowid"
+        return [self._execution(row) for row in self._conn.execute(sql, args)]
 
     def list_deployments(self, query: DeploymentQuery) -> list[tuple[int, str, str]]:
         where: list[str] = []
