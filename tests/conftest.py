@@ -68,11 +68,16 @@ class ServerProcess:
     """`shipdeck serve` in a child process on a loopback port."""
 
     def __init__(
-        self, database_url: str, config: Path | None = None, port: int | None = None
+        self,
+        database_url: str,
+        config: Path | None = None,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.database_url = database_url
         self.config = config
         self.port = port or free_port()
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,6 +99,7 @@ class ServerProcess:
         ]
         if self.config is not None:
             args += ["--config", str(self.config)]
+        args += self.extra_args
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 
 from shipdeck import __version__
 from shipdeck.cli import main
+from shipdeck.domain import Role
+from tests.conftest import ServerProcess, create_key
 
 
 def test_version() -> None:
@@ -67,3 +71,49 @@ def test_bad_role_and_bad_database_say_what_is_wrong(db_url: str) -> None:
     )
     assert bad_db.exit_code == 1 and "sqlite:///" in bad_db.output
     assert "Traceback" not in bad_db.output
+
+
+def test_serve_demo_flags_are_checked() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["serve", "--demo-traffic"])
+    assert result.exit_code == 2 and "--demo-traffic needs --demo" in result.output
+    result = runner.invoke(main, ["serve", "--demo", "--config", "x.toml"])
+    assert result.exit_code == 2 and "drop --config" in result.output
+    result = runner.invoke(main, ["serve", "--help"])
+    assert "--demo" in result.output and "--demo-traffic" in result.output
+
+
+def test_serve_demo_serves_the_demo_and_its_actions(
+    db_url: str, server_factory: type[ServerProcess]
+) -> None:
+    """`serve --demo`: demo data and the simulate driver, so actions work remotely."""
+    key = create_key(db_url, "alice", Role.DEPLOYER)
+    server = server_factory(db_url, extra_args=("--demo",)).start()
+    matrix = httpx.get(server.url + "/api/matrix").json()
+    assert matrix["environments"] == ["dev", "qa", "uat", "prod"]
+    assert len(matrix["rows"]) == 16
+    service = matrix["rows"][0]["service"]
+    answer = httpx.post(
+        server.url + "/api/deploys",
+        json={"service": service, "environment": "dev", "version": "9.9.9"},
+        headers={"X-Api-Key": key},
+    )
+    assert answer.status_code == 202, answer.text
+    deployment_id = answer.json()["deployment_id"]
+    deadline = time.monotonic() + 20
+    statuses: list[str] = []
+    while time.monotonic() < deadline and "in-progress" not in statuses:
+        page = httpx.get(server.url + "/api/deployments", params={"deployment_id": deployment_id})
+        statuses = [row["status"] for row in page.json()["items"]]
+        time.sleep(0.05)
+    assert "in-progress" in statuses
+    # Restarting on the same database does not seed it twice.
+    other = {"service": matrix["rows"][1]["service"], "limit": 500}
+    before = [
+        r["id"] for r in httpx.get(server.url + "/api/deployments", params=other).json()["items"]
+    ]
+    server.restart()
+    after = [
+        r["id"] for r in httpx.get(server.url + "/api/deployments", params=other).json()["items"]
+    ]
+    assert before and after == before

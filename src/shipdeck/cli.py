@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -134,25 +135,70 @@ def demo(no_traffic: bool, read_only: bool) -> None:
     show_default=True,
     help="Log every request (paths only; keys are never logged).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Serve the demo: its services, history and simulate driver (on a throwaway "
+    "database unless --database is given; seeded only when empty).",
+)
+@click.option(
+    "--demo-traffic",
+    is_flag=True,
+    help="With --demo: also generate live simulated CI traffic.",
+)
 def serve(
-    host: str, port: int, database: str | None, config_file: Path | None, access_log: bool
+    host: str,
+    port: int,
+    database: str | None,
+    config_file: Path | None,
+    access_log: bool,
+    demo: bool,
+    demo_traffic: bool,
 ) -> None:
-    """Serve the engine over HTTP: the deployment-dashboard API, SSE and probes.
+    """Serve the engine over HTTP: the deployment-dashboard API, SSE, WebSocket logs,
+    actions and probes.
 
-    /readyz answers 200 once it serves.
+    /readyz answers 200 once it serves. Try remote mode in two terminals:
+    `shipdeck serve --demo --demo-traffic` here, `shipdeck --url http://127.0.0.1:8080`
+    there (with SHIPDECK_TOKEN set to a deployer key from `shipdeck keys create` to act).
     """
     from .engine import ConfigError, StoreError, load_config
     from .server.serve import run
 
+    if demo_traffic and not demo:
+        raise click.UsageError("--demo-traffic needs --demo")
+    if demo and config_file is not None:
+        raise click.UsageError("--demo brings its own configuration; drop --config")
     try:
-        config = load_config(config_file)
-        run(
-            host=host,
-            port=port,
-            database_url=_database(database),
-            config=config,
-            access_log=access_log,
-        )
+        with contextlib.ExitStack() as stack:
+            if demo:
+                from .launch import demo_config, seed_demo_once
+                from .launch import demo_traffic as traffic
+
+                config = demo_config()
+                if database is None:
+                    folder = stack.enter_context(
+                        tempfile.TemporaryDirectory(prefix="shipdeck-serve-demo-")
+                    )
+                    database = f"sqlite:///{Path(folder) / 'demo.db'}"
+                    click.echo(f"demo database: {database} (removed on exit)", err=True)
+                run(
+                    host=host,
+                    port=port,
+                    database_url=database,
+                    config=config,
+                    access_log=access_log,
+                    prepare=seed_demo_once,
+                    background=traffic if demo_traffic else None,
+                )
+                return
+            run(
+                host=host,
+                port=port,
+                database_url=_database(database),
+                config=load_config(config_file),
+                access_log=access_log,
+            )
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -42,9 +42,33 @@ def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tup
     return name, config.profiles[name]
 
 
+DEMO_DRIVER_SCALE = 0.5
+"""The demo's simulated deployments take 5–15 s (half a realistic run)."""
+
+
 def demo_config() -> EngineConfig:
-    """The demo's engine configuration."""
-    return EngineConfig(environments=[{"name": env} for env in DEMO_ENVIRONMENTS])
+    """The demo's engine configuration: its environments, every slot run by `simulate`."""
+    return EngineConfig(
+        environments=[{"name": env} for env in DEMO_ENVIRONMENTS],
+        executor={"driver": "simulate"},
+        drivers={"simulate": {"kind": "simulate", "scale": DEMO_DRIVER_SCALE}},
+    )
+
+
+async def seed_demo_once(engine: Engine, now: datetime | None = None) -> None:
+    """Seed the demo's services and history, unless the database already has them."""
+    from .demo import seed_demo
+    from .domain import utc_now
+
+    if engine.head == 0:
+        await seed_demo(engine, now=now or utc_now())
+
+
+async def demo_traffic(engine: Engine) -> None:
+    """Simulated CI traffic, until cancelled."""
+    from .demo import TrafficGenerator
+
+    await TrafficGenerator(engine).run()
 
 
 def demo_client(
@@ -54,18 +78,13 @@ def demo_client(
 
     The caller owns the file (the CLI puts it in a temporary folder it removes).
     """
-    from .demo import TrafficGenerator, seed_demo
-    from .domain import utc_now
 
     async def prepare(engine: Engine) -> None:
-        await seed_demo(engine, now=now or utc_now())
-
-    async def background(engine: Engine) -> None:
-        await TrafficGenerator(engine).run()
+        await seed_demo_once(engine, now)
 
     return EmbeddedEngine(
         f"sqlite:///{database}",
         demo_config(),
         prepare=prepare,
-        background=background if traffic else None,
+        background=demo_traffic if traffic else None,
     )

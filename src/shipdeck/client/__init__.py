@@ -19,6 +19,7 @@ from .base import (
     LogStreamEnded,
     PromotionPlan,
     ResyncNeeded,
+    RollbackPlan,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "LogStreamEnded",
     "PromotionPlan",
     "ResyncNeeded",
+    "RollbackPlan",
 ]

@@ -129,6 +129,17 @@ class PromotionPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    """What a rollback would do, before it is asked for."""
+
+    deployment_id: str
+    service: str
+    environment: str
+    from_version: str | None
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
 class LogLinesArrived:
     """New lines of the followed deployment, in order, each `seq` greater than the last."""
 
@@ -207,6 +218,10 @@ class EngineClient(Protocol):
         self, service: str, from_environment: str, to_environment: str | None = None
     ) -> PromotionPlan:
         """What `promote` would do (target, version, policy), without doing it."""
+        ...
+
+    async def rollback_plan(self, deployment_id: str) -> RollbackPlan:
+        """What `rollback` would deploy (the slot's previous successful version)."""
         ...
 
     async def rollback(self, deployment_id: str, version: str | None = None) -> ActionAccepted:

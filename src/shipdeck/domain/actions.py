@@ -118,6 +118,18 @@ class PromotionPlanDoc(BaseModel):
     policy: PolicySummary
 
 
+class RollbackPlanDoc(BaseModel):
+    """What a rollback would do (`GET /api/deployments/{deployment_id}/rollback-plan`)."""
+
+    deployment_id: str
+    service: str
+    environment: str
+    from_version: str | None
+    """The slot's current version."""
+    version: str
+    """The version the rollback deploys."""
+
+
 class WhoAmI(BaseModel):
     """`GET /api/whoami`: who the caller is and what it may do."""
 
@@ -303,6 +315,7 @@ __all__ = [
     "PolicySummary",
     "PromoteRequest",
     "PromotionPlanDoc",
+    "RollbackPlanDoc",
     "RollbackRequest",
     "WhoAmI",
     "check_cancellable",

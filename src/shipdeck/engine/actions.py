@@ -16,6 +16,7 @@ from ..domain import (
     ActionProblem,
     ActionResult,
     DeploymentEvent,
+    RollbackPlanDoc,
     Status,
     order_environments,
     to_micros,
@@ -209,6 +210,22 @@ class Desk:
             value=execution,
         )
 
+    def rollback_plan(self, deployment_id: str, version: str | None) -> RollbackPlanDoc:
+        """What a rollback of `deployment_id`'s slot would deploy."""
+        latest = self.latest_row(deployment_id)
+        service, environment = latest.service, latest.environment
+        current = self.current(service, environment)
+        target = rollback_version(
+            service, environment, current, self.successes(service, environment), version
+        )
+        return RollbackPlanDoc(
+            deployment_id=deployment_id,
+            service=service,
+            environment=environment,
+            from_version=None if current is None else current.version,
+            version=target,
+        )
+
     def decide_deploy(self, actor: str, service: str, environment: str, version: str) -> Writes:
         """Queue `version` of `service` in `environment`."""
         return self.queue(
@@ -240,12 +257,8 @@ class Desk:
 
     def decide_rollback(self, actor: str, deployment_id: str, version: str | None) -> Writes:
         """Queue the slot's previous successful version (or `version`)."""
-        latest = self.latest_row(deployment_id)
-        service, environment = latest.service, latest.environment
-        current = self.current(service, environment)
-        target = rollback_version(
-            service, environment, current, self.successes(service, environment), version
-        )
+        plan = self.rollback_plan(deployment_id, version)
+        service, environment, target = plan.service, plan.environment, plan.version
         return self.queue(
             Action.ROLLBACK,
             service,

@@ -32,6 +32,7 @@ from ..domain import (
     PolicySummary,
     PromotionPlanDoc,
     Role,
+    RollbackPlanDoc,
     SlotView,
     Status,
     format_rfc3339,
@@ -368,6 +369,15 @@ class Engine:
             version=version,
             policy=PolicySummary(approvals_required=0, summary=summary),
         )
+
+    async def rollback_plan(
+        self, deployment_id: str, version: str | None = None
+    ) -> RollbackPlanDoc:
+        """What `rollback` would deploy, without doing it."""
+        try:
+            return await self._read(self.desk.rollback_plan, deployment_id, version)
+        except ActionProblem as exc:
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
 
     async def rollback(
         self,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -11,7 +14,10 @@ from .. import __version__
 from ..engine import Engine, EngineConfig
 from .openapi import install_openapi
 from .problems import install_problem_handlers
-from .routes import deployments, fetcher, logs, matrix, ops, stream
+from .routes import actions, deployments, fetcher, logs, matrix, ops, stream
+
+EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
+"""An async function given the app's engine (seeding, simulated traffic)."""
 
 
 def create_app(
@@ -19,11 +25,14 @@ def create_app(
     *,
     database_url: str | None = None,
     config: EngineConfig | None = None,
+    prepare: EngineHook | None = None,
+    background: EngineHook | None = None,
 ) -> FastAPI:
     """The HTTP surface over an engine.
 
     Pass a running `engine`, or a `database_url` for the app to open one at start-up and
-    close at shutdown.
+    close at shutdown. With a `database_url`, `prepare` is awaited once the engine is open
+    (before serving: e.g. seeding the demo) and `background` runs while the app serves.
     """
     if engine is None and database_url is None:
         raise ValueError("create_app needs an engine or a database_url")
@@ -36,11 +45,18 @@ def create_app(
             return
         assert database_url is not None
         owned = await Engine.open(database_url, config)
+        if prepare is not None:
+            await prepare(owned)
         await owned.matrix_document()  # warm: the first dashboard should not pay for it
         app.state.engine = owned
+        task = None if background is None else asyncio.create_task(background(owned))
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await owned.close()
 
     app = FastAPI(
@@ -50,7 +66,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (deployments, logs, matrix, stream, fetcher, ops):
+    for module in (deployments, actions, logs, matrix, stream, fetcher, ops):
         app.include_router(module.router)
     install_openapi(app)
     return app

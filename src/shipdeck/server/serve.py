@@ -9,7 +9,7 @@ import uvicorn
 
 from ..engine import Engine, EngineConfig
 from ..engine.store import open_store
-from .app import create_app
+from .app import EngineHook, create_app
 
 
 def run(
@@ -19,10 +19,17 @@ def run(
     database_url: str,
     config: EngineConfig,
     access_log: bool = False,
+    prepare: EngineHook | None = None,
+    background: EngineHook | None = None,
 ) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM shut down gracefully)."""
+    """Serve until interrupted (SIGINT/SIGTERM shut down gracefully).
+
+    `prepare` and `background` are `create_app`'s hooks (the demo's seed and traffic).
+    """
     open_store(database_url).close()  # fail fast, with a clear message, before binding
-    app = create_app(database_url=database_url, config=config)
+    app = create_app(
+        database_url=database_url, config=config, prepare=prepare, background=background
+    )
     server = _Server(
         uvicorn.Config(
             app,

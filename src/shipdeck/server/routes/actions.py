@@ -1,0 +1,235 @@
+"""Actions and identity: deploy, promote, roll back, cancel, retry, and `whoami`.
+
+Every action answers `202` with the logical deployment it made (see `docs/actions-api.md`);
+the executor then appends its rows. `Idempotency-Key` makes a retried request safe.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from ...domain import (
+    ActionResult,
+    DeployRequest,
+    PromoteRequest,
+    PromotionPlanDoc,
+    RollbackPlanDoc,
+    RollbackRequest,
+    WhoAmI,
+)
+from ...domain.actions import ACTOR_ROLE
+from ...engine import Engine, Principal, Unauthorized
+from ..deps import EngineDep, ReadAccess, authorize, read_body
+from ..openapi import body_schema, problem_responses
+from ..problems import ProblemException, pointer_errors
+from .logs import DeploymentIdPath
+
+router = APIRouter(tags=["actions"])
+
+ACTION_BODY_LIMIT = 16 * 1024
+_Body = TypeVar("_Body", bound=BaseModel)
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "The same key with the same request answers the first answer again "
+    "without acting twice; with another request it is a `422` `idempotency-key-reused`.",
+}
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted: the deployment is queued (or, for cancel, ending).",
+        "headers": {
+            "Location": {
+                "schema": {"type": "string"},
+                "description": "`/api/deployments?deployment_id=…`: the deployment's rows.",
+            }
+        },
+    }
+}
+_REFUSALS = problem_responses(401, 403, 404, 409, 413, 422)
+
+
+def _action(operation_id: str, summary: str, body: type[BaseModel] | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"security": [{"apiKey": []}], "parameters": [_IDEMPOTENCY]}
+    if body is not None:
+        extra |= body_schema(body)
+    return {
+        "status_code": 202,
+        "operation_id": operation_id,
+        "summary": summary,
+        "response_model": ActionResult,
+        "responses": {**_ACCEPTED, **_REFUSALS},
+        "openapi_extra": extra,
+    }
+
+
+async def _actor(request: Request) -> tuple[Engine, Principal]:
+    engine: Engine = request.app.state.engine
+    return engine, await authorize(engine, request.headers.get("x-api-key"), ACTOR_ROLE)
+
+
+async def _body(request: Request, model: type[_Body], *, optional: bool = False) -> _Body:
+    raw = await read_body(request, ACTION_BODY_LIMIT)
+    if optional and not raw.strip():
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        errors = pointer_errors(exc.errors())
+        detail = "; ".join(
+            f"{e['pointer']} {e['message']}" if e["pointer"] else e["message"] for e in errors
+        )
+        raise ProblemException(
+            422, "validation", "Payload validation failed", detail, errors=errors
+        ) from exc
+
+
+def _accepted(result: ActionResult) -> Response:
+    location = f"/api/deployments?deployment_id={quote(result.deployment_id, safe='')}"
+    return Response(
+        result.model_dump_json(),
+        status_code=202,
+        media_type="application/json",
+        headers={"Location": location},
+    )
+
+
+@router.get(
+    "/api/whoami",
+    operation_id="whoAmI",
+    summary="Who the caller is and which actions it may take.",
+    response_model=WhoAmI,
+    responses=problem_responses(401),
+    dependencies=[ReadAccess],
+)
+async def whoami(request: Request, engine: EngineDep) -> WhoAmI:
+    """Without a key: no principal and no actions (reads may still be open)."""
+    token = request.headers.get("x-api-key")
+    if not token:
+        return await engine.whoami(None)
+    principal = await engine.authenticate(token)
+    if principal is None:
+        raise Unauthorized("the X-Api-Key is unknown or revoked")
+    return await engine.whoami(principal)
+
+
+@router.post("/api/deploys", **_action("deploy", "Deploy a version to a slot.", DeployRequest))
+async def deploy(request: Request) -> Response:
+    """Queue `version` of `service` in `environment`; a newer request supersedes a queued one."""
+    engine, principal = await _actor(request)
+    body = await _body(request, DeployRequest)
+    result = await engine.deploy(
+        principal,
+        body.service,
+        body.environment,
+        body.version,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    return _accepted(result)
+
+
+@router.post(
+    "/api/promotions",
+    **_action("promote", "Promote a slot's current successful version onward.", PromoteRequest),
+)
+async def promote(request: Request) -> Response:
+    """Deploy `from_environment`'s current success to `to_environment` (default: the next)."""
+    engine, principal = await _actor(request)
+    body = await _body(request, PromoteRequest)
+    result = await engine.promote(
+        principal,
+        body.service,
+        body.from_environment,
+        body.to_environment,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    return _accepted(result)
+
+
+@router.get(
+    "/api/promotion-plan",
+    operation_id="promotionPlan",
+    summary="What a promotion would do: target, version and policy.",
+    response_model=PromotionPlanDoc,
+    responses=problem_responses(401, 404, 409, 422),
+    dependencies=[ReadAccess],
+)
+async def promotion_plan(
+    engine: EngineDep,
+    service: Annotated[str, Query(min_length=1, max_length=128)],
+    from_environment: Annotated[str, Query(min_length=1, max_length=64)],
+    to_environment: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> PromotionPlanDoc:
+    """Nothing is queued; the same refusals as the promotion itself."""
+    return await engine.promotion_plan(service, from_environment, to_environment)
+
+
+@router.get(
+    "/api/deployments/{deployment_id:path}/rollback-plan",
+    operation_id="rollbackPlan",
+    summary="What a rollback would deploy.",
+    response_model=RollbackPlanDoc,
+    responses=problem_responses(401, 404, 409, 422),
+    dependencies=[ReadAccess],
+)
+async def rollback_plan(
+    deployment_id: DeploymentIdPath,
+    engine: EngineDep,
+    version: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+) -> RollbackPlanDoc:
+    """Nothing is queued; the same refusals as the rollback itself."""
+    return await engine.rollback_plan(deployment_id, version)
+
+
+@router.post(
+    "/api/deployments/{deployment_id:path}/rollback",
+    **_action("rollback", "Roll a deployment's slot back.", RollbackRequest),
+)
+async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Response:
+    """Deploy the slot's last successful version before its current one, or `version`.
+
+    The body is optional.
+    """
+    engine, principal = await _actor(request)
+    body = await _body(request, RollbackRequest, optional=True)
+    result = await engine.rollback(
+        principal,
+        deployment_id,
+        body.version,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    return _accepted(result)
+
+
+@router.post(
+    "/api/deployments/{deployment_id:path}/cancel",
+    **_action("cancel", "Cancel a queued or running deployment.", None),
+)
+async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
+    """A queued deployment ends at once (`cancelled`); a running one is stopped
+    (`cancelling`, then a `cancelled` row)."""
+    engine, principal = await _actor(request)
+    result = await engine.cancel(
+        principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
+    )
+    return _accepted(result)
+
+
+@router.post(
+    "/api/deployments/{deployment_id:path}/retry",
+    **_action("retry", "Run a finished deployment's version again.", None),
+)
+async def retry(deployment_id: DeploymentIdPath, request: Request) -> Response:
+    """A new deployment of the same version in the same slot, naming this one as parent."""
+    engine, principal = await _actor(request)
+    result = await engine.retry(
+        principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
+    )
+    return _accepted(result)
