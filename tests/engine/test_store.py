@@ -24,7 +24,7 @@ def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -
     conn = sqlite3.connect(tmp_path / "shipdeck.db")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0005"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {
             "deployments",

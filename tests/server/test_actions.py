@@ -85,6 +85,8 @@ async def test_whoami(client: httpx.AsyncClient, keys: dict[str, str]) -> None:
         "actions": ["deploy", "promote", "rollback", "cancel", "retry"],
         "read_only": False,
         "reason": None,
+        "services": None,
+        "environments": None,
     }
     viewer = (await client.get("/api/whoami", headers=as_(keys, "viewer"))).json()
     assert viewer["actions"] == [] and viewer["read_only"] is True

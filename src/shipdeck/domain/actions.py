@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .authz import UNSCOPED, Scopes
 from .models import DeploymentEvent, DeploymentId
 from .roles import Role
 from .status import Status
@@ -38,9 +39,20 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     CANCEL = "cancel"
     RETRY = "retry"
+    APPROVE = "approve"
+    REJECT = "reject"
+    LOCK = "lock"
+    UNLOCK = "unlock"
 
 
-ACTIONS: tuple[Action, ...] = tuple(Action)
+ACTIONS: tuple[Action, ...] = (
+    Action.DEPLOY,
+    Action.PROMOTE,
+    Action.ROLLBACK,
+    Action.CANCEL,
+    Action.RETRY,
+)
+"""The actions on slots and deployments (a deployer's)."""
 
 FINISHED: frozenset[Status] = frozenset(
     {Status.SUCCESS, Status.FAILURE, Status.CANCELLED, Status.REJECTED}
@@ -98,6 +110,8 @@ class ActionResult(BaseModel):
     """`queued` for a new deployment; `cancelled` or `cancelling` for a cancel."""
     superseded: list[str] = Field(default_factory=list)
     """Queued deployments of the slot this one replaced; they ended `cancelled`."""
+    promotion_id: str | None = None
+    """A promotion into an environment that asks for approvals: its id (status `waiting`)."""
 
 
 class PolicySummary(BaseModel):
@@ -139,10 +153,14 @@ class WhoAmI(BaseModel):
     read_only: bool
     reason: str | None = None
     """Why `actions` is empty, in words (and what to do about it)."""
+    services: list[str] | None = None
+    """The services the key may act on (`null`: all)."""
+    environments: list[str] | None = None
+    """The environments the key may act on (`null`: all)."""
 
 
-def who_am_i(name: str | None, role: Role | None) -> WhoAmI:
-    """What a caller may do, from its name and role (`None`: no key)."""
+def who_am_i(name: str | None, role: Role | None, scopes: Scopes = UNSCOPED) -> WhoAmI:
+    """What a caller may do, from its name, role and scopes (`None`: no key)."""
     if name is None or role is None:
         return WhoAmI(
             principal=None,
@@ -159,7 +177,19 @@ def who_am_i(name: str | None, role: Role | None) -> WhoAmI:
             read_only=True,
             reason=f"your role {role} may only read; actions need {ACTOR_ROLE} or above",
         )
-    return WhoAmI(principal=name, role=role, actions=list(ACTIONS), read_only=False)
+    actions = list(ACTIONS)
+    if role.at_least(Role.APPROVER):
+        actions += [Action.APPROVE, Action.REJECT]
+    if role is Role.ADMIN:
+        actions += [Action.LOCK, Action.UNLOCK]
+    return WhoAmI(
+        principal=name,
+        role=role,
+        actions=actions,
+        read_only=False,
+        services=None if scopes.services is None else sorted(scopes.services),
+        environments=None if scopes.environments is None else sorted(scopes.environments),
+    )
 
 
 # -- refusals -------------------------------------------------------------------------

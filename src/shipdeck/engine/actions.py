@@ -7,7 +7,8 @@ both see it idle, and an `Idempotency-Key` answers exactly once.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import uuid_utils
 
@@ -29,7 +30,12 @@ from ..domain.actions import (
     promotion_version,
     rollback_version,
 )
-from .store import DeploymentQuery, ExecutionRecord, NewDeploymentRow, Store, Writes
+from ..domain.authz import Permission
+from .keys import Principal
+from .store import AuditEntry, DeploymentQuery, ExecutionRecord, NewDeploymentRow, Store, Writes
+
+if TYPE_CHECKING:
+    from .governance import Guard, Promotions
 
 REPORTER = "shipdeck"
 """`progress_reporter` of every row the engine appends itself."""
@@ -84,9 +90,15 @@ def make_row(
 class Desk:
     """The decisions of actions over one store (see the module docstring)."""
 
-    def __init__(self, store: Store, environment_order: list[str]) -> None:
+    def __init__(
+        self, store: Store, environment_order: list[str], guard: Guard | None = None
+    ) -> None:
         self.store = store
         self.environment_order = environment_order
+        self.guard = guard
+        """Policies, locks and freezes (`None`: no checks beyond the caller's)."""
+        self.promotions: Promotions | None = None
+        """Set by the engine once the promotions desk exists."""
 
     # -- reads (inside the transaction) ----------------------------------------------
 
@@ -169,6 +181,7 @@ class Desk:
         actor: str | None,
         parents: tuple[str, ...],
         message: str,
+        audit: AuditEntry | None = None,
     ) -> Writes:
         """Queue a new run in a slot, superseding runs still queued there."""
         execution = ExecutionRecord(
@@ -206,6 +219,7 @@ class Desk:
             rows=rows,
             executions=[execution],
             states=[(old.deployment_id, DONE) for old in waiting],
+            audit=[] if audit is None else [audit],
             response=result.model_dump_json(),
             value=execution,
         )
@@ -226,66 +240,136 @@ class Desk:
             version=target,
         )
 
-    def decide_deploy(self, actor: str, service: str, environment: str, version: str) -> Writes:
+    def _guard(
+        self,
+        actor: Principal,
+        permission: Permission,
+        service: str,
+        environment: str,
+        audit: AuditEntry,
+        override_reason: str | None = None,
+    ) -> AuditEntry:
+        """Check the guard; the audit entry, with the reason of a freeze override."""
+        if self.guard is None:
+            return audit
+        overridden = self.guard.check(
+            actor, permission, service, environment, override_reason=override_reason
+        )
+        if overridden is None:
+            return audit
+        return replace(audit, reason=overridden)
+
+    def decide_deploy(
+        self,
+        actor: Principal,
+        service: str,
+        environment: str,
+        version: str,
+        audit: AuditEntry,
+        override_reason: str | None = None,
+    ) -> Writes:
         """Queue `version` of `service` in `environment`."""
+        audit = self._guard(actor, Permission.DEPLOY, service, environment, audit, override_reason)
+        if self.guard is not None:
+            self.guard.approval_gate(actor, environment, Permission.DEPLOY)
         return self.queue(
             Action.DEPLOY,
             service,
             environment,
             version,
-            actor,
+            actor.name,
             (),
-            f"deploy of {version} requested by {actor}",
+            f"deploy of {version} requested by {actor.name}",
+            audit,
         )
 
     def decide_promote(
-        self, actor: str, service: str, from_environment: str, to_environment: str | None
+        self,
+        actor: Principal,
+        service: str,
+        from_environment: str,
+        to_environment: str | None,
+        audit: AuditEntry,
+        override_reason: str | None = None,
     ) -> Writes:
-        """Queue `from_environment`'s current success in the next (or named) environment."""
+        """Queue `from_environment`'s current success in the next (or named) environment,
+        or ask for approval when the target's policy wants it."""
         target, version = self.promotion(service, from_environment, to_environment)
+        audit = self._guard(actor, Permission.PROMOTE, service, target, audit, override_reason)
         source = self.current(service, from_environment)
         parents = (source.deployment_id,) if source is not None else ()
+        message = f"promotion of {version} from {from_environment} requested by {actor.name}"
+        if self.guard is not None and self.promotions is not None:
+            policy = self.guard.policy(target)
+            if policy.approvals_required:
+                execution = ExecutionRecord(
+                    deployment_id=new_deployment_id(),
+                    service=service,
+                    environment=target,
+                    version=version,
+                    action=Action.PROMOTE.value,
+                    actor=actor.name,
+                    parents=parents,
+                    state=DONE,
+                    requested_at=to_micros(utc_now()),
+                )
+                writes = self.promotions.request(actor, execution, policy, from_environment, audit)
+                record = writes.value
+                result = ActionResult(
+                    deployment_id=execution.deployment_id,
+                    action=Action.PROMOTE,
+                    service=service,
+                    environment=target,
+                    version=version,
+                    status=Status.WAITING.value,
+                    promotion_id=getattr(record, "id", None),
+                )
+                return replace(writes, response=result.model_dump_json())
         return self.queue(
-            Action.PROMOTE,
-            service,
-            target,
-            version,
-            actor,
-            parents,
-            f"promotion of {version} from {from_environment} requested by {actor}",
+            Action.PROMOTE, service, target, version, actor.name, parents, message, audit
         )
 
-    def decide_rollback(self, actor: str, deployment_id: str, version: str | None) -> Writes:
+    def decide_rollback(
+        self, actor: Principal, deployment_id: str, version: str | None, audit: AuditEntry
+    ) -> Writes:
         """Queue the slot's previous successful version (or `version`)."""
         plan = self.rollback_plan(deployment_id, version)
         service, environment, target = plan.service, plan.environment, plan.version
+        audit = self._guard(actor, Permission.ROLLBACK, service, environment, audit)
         return self.queue(
             Action.ROLLBACK,
             service,
             environment,
             target,
-            actor,
+            actor.name,
             (deployment_id,),
-            f"rollback of {deployment_id} to {target} requested by {actor}",
+            f"rollback of {deployment_id} to {target} requested by {actor.name}",
+            audit,
         )
 
-    def decide_retry(self, actor: str, deployment_id: str) -> Writes:
+    def decide_retry(self, actor: Principal, deployment_id: str, audit: AuditEntry) -> Writes:
         """Queue a finished deployment's version in its slot again."""
         latest = self.latest_row(deployment_id)
         version = check_retryable(deployment_id, latest)
+        audit = self._guard(actor, Permission.RETRY, latest.service, latest.environment, audit)
+        if self.guard is not None and self.store.execution(deployment_id) is None:
+            # Only runs shipdeck made (approved, or deployed by an admin) skip the gate.
+            self.guard.approval_gate(actor, latest.environment, Permission.RETRY)
         return self.queue(
             Action.RETRY,
             latest.service,
             latest.environment,
             version,
-            actor,
+            actor.name,
             (deployment_id,),
-            f"retry of {deployment_id} requested by {actor}",
+            f"retry of {deployment_id} requested by {actor.name}",
+            audit,
         )
 
-    def decide_cancel(self, actor: str, deployment_id: str) -> Writes:
+    def decide_cancel(self, actor: Principal, deployment_id: str, audit: AuditEntry) -> Writes:
         """End a queued run at once; mark a running one for the executor to stop."""
         latest = self.latest_row(deployment_id)
+        audit = self._guard(actor, Permission.CANCEL, latest.service, latest.environment, audit)
         execution = self.store.execution(deployment_id)
         check_cancellable(deployment_id, latest, execution is not None and execution.state != DONE)
         assert execution is not None
@@ -299,11 +383,12 @@ class Desk:
         )
         if execution.state == RUNNING:
             # The executor stops the driver and appends the `cancelled` row.
-            return Writes(response=result.model_dump_json(), value=execution)
-        row = make_row(execution, Status.CANCELLED, message=f"cancelled by {actor}")
+            return Writes(audit=[audit], response=result.model_dump_json(), value=execution)
+        row = make_row(execution, Status.CANCELLED, message=f"cancelled by {actor.name}")
         return Writes(
             rows=[row],
             states=[(deployment_id, DONE)],
+            audit=[audit],
             response=result.model_dump_json(),
             value=None,
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..domain import Role
+from ..domain.policy import EnvironmentPolicy
 from .drivers import CommandConfig, GitopsConfig, SimulateConfig
 
 
@@ -52,6 +53,17 @@ class LogsConfig(BaseModel):
     is replaced by `••••` in every line before the line is stored."""
     max_line_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
     """Longer lines (after masking, in UTF-8) are cut to this size, ending with `…`."""
+
+
+class RateLimitConfig(BaseModel):
+    """A token bucket per API key, for mutating requests (ingest, actions, approvals…)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(default=50.0, gt=0)
+    """Sustained requests per second per key."""
+    burst: int = Field(default=100, ge=1)
+    """Requests a key may make at once before the sustained rate applies."""
 
 
 class SimulateDriverSpec(SimulateConfig):
@@ -131,6 +143,10 @@ class EngineConfig(BaseSettings):
     """Which driver runs which slot."""
     drivers: dict[str, DriverSpec] = Field(default_factory=_default_drivers)
     """Named drivers (`[drivers.NAME]` with `kind` = simulate, command or gitops)."""
+    policies: dict[str, EnvironmentPolicy] = Field(default_factory=dict)
+    """Environment → policy (`[policies.prod]`: approvals, approvers, freeze windows)."""
+    rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig())
+    """Per-key limits on mutating requests."""
 
     @model_validator(mode="after")
     def _drivers_exist(self) -> EngineConfig:

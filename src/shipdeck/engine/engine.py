@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import uuid_utils
 
 from ..domain import (
-    ACTOR_ROLE,
     Action,
     ActionProblem,
     ActionResult,
@@ -43,20 +43,30 @@ from ..domain import (
     who_am_i,
 )
 from ..domain.actions import IDEMPOTENCY_KEY_MAX, WhoAmI, request_fingerprint
+from ..domain.audit import AuditPage, AuditVerdict
+from ..domain.authz import Permission, Scopes
+from ..domain.authz import decide as decide_permission
+from ..domain.policy import EnvironmentPolicy
+from ..domain.promotions import AWAITING, EnvironmentView, PromotionPage, PromotionView
 from .actions import RUNNING, Desk
+from .audit import audit_view, current_request_id, verify_chain
 from .config import EngineConfig
 from .cursors import decode_cursor, encode_cursor
 from .errors import ActionRefused, Forbidden, InvalidRequest, NotFound
 from .executor import Executor
+from .governance import Guard, Promotions, environment_view
 from .keys import IssuedKey, Principal, hash_secret, issue_key, secret_matches, split_token
 from .logs import DeploymentLogs, LogFollower
 from .store import (
+    AuditEntry,
     Committed,
     DeploymentQuery,
     ExecutionRecord,
     IdempotencyConflict,
     KeyRecord,
     NewDeploymentRow,
+    NewEvent,
+    PromotionRecord,
     Store,
     StoredEvent,
     Writes,
@@ -68,6 +78,8 @@ T = TypeVar("T")
 
 MAX_PAGE = 500
 PRUNE_EVERY_S = 300.0
+EXPIRE_EVERY_S = 30.0
+"""How often promotions past their approval time are ended."""
 CHECKPOINT_EVERY_S = 1.0
 KEY_CACHE_S = 0.5
 """How long a verified key is trusted without asking the store (revocation takes effect
@@ -182,7 +194,10 @@ class Engine:
             queue_size=self.config.stream.subscriber_queue,
         )
         self._keys: dict[str, tuple[float, Principal]] = {}
-        self.desk = Desk(store, self.config.environment_order)
+        self.guard = Guard(store, self.config.policies, utc_now)
+        self.desk = Desk(store, self.config.environment_order, self.guard)
+        self.promotions = Promotions(self.desk, self.guard)
+        self.desk.promotions = self.promotions
         self.executor = Executor(self.config, self.desk, self.commit, self._append_run_logs)
         self._recovery: asyncio.Task[list[ExecutionRecord]] | None = None
 
@@ -237,6 +252,7 @@ class Engine:
         *,
         progress_reporter: str | None = None,
         trigger: str = "ingest",
+        principal: Principal | None = None,
     ) -> tuple[DeploymentEvent, str]:
         """Append one row; return it and its JSON document as stored."""
         # The body is already validated: build the row without validating it again.
@@ -257,7 +273,8 @@ class Engine:
             actor=event.actor,
             doc=doc,
         )
-        stored = await self._write(self.store.append_deployment, row)
+        audit = None if principal is None else self._audit(principal, "ingest", row.deployment_id)
+        stored = await self._write(self.store.append_deployment, row, audit)
         self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
         self.deployment_logs.row_appended(event.deployment_id)
@@ -299,7 +316,31 @@ class Engine:
         """Who the caller is and what it may do."""
         if principal is None:
             return who_am_i(None, None)
-        return who_am_i(principal.name, principal.role)
+        return who_am_i(principal.name, principal.role, principal.scopes)
+
+    def _audit(
+        self, principal: Principal | None, action: str, target: str, reason: str | None = None
+    ) -> AuditEntry:
+        """An `ok` audit entry for a request handled now (refusals replace the outcome)."""
+        return AuditEntry(
+            to_micros(utc_now()),
+            None if principal is None else principal.name,
+            action,
+            target,
+            current_request_id.get(),
+            "ok",
+            reason,
+        )
+
+    async def audit_refusal(
+        self, principal: Principal | None, action: str, target: str, kind: str, detail: str
+    ) -> None:
+        """Record a refused mutating request (the refusal had no other effect)."""
+        entry = replace(
+            self._audit(principal, action, target), outcome=f"refused: {kind}", reason=detail
+        )
+        with contextlib.suppress(Exception):  # never turn a refusal into a 500
+            await self.commit(lambda: Writes(audit=[entry]))
 
     async def deploy(
         self,
@@ -309,17 +350,21 @@ class Engine:
         version: str,
         *,
         idempotency_key: str | None = None,
+        override_reason: str | None = None,
     ) -> ActionResult:
         """Queue `version` of `service` in `environment` (`202` semantics)."""
         body = {"service": service, "environment": environment, "version": version}
+        audit = self._audit(principal, "deploy", f"{service}/{environment}", override_reason)
         return await self._act(
             principal,
             Action.DEPLOY,
-            "",
+            audit,
             body,
             idempotency_key,
             lambda: self._checked(
-                self.desk.decide_deploy(principal.name, service, environment, version)
+                self.desk.decide_deploy(
+                    principal, service, environment, version, audit, override_reason
+                )
             ),
         )
 
@@ -331,21 +376,27 @@ class Engine:
         to_environment: str | None = None,
         *,
         idempotency_key: str | None = None,
+        override_reason: str | None = None,
     ) -> ActionResult:
-        """Queue `from_environment`'s current success in the next (or named) environment."""
+        """Queue `from_environment`'s current success in the next (or named) environment;
+        into an environment that asks for approvals, create a promotion that waits."""
         body = {
             "service": service,
             "from_environment": from_environment,
             "to_environment": to_environment,
         }
+        target = f"{service}/{from_environment}->{to_environment or 'next'}"
+        audit = self._audit(principal, "promote", target, override_reason)
         return await self._act(
             principal,
             Action.PROMOTE,
-            "",
+            audit,
             body,
             idempotency_key,
             lambda: self._checked(
-                self.desk.decide_promote(principal.name, service, from_environment, to_environment)
+                self.desk.decide_promote(
+                    principal, service, from_environment, to_environment, audit, override_reason
+                )
             ),
         )
 
@@ -357,17 +408,18 @@ class Engine:
             target, version = await self._read(
                 self.desk.promotion, service, from_environment, to_environment
             )
+            policy = await self._read(self.guard.policy, target)
         except ActionProblem as exc:
             raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
         driver = self.executor.driver_name(service, target)
-        summary = "no approval required"
+        summary = policy.summary()
         summary += f"; runs with the {driver} driver" if driver else "; no driver is configured"
         return PromotionPlanDoc(
             service=service,
             from_environment=from_environment,
             to_environment=target,
             version=version,
-            policy=PolicySummary(approvals_required=0, summary=summary),
+            policy=PolicySummary(approvals_required=policy.approvals_required, summary=summary),
         )
 
     async def rollback_plan(
@@ -388,14 +440,15 @@ class Engine:
         idempotency_key: str | None = None,
     ) -> ActionResult:
         """Queue the slot's previous successful version (or `version`)."""
+        audit = self._audit(principal, "rollback", deployment_id)
         return await self._act(
             principal,
             Action.ROLLBACK,
-            deployment_id,
+            audit,
             {"version": version},
             idempotency_key,
             lambda: self._checked(
-                self.desk.decide_rollback(principal.name, deployment_id, version)
+                self.desk.decide_rollback(principal, deployment_id, version, audit)
             ),
         )
 
@@ -403,26 +456,28 @@ class Engine:
         self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
     ) -> ActionResult:
         """Queue a finished deployment's version in its slot again."""
+        audit = self._audit(principal, "retry", deployment_id)
         return await self._act(
             principal,
             Action.RETRY,
-            deployment_id,
+            audit,
             {},
             idempotency_key,
-            lambda: self._checked(self.desk.decide_retry(principal.name, deployment_id)),
+            lambda: self._checked(self.desk.decide_retry(principal, deployment_id, audit)),
         )
 
     async def cancel(
         self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
     ) -> ActionResult:
         """End a queued run at once, or stop a running one."""
+        audit = self._audit(principal, "cancel", deployment_id)
         return await self._act(
             principal,
             Action.CANCEL,
-            deployment_id,
+            audit,
             {},
             idempotency_key,
-            lambda: self.desk.decide_cancel(principal.name, deployment_id),
+            lambda: self.desk.decide_cancel(principal, deployment_id, audit),
         )
 
     def _check_driver(self, service: str, environment: str) -> None:
@@ -439,22 +494,19 @@ class Engine:
         execution = writes.value
         if isinstance(execution, ExecutionRecord):
             self._check_driver(execution.service, execution.environment)
+        elif isinstance(execution, PromotionRecord):
+            self._check_driver(execution.service, execution.to_environment)
         return writes
 
     async def _act(
         self,
         principal: Principal,
         action: Action,
-        target: str,
+        audit: AuditEntry,
         body: Mapping[str, str | None],
         idempotency_key: str | None,
         decide: Callable[[], Writes],
     ) -> ActionResult:
-        if not principal.role.at_least(ACTOR_ROLE):
-            raise Forbidden(
-                f"principal {principal.name!r} has role {principal.role.value}; "
-                f"{action.value} needs {ACTOR_ROLE.value} or above"
-            )
         idempotency = None
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX or not (
@@ -464,14 +516,9 @@ class Engine:
                     f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
                     pointer="/headers/Idempotency-Key",
                 )
-            fingerprint = request_fingerprint(action, target, body)
+            fingerprint = request_fingerprint(action, audit.target, body)
             idempotency = (principal.name, idempotency_key, fingerprint)
-        try:
-            committed = await self.commit(decide, idempotency)
-        except ActionProblem as exc:
-            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
-        except IdempotencyConflict as exc:
-            raise ActionRefused("idempotency-key-reused", str(exc), 422) from exc
+        committed = await self._decided(principal, audit, decide, idempotency)
         result = ActionResult.model_validate_json(committed.response)
         if committed.replayed:
             return result
@@ -487,6 +534,270 @@ class Engine:
             else:
                 self.executor.kick(execution.service, execution.environment)
         return result
+
+    async def _decided(
+        self,
+        principal: Principal | None,
+        audit: AuditEntry,
+        decide: Callable[[], Writes],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Committed:
+        """Commit a decision; a refusal is audited (alone) and raised as `ActionRefused`."""
+        try:
+            return await self.commit(decide, idempotency)
+        except ActionProblem as exc:
+            await self.audit_refusal(principal, audit.action, audit.target, exc.kind, exc.detail)
+            if exc.status == 403:
+                raise Forbidden(exc.detail) from exc
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
+        except IdempotencyConflict as exc:
+            raise ActionRefused("idempotency-key-reused", str(exc), 422) from exc
+        except ActionRefused as exc:
+            await self.audit_refusal(principal, audit.action, audit.target, exc.kind, exc.detail)
+            raise
+
+    # -- promotions and environments -------------------------------------------------
+
+    async def approve(
+        self, principal: Principal, promotion_id: str, comment: str | None = None
+    ) -> PromotionView:
+        """Approve a promotion; at its quorum exactly one deployment is queued."""
+        audit = self._audit(principal, "approve", promotion_id, comment)
+        committed = await self._decided(
+            principal,
+            audit,
+            lambda: self.promotions.decide_approve(principal, promotion_id, comment, audit),
+        )
+        if isinstance(committed.value, ExecutionRecord):
+            self.executor.kick(committed.value.service, committed.value.environment)
+        return await self.promotion(promotion_id)
+
+    async def reject(
+        self, principal: Principal, promotion_id: str, comment: str | None = None
+    ) -> PromotionView:
+        """Reject a promotion: its target slot gets a `rejected` row."""
+        audit = self._audit(principal, "reject", promotion_id, comment)
+        await self._decided(
+            principal,
+            audit,
+            lambda: self.promotions.decide_reject(principal, promotion_id, comment, audit),
+        )
+        return await self.promotion(promotion_id)
+
+    async def withdraw_promotion(
+        self, principal: Principal, promotion_id: str, reason: str | None = None
+    ) -> PromotionView:
+        """The requester (or an admin) cancels a promotion awaiting approval."""
+        audit = self._audit(principal, "cancel-promotion", promotion_id, reason)
+        await self._decided(
+            principal,
+            audit,
+            lambda: self.promotions.decide_withdraw(principal, promotion_id, reason, audit),
+        )
+        return await self.promotion(promotion_id)
+
+    async def promotion(self, promotion_id: str) -> PromotionView:
+        """One promotion with its decisions.
+
+        Raises:
+            NotFound: no promotion has that id.
+        """
+
+        def read() -> PromotionView:
+            return self.promotions.view(self.promotions.get(promotion_id))
+
+        try:
+            return await self._read(read)
+        except ActionProblem as exc:
+            raise NotFound(exc.detail) from exc
+
+    async def promotions_page(
+        self,
+        *,
+        status: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> PromotionPage:
+        """Promotions newest first; `cursor` is the last id of the previous page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", pointer="/limit")
+
+        def read() -> PromotionPage:
+            found = self.store.promotions(
+                status=status,
+                service=service,
+                environment=environment,
+                before=cursor,
+                limit=limit + 1,
+            )
+            more = len(found) > limit
+            found = found[:limit]
+            items = [self.promotions.view(record) for record in found]
+            return PromotionPage(items=items, next_cursor=found[-1].id if more else None)
+
+        return await self._read(read)
+
+    async def pending_for(self, principal: Principal) -> list[PromotionView]:
+        """Promotions awaiting approval that `principal` may approve now."""
+
+        def read() -> list[PromotionView]:
+            out = []
+            for record in self.store.promotions(status=AWAITING, limit=1000):
+                policy = self.guard.policy(record.to_environment)
+                if not policy.may_approve(principal.name, principal.role):
+                    continue
+                if not principal.scopes.covers(record.service, record.to_environment):
+                    continue
+                if record.requester == principal.name and not policy.self_approval:
+                    continue
+                view = self.promotions.view(record)
+                if any(a.principal == principal.name for a in view.approvals):
+                    continue
+                out.append(view)
+            return out
+
+        return await self._read(read)
+
+    async def expire_promotions(self, now: datetime | None = None) -> int:
+        """End promotions whose time to be approved has passed; how many."""
+        committed = await self.commit(lambda: self.promotions.decide_expire(now or utc_now()))
+        return len(committed.value or [])  # type: ignore[arg-type]
+
+    async def environment_views(self) -> list[EnvironmentView]:
+        """Every known environment's policy, lock and active freeze, in display order."""
+
+        def read() -> list[EnvironmentView]:
+            names = order_environments(
+                set(self.store.environments())
+                | set(self.config.policies)
+                | {r.environment for r in self.store.environment_records()},
+                self.config.environment_order,
+            )
+            return [
+                environment_view(self.guard.record(n), self.guard.policy(n), utc_now())
+                for n in names
+            ]
+
+        return await self._read(read)
+
+    async def environment_view(self, environment: str) -> EnvironmentView:
+        """One environment's policy, lock and active freeze."""
+
+        def read() -> EnvironmentView:
+            return environment_view(
+                self.guard.record(environment), self.guard.policy(environment), utc_now()
+            )
+
+        return await self._read(read)
+
+    async def lock(self, principal: Principal, environment: str, reason: str) -> EnvironmentView:
+        """Lock an environment: every action on it is refused until it is unlocked."""
+        return await self._set_environment(principal, "lock", environment, reason, lock=True)
+
+    async def unlock(
+        self, principal: Principal, environment: str, reason: str | None = None
+    ) -> EnvironmentView:
+        """Lift an environment's lock."""
+        return await self._set_environment(principal, "unlock", environment, reason, lock=False)
+
+    async def set_policy(
+        self, principal: Principal, environment: str, policy: EnvironmentPolicy
+    ) -> EnvironmentView:
+        """Replace an environment's policy (overrides the TOML's)."""
+        return await self._set_environment(
+            principal, "set-policy", environment, policy.summary(), policy=policy
+        )
+
+    async def _set_environment(
+        self,
+        principal: Principal,
+        action: str,
+        environment: str,
+        reason: str | None,
+        *,
+        lock: bool | None = None,
+        policy: EnvironmentPolicy | None = None,
+    ) -> EnvironmentView:
+        audit = self._audit(principal, action, environment, reason)
+        permission = Permission(action)
+
+        def decide_() -> Writes:
+            checked = decide_permission(
+                principal.name, principal.role, principal.scopes, permission, None, environment
+            )
+            if not checked.allowed:
+                raise ActionProblem("forbidden", checked.reason, 403)
+            record = self.guard.record(environment)
+            if lock is True:
+                record = replace(
+                    record,
+                    locked_by=principal.name,
+                    lock_reason=reason,
+                    locked_at=to_micros(utc_now()),
+                )
+            elif lock is False:
+                if record.locked_by is None:
+                    raise ActionProblem(
+                        "not-locked", f"{environment} is not locked; there is nothing to unlock"
+                    )
+                record = replace(record, locked_by=None, lock_reason=None, locked_at=None)
+            if policy is not None:
+                record = replace(record, policy=policy.model_dump_json(by_alias=True))
+            view = environment_view(
+                record,
+                policy or self.guard.policy(environment),
+                utc_now(),
+            )
+            return Writes(
+                environments=[record],
+                events=[NewEvent("environment", None, view.model_dump_json())],
+                audit=[audit],
+            )
+
+        await self._decided(principal, audit, decide_)
+        return await self.environment_view(environment)
+
+    # -- audit -----------------------------------------------------------------------
+
+    async def audit_page(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> AuditPage:
+        """Audit entries newest first; `cursor` continues a listing."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", pointer="/limit")
+        before = None
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 19:
+                raise InvalidRequest("cursor is not one this server issued", pointer="/cursor")
+            before = int(cursor)
+        found = await self._read(
+            functools.partial(
+                self.store.audit_entries,
+                principal=principal,
+                action=action,
+                target=target,
+                before=before,
+                limit=limit + 1,
+            )
+        )
+        more = len(found) > limit
+        found = found[:limit]
+        return AuditPage(
+            items=[audit_view(record) for record in found],
+            next_cursor=str(found[-1].seq) if more else None,
+        )
+
+    async def verify_audit(self) -> AuditVerdict:
+        """Walk the audit chain; the first entry whose hash does not hold, if any."""
+        return await self._read(verify_chain, self.store)
 
     async def _append_run_logs(self, deployment_id: str, lines: list[LogLineIngest]) -> None:
         await self.deployment_logs.append(deployment_id, lines)
@@ -668,11 +979,14 @@ class Engine:
         return await self._write(self.store.prune_events, to_micros(older_than))
 
     async def _prune_forever(self) -> None:
-        last_prune = time.monotonic()
+        last_prune = last_expiry = time.monotonic()
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_S)
             with contextlib.suppress(Exception):  # housekeeping retries next round
                 await self._read(self.store.checkpoint)
+                if time.monotonic() - last_expiry >= EXPIRE_EVERY_S:
+                    last_expiry = time.monotonic()
+                    await self.expire_promotions()
                 if time.monotonic() - last_prune >= PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     await self.prune_events()
@@ -695,8 +1009,16 @@ class Engine:
 
     # -- keys ------------------------------------------------------------------------
 
-    async def create_key(self, name: str, role: Role) -> tuple[Principal, str]:
-        """Create a key for a principal; the token is returned once and never stored."""
+    async def create_key(
+        self,
+        name: str,
+        role: Role,
+        *,
+        services: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> tuple[Principal, str]:
+        """Create a key for a principal, optionally scoped; the token is returned once and
+        never stored."""
         issued: IssuedKey = issue_key()
         await self._write(
             self.store.create_key,
@@ -705,8 +1027,11 @@ class Engine:
             issued.key_id,
             hash_secret(issued.secret),
             to_micros(utc_now()),
+            services,
+            environments,
         )
-        return Principal(name, role, issued.key_id), issued.token
+        scopes = Scopes.of(services, environments)
+        return Principal(name, role, issued.key_id, scopes), issued.token
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
@@ -726,7 +1051,8 @@ class Engine:
         stored = None if record is None or record.revoked_at is not None else record.secret_hash
         if record is None or not secret_matches(secret, stored):
             return None
-        principal = Principal(record.principal, record.role, record.key_id)
+        scopes = Scopes.of(record.services, record.environments)
+        principal = Principal(record.principal, record.role, record.key_id, scopes)
         if len(self._keys) > 1024:
             self._keys.clear()
         self._keys[cache_key] = (now, principal)

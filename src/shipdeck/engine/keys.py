@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..domain import Role
+from ..domain.authz import UNSCOPED, Scopes
 
 KEY_PREFIX = "sdk"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
@@ -21,6 +22,8 @@ class Principal:
     role: Role
     key_id: str | None = None
     """The key it authenticated with (`None` for the embedded engine's local user)."""
+    scopes: Scopes = UNSCOPED
+    """The services and environments its key may act on."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,19 @@
 """Durable state: the storage interface and its backends."""
 
 from .base import (
+    ApprovalRecord,
+    AuditEntry,
+    AuditRecord,
     Committed,
     DeploymentQuery,
+    EnvironmentRecord,
     ExecutionRecord,
     IdempotencyConflict,
     KeyRecord,
     NewDeploymentRow,
+    NewEvent,
     NewLogLine,
+    PromotionRecord,
     SlotRecord,
     Store,
     StoredEvent,
@@ -15,7 +21,7 @@ from .base import (
     StoreError,
     Writes,
 )
-from .sqlite import SQLiteStore, sqlite_path
+from .sqlite import GENESIS_HASH, SQLiteStore, chain_hash, sqlite_path
 
 
 def open_store(url: str) -> Store:
@@ -24,13 +30,20 @@ def open_store(url: str) -> Store:
 
 
 __all__ = [
+    "GENESIS_HASH",
+    "ApprovalRecord",
+    "AuditEntry",
+    "AuditRecord",
     "Committed",
     "DeploymentQuery",
+    "EnvironmentRecord",
     "ExecutionRecord",
     "IdempotencyConflict",
     "KeyRecord",
     "NewDeploymentRow",
+    "NewEvent",
     "NewLogLine",
+    "PromotionRecord",
     "SQLiteStore",
     "SlotRecord",
     "Store",
@@ -38,6 +51,7 @@ __all__ = [
     "StoredEvent",
     "StoredLogLine",
     "Writes",
+    "chain_hash",
     "open_store",
     "sqlite_path",
 ]

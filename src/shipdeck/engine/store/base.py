@@ -80,6 +80,10 @@ class KeyRecord:
     secret_hash: str
     created_at: int
     revoked_at: int | None
+    services: tuple[str, ...] | None = None
+    """The services the key may act on (`None`: all)."""
+    environments: tuple[str, ...] | None = None
+    """The environments the key may act on (`None`: all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,89 @@ class ExecutionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One decision on a mutating request, as it is appended to the audit log."""
+
+    at: int
+    """Microseconds since the epoch."""
+    principal: str | None
+    action: str
+    target: str
+    request_id: str | None
+    outcome: str
+    """`ok`, or `refused: <kind>`."""
+    reason: str | None = None
+    """A reason the caller gave (a lock, a freeze override, a rejection), or the refusal's."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An audit entry as stored: numbered and hash-chained."""
+
+    seq: int
+    entry: AuditEntry
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event on the global stream that is not a deployment row (`promotion`, `environment`)."""
+
+    type: str
+    service: str | None
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRecord:
+    """A promotion into an environment whose policy asks for approvals."""
+
+    id: str
+    service: str
+    from_environment: str
+    to_environment: str
+    version: str
+    source_deployment_id: str | None
+    deployment_id: str
+    """The logical deployment in the target slot (`waiting`, then `queued`…)."""
+    requester: str
+    status: str
+    """`awaiting-approval`, `approved`, `rejected`, `cancelled` or `expired`."""
+    approvals_required: int
+    created_at: int
+    expires_at: int
+    decided_at: int | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """One principal's decision on a promotion (one per principal)."""
+
+    promotion_id: str
+    principal: str
+    decision: str
+    """`approve` or `reject`."""
+    comment: str | None
+    key_id: str | None
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentRecord:
+    """An environment's lock and API-set policy."""
+
+    environment: str
+    locked_by: str | None = None
+    lock_reason: str | None = None
+    locked_at: int | None = None
+    policy: str | None = None
+    """JSON of an `EnvironmentPolicy` set through the API (`None`: the TOML's)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Writes:
     """What one transaction appends and changes, decided inside it (see `Store.commit`)."""
 
@@ -142,6 +229,16 @@ class Writes:
     """Executions to insert."""
     states: Sequence[tuple[str, str]] = ()
     """`(deployment_id, state)` changes of existing executions."""
+    events: Sequence[NewEvent] = ()
+    """Other events for the global stream, after the rows' events."""
+    promotions: Sequence[PromotionRecord] = ()
+    """Promotions to insert or replace."""
+    approvals: Sequence[ApprovalRecord] = ()
+    """Approvals to insert."""
+    environments: Sequence[EnvironmentRecord] = ()
+    """Environment states to insert or replace."""
+    audit: Sequence[AuditEntry] = ()
+    """Audit entries, appended to the hash chain in this transaction."""
     response: str = ""
     """The answer to keep for the request's `Idempotency-Key`, if it has one."""
     value: object = field(default=None, compare=False)
@@ -162,8 +259,52 @@ class Committed:
 class Store(Protocol):
     """Durable state of one engine."""
 
-    def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
-        """Append the row, fold it into its slot and log the event, in one transaction."""
+    def append_deployment(
+        self, row: NewDeploymentRow, audit: AuditEntry | None = None
+    ) -> StoredEvent:
+        """Append the row, fold it into its slot, log the event and the audit entry, in one
+        transaction."""
+        ...
+
+    def promotion(self, promotion_id: str) -> PromotionRecord | None:
+        """One promotion."""
+        ...
+
+    def promotion_of_deployment(self, deployment_id: str) -> PromotionRecord | None:
+        """The promotion whose target deployment is `deployment_id`."""
+        ...
+
+    def promotions(
+        self,
+        *,
+        status: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[PromotionRecord]:
+        """Promotions, newest first (ids are time-ordered), after the id `before`."""
+        ...
+
+    def approvals(self, promotion_id: str) -> list[ApprovalRecord]:
+        """A promotion's decisions, oldest first."""
+        ...
+
+    def environment_records(self) -> list[EnvironmentRecord]:
+        """Every environment with a lock or an API-set policy."""
+        ...
+
+    def audit_entries(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit entries newest first (`before`) or, with `after`, oldest first."""
         ...
 
     def commit(
@@ -265,9 +406,16 @@ class Store(Protocol):
         ...
 
     def create_key(
-        self, principal: str, role: Role, key_id: str, secret_hash: str, created_at: int
+        self,
+        principal: str,
+        role: Role,
+        key_id: str,
+        secret_hash: str,
+        created_at: int,
+        services: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
     ) -> None:
-        """Store a key for a principal (created with `role` when new)."""
+        """Store a key for a principal (created with `role` when new), optionally scoped."""
         ...
 
     def find_key(self, key_id: str) -> KeyRecord | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 SCRIPT_LOCATION = str(Path(__file__).with_name("migrations"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -14,13 +15,19 @@ from typing import Any
 from ...domain import Role, SlotEntry, SlotState, Status, fold_slot
 from . import migrate as migrations
 from .base import (
+    ApprovalRecord,
+    AuditEntry,
+    AuditRecord,
     Committed,
     DeploymentQuery,
+    EnvironmentRecord,
     ExecutionRecord,
     IdempotencyConflict,
     KeyRecord,
     NewDeploymentRow,
+    NewEvent,
     NewLogLine,
+    PromotionRecord,
     SlotRecord,
     StoredEvent,
     StoredLogLine,
@@ -29,6 +36,56 @@ from .base import (
 )
 
 BUSY_TIMEOUT_MS = 10_000
+GENESIS_HASH = "0" * 64
+"""`prev_hash` of the first audit entry."""
+
+_PROMOTION_COLUMNS = (
+    "id, service, from_environment, to_environment, version, source_deployment_id,"
+    " deployment_id, requester, status, approvals_required, created_at, expires_at,"
+    " decided_at, decided_by, reason"
+)
+
+
+def astuple_promotion(p: PromotionRecord) -> tuple[Any, ...]:
+    """A promotion's column values, in `_PROMOTION_COLUMNS` order."""
+    return (
+        p.id,
+        p.service,
+        p.from_environment,
+        p.to_environment,
+        p.version,
+        p.source_deployment_id,
+        p.deployment_id,
+        p.requester,
+        p.status,
+        p.approvals_required,
+        p.created_at,
+        p.expires_at,
+        p.decided_at,
+        p.decided_by,
+        p.reason,
+    )
+
+
+def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
+    """The hash of an audit entry: SHA-256 over the previous hash and the entry's fields."""
+    canonical = json.dumps(
+        [
+            prev_hash,
+            entry.at,
+            entry.principal,
+            entry.action,
+            entry.target,
+            entry.request_id,
+            entry.outcome,
+            entry.reason,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 AUTOCHECKPOINT_PAGES = 16_384
 
 _SLOT_COLUMNS = (
@@ -148,9 +205,44 @@ class SQLiteStore:
 
     # -- deployments -----------------------------------------------------------------
 
-    def append_deployment(self, row: NewDeploymentRow) -> StoredEvent:
+    def append_deployment(
+        self, row: NewDeploymentRow, audit: AuditEntry | None = None
+    ) -> StoredEvent:
         with self._write() as conn:
-            return self._append_row(conn, row, time.time_ns() // 1000)
+            stored = self._append_row(conn, row, time.time_ns() // 1000)
+            if audit is not None:
+                self._append_audit(conn, audit)
+            return stored
+
+    def _append_event(self, conn: sqlite3.Connection, event: NewEvent, now: int) -> StoredEvent:
+        seq = int(
+            conn.execute(
+                "INSERT INTO events (type, service, data, recorded_at) VALUES (?, ?, ?, ?)",
+                (event.type, event.service, event.data, now),
+            ).lastrowid
+            or 0
+        )
+        return StoredEvent(seq, event.type, event.service, event.data)
+
+    @staticmethod
+    def _append_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+        last = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = GENESIS_HASH if last is None else str(last[0])
+        conn.execute(
+            "INSERT INTO audit (at, principal, action, target, request_id, outcome, reason,"
+            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.at,
+                entry.principal,
+                entry.action,
+                entry.target,
+                entry.request_id,
+                entry.outcome,
+                entry.reason,
+                prev,
+                chain_hash(prev, entry),
+            ),
+        )
 
     def _append_row(self, conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> StoredEvent:
         cursor = conn.execute(
@@ -243,6 +335,30 @@ class SQLiteStore:
                 "UPDATE executions SET state = ? WHERE deployment_id = ?",
                 [(state, deployment_id) for deployment_id, state in writes.states],
             )
+            conn.executemany(
+                f"INSERT OR REPLACE INTO promotions ({_PROMOTION_COLUMNS})"
+                f" VALUES ({', '.join('?' * 15)})",
+                [astuple_promotion(p) for p in writes.promotions],
+            )
+            conn.executemany(
+                "INSERT INTO approvals (promotion_id, principal, decision, comment, key_id, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (a.promotion_id, a.principal, a.decision, a.comment, a.key_id, a.at)
+                    for a in writes.approvals
+                ],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO environment_state (environment, locked_by, lock_reason,"
+                " locked_at, policy) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (e.environment, e.locked_by, e.lock_reason, e.locked_at, e.policy)
+                    for e in writes.environments
+                ],
+            )
+            events.extend(self._append_event(conn, event, now) for event in writes.events)
+            for entry in writes.audit:
+                self._append_audit(conn, entry)
             if idempotency is not None:
                 conn.execute(
                     "INSERT INTO idempotency_keys (principal, key, fingerprint, response,"
@@ -250,6 +366,98 @@ class SQLiteStore:
                     (*idempotency, writes.response, now),
                 )
         return Committed(events, writes.response, writes.value)
+
+    # -- promotions, environments, audit ----------------------------------------------
+
+    def promotion(self, promotion_id: str) -> PromotionRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE id = ?", (promotion_id,)
+        ).fetchone()
+        return None if row is None else PromotionRecord(*row)
+
+    def promotion_of_deployment(self, deployment_id: str) -> PromotionRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE deployment_id = ?",
+            (deployment_id,),
+        ).fetchone()
+        return None if row is None else PromotionRecord(*row)
+
+    def promotions(
+        self,
+        *,
+        status: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[PromotionRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        for clause, value in (
+            ("status = ?", status),
+            ("service = ?", service),
+            ("to_environment = ?", environment),
+            ("id < ?", before),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = f"SELECT {_PROMOTION_COLUMNS} FROM promotions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [PromotionRecord(*row) for row in self._conn.execute(sql, args)]
+
+    def approvals(self, promotion_id: str) -> list[ApprovalRecord]:
+        rows = self._conn.execute(
+            "SELECT promotion_id, principal, decision, comment, key_id, at FROM approvals"
+            " WHERE promotion_id = ? ORDER BY at, principal",
+            (promotion_id,),
+        )
+        return [ApprovalRecord(*row) for row in rows]
+
+    def environment_records(self) -> list[EnvironmentRecord]:
+        rows = self._conn.execute(
+            "SELECT environment, locked_by, lock_reason, locked_at, policy FROM environment_state"
+            " ORDER BY environment"
+        )
+        return [EnvironmentRecord(*row) for row in rows]
+
+    def audit_entries(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        for clause, value in (
+            ("principal = ?", principal),
+            ("action = ?", action),
+            ("target = ?", target),
+            ("seq < ?", before),
+            ("seq > ?", after),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = (
+            "SELECT seq, at, principal, action, target, request_id, outcome, reason, prev_hash,"
+            " hash FROM audit"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {'ASC' if after is not None else 'DESC'} LIMIT ?"
+        args.append(limit)
+        return [
+            AuditRecord(int(r[0]), AuditEntry(*r[1:8]), str(r[8]), str(r[9]))
+            for r in self._conn.execute(sql, args)
+        ]
 
     _EXECUTION_SELECT = (
         "SELECT deployment_id, service, environment, version, action, actor, parents, state,"
@@ -449,7 +657,14 @@ class SQLiteStore:
     # -- keys ------------------------------------------------------------------------
 
     def create_key(
-        self, principal: str, role: Role, key_id: str, secret_hash: str, created_at: int
+        self,
+        principal: str,
+        role: Role,
+        key_id: str,
+        secret_hash: str,
+        created_at: int,
+        services: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
     ) -> None:
         with self._write() as conn:
             found = conn.execute(
@@ -466,14 +681,21 @@ class SQLiteStore:
                     " keys of one principal share its role"
                 )
             conn.execute(
-                "INSERT INTO api_keys (key_id, principal, secret_hash, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (key_id, principal, secret_hash, created_at),
+                "INSERT INTO api_keys (key_id, principal, secret_hash, created_at, services,"
+                " environments) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    principal,
+                    secret_hash,
+                    created_at,
+                    None if not services else json.dumps(sorted(services)),
+                    None if not environments else json.dumps(sorted(environments)),
+                ),
             )
 
     _KEY_SELECT = (
-        "SELECT k.key_id, k.principal, p.role, k.secret_hash, k.created_at, k.revoked_at"
-        " FROM api_keys k JOIN principals p ON p.name = k.principal"
+        "SELECT k.key_id, k.principal, p.role, k.secret_hash, k.created_at, k.revoked_at,"
+        " k.services, k.environments FROM api_keys k JOIN principals p ON p.name = k.principal"
     )
 
     @staticmethod
@@ -485,6 +707,8 @@ class SQLiteStore:
             str(row[3]),
             int(row[4]),
             None if row[5] is None else int(row[5]),
+            None if row[6] is None else tuple(json.loads(row[6])),
+            None if row[7] is None else tuple(json.loads(row[7])),
         )
 
     def find_key(self, key_id: str) -> KeyRecord | None:
