@@ -217,14 +217,40 @@ def keys() -> None:
     type=ROLE_CHOICE,
     help="The principal's role: viewer < reporter < deployer < approver < admin.",
 )
-def keys_create(database: str | None, name: str, role: str) -> None:
-    """Create a key. It is printed once, as the last line; only its hash is stored."""
+@click.option(
+    "--services",
+    metavar="A,B",
+    default=None,
+    help="Limit the key's actions to these services (comma-separated; default: all).",
+)
+@click.option(
+    "--environments",
+    metavar="X,Y",
+    default=None,
+    help="Limit the key's actions to these environments (comma-separated; default: all).",
+)
+def keys_create(
+    database: str | None,
+    name: str,
+    role: str,
+    services: str | None,
+    environments: str | None,
+) -> None:
+    """Create a key. It is printed once, as the last line; only its hash is stored.
+
+    Approvals count once per principal, whichever of its keys is used.
+    """
     from .engine import Engine, StoreError
+
+    service_list = _names(services, "--services")
+    environment_list = _names(environments, "--environments")
 
     async def create() -> tuple[str, str]:
         engine = await Engine.open(_database(database))
         try:
-            principal, token = await engine.create_key(name, Role(role.lower()))
+            principal, token = await engine.create_key(
+                name, Role(role.lower()), services=service_list, environments=environment_list
+            )
         finally:
             await engine.close()
         return principal.key_id or "", token
@@ -233,8 +259,25 @@ def keys_create(database: str | None, name: str, role: str) -> None:
         key_id, token = asyncio.run(create())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Created key {key_id} for {name} ({role.lower()}). It is shown only now:")
+    scope = ""
+    if service_list:
+        scope += f", services {', '.join(service_list)}"
+    if environment_list:
+        scope += f", environments {', '.join(environment_list)}"
+    click.echo(f"Created key {key_id} for {name} ({role.lower()}{scope}). It is shown only now:")
     click.echo(token)
+
+
+def _names(value: str | None, option: str) -> list[str] | None:
+    """A comma-separated list of names (`None` when not given)."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter(
+            "give at least one name, e.g. checkout-api,payments", param_hint=option
+        )
+    return names
 
 
 @keys.command("list")
@@ -257,11 +300,16 @@ def keys_list(database: str | None) -> None:
     def when(micros: int | None) -> str:
         return "-" if micros is None else format_rfc3339(datetime.fromtimestamp(micros / 1e6, UTC))
 
-    click.echo(f"{'KEY':<14}{'PRINCIPAL':<24}{'ROLE':<10}{'CREATED':<30}REVOKED")
+    click.echo(f"{'KEY':<14}{'PRINCIPAL':<24}{'ROLE':<10}{'CREATED':<30}{'REVOKED':<30}SCOPE")
     for r in records:
+        scope = []
+        if r.services:
+            scope.append("services=" + ",".join(r.services))
+        if r.environments:
+            scope.append("environments=" + ",".join(r.environments))
         click.echo(
             f"{r.key_id:<14}{r.principal:<24}{r.role.value:<10}{when(r.created_at):<30}"
-            f"{when(r.revoked_at)}"
+            f"{when(r.revoked_at):<30}{' '.join(scope) or 'all'}"
         )
 
 
@@ -284,3 +332,29 @@ def keys_revoke(database: str | None, key_id: str) -> None:
     if not done:
         raise click.ClickException(f"no active key has id {key_id!r} (see shipdeck keys list)")
     click.echo(f"Revoked key {key_id}.")
+
+
+@main.group()
+def audit() -> None:
+    """Check the audit log."""
+
+
+@audit.command("verify")
+@_database_option
+def audit_verify(database: str | None) -> None:
+    """Walk the audit log's hash chain; exit 1 and name the first broken entry if any."""
+    from .engine.audit import verify_chain
+    from .engine.store import StoreError, open_store
+
+    try:
+        store = open_store(_database(database))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        verdict = verify_chain(store)
+    finally:
+        store.close()
+    if not verdict.ok:
+        click.echo(f"audit log BROKEN at entry {verdict.broken_at}: {verdict.detail}", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {verdict.entries} entries")

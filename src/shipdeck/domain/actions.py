@@ -67,12 +67,18 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+OverrideReason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
 class DeployRequest(_Body):
     """Body of `POST /api/deploys`."""
 
     service: ServiceName
     environment: EnvironmentName
     version: Version
+    override_reason: OverrideReason | None = Field(
+        default=None, description="An admin's reason to deploy during a freeze (audited)."
+    )
 
 
 class PromoteRequest(_Body):
@@ -82,6 +88,9 @@ class PromoteRequest(_Body):
     from_environment: EnvironmentName
     to_environment: EnvironmentName | None = Field(
         default=None, description="Default: the environment after `from_environment`."
+    )
+    override_reason: OverrideReason | None = Field(
+        default=None, description="An admin's reason to promote during a freeze (audited)."
     )
 
 

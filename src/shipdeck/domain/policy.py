@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .roles import Role
 from .timestamps import format_rfc3339, parse_rfc3339
@@ -34,7 +41,9 @@ def _week_minute(text: str) -> int:
 class FreezeWindow(BaseModel):
     """A time when deploys and promotions into an environment are refused."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, serialize_by_alias=True, frozen=True
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     """Named in the refusal, e.g. `year-end` or `weekend`."""
@@ -61,6 +70,10 @@ class FreezeWindow(BaseModel):
         if isinstance(value, str):
             return parse_rfc3339(value)
         raise ValueError("must be an RFC 3339 date-time with an offset")
+
+    @field_serializer("start", "end")
+    def _text(self, value: datetime | None) -> str | None:
+        return None if value is None else format_rfc3339(value)
 
     @field_validator("timezone")
     @classmethod

@@ -333,9 +333,10 @@ class Desk:
         self, actor: Principal, deployment_id: str, version: str | None, audit: AuditEntry
     ) -> Writes:
         """Queue the slot's previous successful version (or `version`)."""
+        latest = self.latest_row(deployment_id)
+        audit = self._guard(actor, Permission.ROLLBACK, latest.service, latest.environment, audit)
         plan = self.rollback_plan(deployment_id, version)
         service, environment, target = plan.service, plan.environment, plan.version
-        audit = self._guard(actor, Permission.ROLLBACK, service, environment, audit)
         return self.queue(
             Action.ROLLBACK,
             service,
@@ -350,8 +351,8 @@ class Desk:
     def decide_retry(self, actor: Principal, deployment_id: str, audit: AuditEntry) -> Writes:
         """Queue a finished deployment's version in its slot again."""
         latest = self.latest_row(deployment_id)
-        version = check_retryable(deployment_id, latest)
         audit = self._guard(actor, Permission.RETRY, latest.service, latest.environment, audit)
+        version = check_retryable(deployment_id, latest)
         if self.guard is not None and self.store.execution(deployment_id) is None:
             # Only runs shipdeck made (approved, or deployed by an admin) skip the gate.
             self.guard.approval_gate(actor, latest.environment, Permission.RETRY)

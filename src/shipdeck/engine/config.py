@@ -60,9 +60,9 @@ class RateLimitConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    per_second: float = Field(default=50.0, gt=0)
+    per_second: float = Field(default=200.0, gt=0)
     """Sustained requests per second per key."""
-    burst: int = Field(default=100, ge=1)
+    burst: int = Field(default=2000, ge=1)
     """Requests a key may make at once before the sustained rate applies."""
 
 

@@ -57,6 +57,7 @@ from .executor import Executor
 from .governance import Guard, Promotions, environment_view
 from .keys import IssuedKey, Principal, hash_secret, issue_key, secret_matches, split_token
 from .logs import DeploymentLogs, LogFollower
+from .ratelimit import RateLimiter
 from .store import (
     AuditEntry,
     Committed,
@@ -194,6 +195,9 @@ class Engine:
             queue_size=self.config.stream.subscriber_queue,
         )
         self._keys: dict[str, tuple[float, Principal]] = {}
+        limits = self.config.rate_limit
+        self.rate_limiter = RateLimiter(limits.per_second, limits.burst)
+        """Per-key limits on mutating requests (the HTTP layer applies them)."""
         self.guard = Guard(store, self.config.policies, utc_now)
         self.desk = Desk(store, self.config.environment_order, self.guard)
         self.promotions = Promotions(self.desk, self.guard)
@@ -507,6 +511,14 @@ class Engine:
         idempotency_key: str | None,
         decide: Callable[[], Writes],
     ) -> ActionResult:
+        role_only = decide_permission(
+            principal.name, principal.role, principal.scopes, Permission(action.value)
+        )
+        if not role_only.allowed:  # before anything else: a viewer learns nothing more
+            await self.audit_refusal(
+                principal, audit.action, audit.target, "forbidden", role_only.reason
+            )
+            raise Forbidden(role_only.reason)
         idempotency = None
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX or not (
@@ -547,7 +559,7 @@ class Engine:
             return await self.commit(decide, idempotency)
         except ActionProblem as exc:
             await self.audit_refusal(principal, audit.action, audit.target, exc.kind, exc.detail)
-            if exc.status == 403:
+            if exc.kind == "forbidden":
                 raise Forbidden(exc.detail) from exc
             raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
         except IdempotencyConflict as exc:

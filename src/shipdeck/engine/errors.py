@@ -59,7 +59,15 @@ class ActionRefused(EngineError):
 
 
 _TITLES = {
+    "already-decided": "Already decided",
     "already-finished": "Deployment already finished",
+    "approval-required": "Approval required",
+    "environment-locked": "Environment locked",
+    "freeze-window": "Freeze window",
+    "not-locked": "Not locked",
+    "promotion-closed": "Promotion already decided",
+    "promotion-expired": "Promotion expired",
+    "self-approval": "Self-approval not allowed",
     "idempotency-key-reused": "Idempotency-Key reused",
     "last-environment": "No environment to promote to",
     "no-driver": "No driver configured",

@@ -104,8 +104,16 @@ class _RunReporter:
 
     def _flush_soon(self) -> None:
         self._flusher = None
+        if self._executor.closing:
+            return  # the run is being stopped; its lines are flushed by whoever ends it
         if self._lines and (self._flushing is None or self._flushing.done()):
-            self._flushing = asyncio.get_running_loop().create_task(self.flush())
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_quietly())
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # the store failed: the run's end reports the problem
+            log.exception("log lines of %s could not be stored", self._execution.deployment_id)
 
     async def flush(self) -> None:
         """Store every buffered line now."""
@@ -148,6 +156,11 @@ class Executor:
         if name not in self._drivers:
             self._drivers[name] = build_driver(self._config.drivers[name])
         return self._drivers[name]
+
+    @property
+    def closing(self) -> bool:
+        """Whether the executor is stopping."""
+        return self._closing
 
     @property
     def running(self) -> list[str]:

@@ -14,7 +14,8 @@ from .. import __version__
 from ..engine import Engine, EngineConfig
 from .openapi import install_openapi
 from .problems import install_problem_handlers
-from .routes import actions, deployments, fetcher, logs, matrix, ops, stream
+from .requestid import RequestIdMiddleware
+from .routes import actions, deployments, fetcher, governance, logs, matrix, ops, stream
 
 EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
 """An async function given the app's engine (seeding, simulated traffic)."""
@@ -66,7 +67,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (deployments, actions, logs, matrix, stream, fetcher, ops):
+    for module in (deployments, governance, actions, logs, matrix, stream, fetcher, ops):
         app.include_router(module.router)
     install_openapi(app)
+    app.add_middleware(RequestIdMiddleware)
     return app

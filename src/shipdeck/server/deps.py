@@ -21,19 +21,49 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 ApiKeyHeader = Annotated[str | None, Header(alias="X-Api-Key", include_in_schema=False)]
 
 
-async def authorize(engine: Engine, api_key: str | None, role: Role) -> Principal:
+async def authorize(
+    engine: Engine,
+    api_key: str | None,
+    role: Role,
+    *,
+    action: str | None = None,
+    target: str = "",
+) -> Principal:
     """The caller's principal if its key has at least `role`.
+
+    With `action` the request changes something: a refusal is audited, and the key's rate
+    limit applies (`429` with `Retry-After` when it is spent).
 
     Raises:
         Unauthorized: no key, or an unknown or revoked one.
         Forbidden: the key's role is below `role`.
+        ProblemException: 429, the key's rate limit is spent.
     """
-    principal = await _principal(engine, api_key)
+    try:
+        principal = await _principal(engine, api_key)
+    except Unauthorized as exc:
+        if action is not None:
+            await engine.audit_refusal(None, action, target, exc.kind, exc.detail)
+        raise
     if not principal.role.at_least(role):
-        raise Forbidden(
+        detail = (
             f"principal {principal.name!r} has role {principal.role.value};"
             f" this needs {role.value} or above"
         )
+        if action is not None:
+            await engine.audit_refusal(principal, action, target, "forbidden", detail)
+        raise Forbidden(detail)
+    if action is not None:
+        wait = engine.rate_limiter.take(principal.key_id or principal.name)
+        if wait is not None:
+            raise ProblemException(
+                429,
+                "rate-limited",
+                "Too many requests",
+                f"this key made more than {engine.rate_limiter.burst} changes in a burst "
+                f"({engine.rate_limiter.per_second:g}/s sustained); retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
     return principal
 
 

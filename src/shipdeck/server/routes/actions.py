@@ -18,11 +18,11 @@ from ...domain import (
     DeployRequest,
     PromoteRequest,
     PromotionPlanDoc,
+    Role,
     RollbackPlanDoc,
     RollbackRequest,
     WhoAmI,
 )
-from ...domain.actions import ACTOR_ROLE
 from ...engine import Engine, Principal, Unauthorized
 from ..deps import EngineDep, ReadAccess, authorize, read_body
 from ..openapi import body_schema, problem_responses
@@ -70,9 +70,12 @@ def _action(operation_id: str, summary: str, body: type[BaseModel] | None) -> di
     }
 
 
-async def _actor(request: Request) -> tuple[Engine, Principal]:
+async def _actor(request: Request, action: str, target: str = "") -> tuple[Engine, Principal]:
     engine: Engine = request.app.state.engine
-    return engine, await authorize(engine, request.headers.get("x-api-key"), ACTOR_ROLE)
+    principal = await authorize(
+        engine, request.headers.get("x-api-key"), Role.VIEWER, action=action, target=target
+    )
+    return engine, principal
 
 
 async def _body(request: Request, model: type[_Body], *, optional: bool = False) -> _Body:
@@ -122,8 +125,11 @@ async def whoami(request: Request, engine: EngineDep) -> WhoAmI:
 
 @router.post("/api/deploys", **_action("deploy", "Deploy a version to a slot.", DeployRequest))
 async def deploy(request: Request) -> Response:
-    """Queue `version` of `service` in `environment`; a newer request supersedes a queued one."""
-    engine, principal = await _actor(request)
+    """Queue `version` of `service` in `environment`; a newer request supersedes a queued one.
+
+    Into an environment whose policy asks for approvals, only an admin may deploy directly;
+    during a freeze window an admin may pass `override_reason` (audited)."""
+    engine, principal = await _actor(request, "deploy")
     body = await _body(request, DeployRequest)
     result = await engine.deploy(
         principal,
@@ -131,6 +137,7 @@ async def deploy(request: Request) -> Response:
         body.environment,
         body.version,
         idempotency_key=request.headers.get("idempotency-key"),
+        override_reason=body.override_reason,
     )
     return _accepted(result)
 
@@ -140,8 +147,11 @@ async def deploy(request: Request) -> Response:
     **_action("promote", "Promote a slot's current successful version onward.", PromoteRequest),
 )
 async def promote(request: Request) -> Response:
-    """Deploy `from_environment`'s current success to `to_environment` (default: the next)."""
-    engine, principal = await _actor(request)
+    """Deploy `from_environment`'s current success to `to_environment` (default: the next).
+
+    When the target's policy asks for approvals the answer's status is `waiting` and it
+    names the `promotion_id` to approve."""
+    engine, principal = await _actor(request, "promote")
     body = await _body(request, PromoteRequest)
     result = await engine.promote(
         principal,
@@ -149,6 +159,7 @@ async def promote(request: Request) -> Response:
         body.from_environment,
         body.to_environment,
         idempotency_key=request.headers.get("idempotency-key"),
+        override_reason=body.override_reason,
     )
     return _accepted(result)
 
@@ -197,7 +208,7 @@ async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Respons
 
     The body is optional.
     """
-    engine, principal = await _actor(request)
+    engine, principal = await _actor(request, "rollback", deployment_id)
     body = await _body(request, RollbackRequest, optional=True)
     result = await engine.rollback(
         principal,
@@ -215,7 +226,7 @@ async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Respons
 async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
     """A queued deployment ends at once (`cancelled`); a running one is stopped
     (`cancelling`, then a `cancelled` row)."""
-    engine, principal = await _actor(request)
+    engine, principal = await _actor(request, "cancel", deployment_id)
     result = await engine.cancel(
         principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
     )
@@ -228,7 +239,7 @@ async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
 )
 async def retry(deployment_id: DeploymentIdPath, request: Request) -> Response:
     """A new deployment of the same version in the same slot, naming this one as parent."""
-    engine, principal = await _actor(request)
+    engine, principal = await _actor(request, "retry", deployment_id)
     result = await engine.retry(
         principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
     )

@@ -61,7 +61,7 @@ async def ingest_deployment(request: Request) -> Response:
     """
     engine: Engine = request.app.state.engine
     headers = request.headers
-    await authorize(engine, headers.get("x-api-key"), Role.REPORTER)
+    principal = await authorize(engine, headers.get("x-api-key"), Role.REPORTER, action="ingest")
     raw = await read_body(request, INGEST_BODY_LIMIT)
     errors: list[dict[str, str]] = []
     progress_reporter = headers.get("x-progress-reporter")
@@ -78,7 +78,7 @@ async def ingest_deployment(request: Request) -> Response:
         return validation_problem(request, errors + pointer_errors(exc.errors()))
     if errors:
         return validation_problem(request, errors)
-    event, doc = await engine.ingest(body, progress_reporter=progress_reporter)
+    event, doc = await engine.ingest(body, progress_reporter=progress_reporter, principal=principal)
     return Response(
         doc,
         status_code=201,

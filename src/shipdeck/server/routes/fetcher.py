@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ...domain import FetcherState, FetcherStateUpsert, Role
-from ..deps import EngineDep, read_body, require_role, too_large
+from ..deps import EngineDep, authorize, read_body, require_role, too_large
 from ..openapi import body_schema, problem_responses
 from ..problems import pointer_errors, validation_problem
 
@@ -45,6 +45,13 @@ async def get_fetcher_state(adapter: Adapter, engine: EngineDep) -> Response:
 )
 async def put_fetcher_state(adapter: Adapter, request: Request, engine: EngineDep) -> Response:
     """Store the cursor verbatim (max 8 KiB; latest write wins)."""
+    await authorize(
+        engine,
+        request.headers.get("x-api-key"),
+        Role.REPORTER,
+        action="put-fetcher-state",
+        target=adapter,
+    )
     raw = await read_body(request, BODY_LIMIT)
     try:
         body = FetcherStateUpsert.model_validate_json(raw or b"null")

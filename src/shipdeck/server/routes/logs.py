@@ -72,7 +72,13 @@ async def append_logs(deployment_id: DeploymentIdPath, request: Request) -> Resp
     over 8 KiB; `422` for anything else malformed.
     """
     engine: Engine = request.app.state.engine
-    await authorize(engine, request.headers.get("x-api-key"), Role.REPORTER)
+    await authorize(
+        engine,
+        request.headers.get("x-api-key"),
+        Role.REPORTER,
+        action="append-logs",
+        target=deployment_id,
+    )
     raw = await read_body(request, LOGS_BODY_LIMIT)
     try:
         body = LogLinesIngest.model_validate_json(raw or b"null")
