@@ -22,3 +22,13 @@ def test_readme_engine_toml_loads(tmp_path: Path) -> None:
     assert config.executor.driver_for("billing", "dev") == "sim"
     assert config.executor.driver_for("search", "prod") == "release"
     assert set(config.drivers) == {"sim", "release", "iac", "simulate"}
+
+
+def test_api_doc_policy_toml_loads(tmp_path: Path) -> None:
+    text = (README.parent / "docs" / "actions-api.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[policies.*?)```", text, re.DOTALL)
+    assert block is not None
+    path = tmp_path / "engine.toml"
+    path.write_text(block.group(1), encoding="utf-8")
+    policy = load_config(path).policies["prod"]
+    assert policy.approvals_required == 2 and len(policy.freeze) == 2
