@@ -495,3 +495,21 @@ async def test_keys_with_scopes_from_the_cli(db_url: str) -> None:
     listed = runner.invoke(main, ["keys", "list", "--database", db_url])
     assert "services=api,web environments=dev" in listed.output
     assert json.dumps(who)
+
+
+async def test_revoked_key_is_refused_once_the_cache_lapses(
+    api: httpx.AsyncClient, engine: Engine
+) -> None:
+    from shipdeck.domain import to_micros, utc_now
+    from shipdeck.engine.engine import KEY_CACHE_S
+
+    principal, token = await engine.create_key("temp", Role.DEPLOYER)
+    headers = {"X-Api-Key": token}
+    assert (await api.get("/api/whoami", headers=headers)).status_code == 200  # cached now
+    assert principal.key_id is not None
+    assert engine.store.revoke_key(principal.key_id, to_micros(utc_now()))
+    await asyncio.sleep(KEY_CACHE_S + 0.05)  # KEY_CACHE_S < 1 s: "refused within a second"
+    assert KEY_CACHE_S < 1.0
+    problem(await api.get("/api/whoami", headers=headers), 401, "unauthorized")
+    body = {"service": "api", "environment": "dev", "version": "1"}
+    problem(await api.post("/api/deploys", json=body, headers=headers), 401, "unauthorized")
