@@ -718,3 +718,19 @@ async def test_a_viewer_key_may_not_write(client: httpx.AsyncClient, engine: Eng
     put = await client.put("/api/fetcher/state/gh", json={"cursor": "x"}, headers=auth)
     assert_problem(put, 403)
     assert (await client.get("/api/deployments")).json()["items"] == []
+
+
+async def test_metrics_in_prometheus_text(client: httpx.AsyncClient, engine: Engine) -> None:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = response.text.splitlines()
+    assert f"shipdeck_event_head {float(engine.head)}" in lines
+    for name in (
+        "shipdeck_stream_subscribers",
+        "shipdeck_log_followers",
+        "shipdeck_executor_running",
+        "shipdeck_asyncio_tasks",
+        "process_resident_memory_bytes",
+    ):
+        assert any(line.startswith(name + " ") for line in lines), name

@@ -1,11 +1,12 @@
-"""Probes: `/healthz` (the process is up) and `/readyz` (the store answers)."""
+"""Probes: `/healthz` (the process is up), `/readyz` (the store answers), `/metrics`."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..deps import EngineDep
+from ..deps import EngineDep, ReadAccess
+from ..metrics import metrics_text
 from ..problems import problem_response
 
 router = APIRouter(tags=["ops"])
@@ -30,3 +31,15 @@ async def readyz(request: Request, engine: EngineDep) -> Response:
         "the database does not answer",
         headers={"Retry-After": "1"},
     )
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics (text format).",
+    dependencies=[ReadAccess],
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(engine: EngineDep) -> Response:
+    """Event head, subscribers, log followers, running deployments, tasks, process."""
+    return Response(metrics_text(engine), media_type="text/plain; version=0.0.4; charset=utf-8")
