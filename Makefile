@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench screenshots clean
+.PHONY: demo test test-reliability lint typecheck bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not full"
+
+# The whole fault-injection suite at full size (figures in tests/reliability/README.md).
+test-reliability: $(STAMP)
+	$(BIN)/pytest -q tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -212,11 +212,18 @@ async def test_error_answers_in_words(
             await client.matrix()
 
 
-async def test_capabilities_without_whoami(server: ServerProcess, remote: MakeRemote) -> None:
-    client = await remote(server.url)
-    capabilities = await client.capabilities()
+async def test_capabilities_without_whoami(remote: MakeRemote) -> None:
+    """A contract-only server (no `/api/whoami`): read-only, no error."""
+    async with raw_server(respond(404, "application/problem+json", b"{}")) as fake:
+        capabilities = await (await remote(fake.url)).capabilities()
     assert capabilities.read_only
     assert capabilities.reason == NO_ACTIONS == "this server offers no actions (read-only)"
+
+
+async def test_capabilities_without_a_key(server: ServerProcess, remote: MakeRemote) -> None:
+    capabilities = await (await remote(server.url)).capabilities()
+    assert capabilities.read_only and capabilities.principal is None
+    assert "X-Api-Key" in capabilities.reason
 
 
 async def test_capabilities_from_html_and_from_whoami(remote: MakeRemote) -> None:

@@ -1,15 +1,23 @@
-"""`EmbeddedEngine`: the engine in the TUI's own process."""
+"""`EmbeddedEngine`: the engine in the TUI's own process.
+
+Actions run as the local principal (the OS user, with the role the engine's configuration
+gives it); the engine's refusals become the same `ActionRefused` a server's problems do.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
-from ..domain import DeploymentEvent, DeploymentEventPage, Matrix
+from ..domain import DeploymentEvent, DeploymentEventPage, LogPage, Matrix, utc_now
 from ..engine import DeploymentFilters, Engine, EngineConfig, EngineError, Resync
+from . import _results
+from ._logbatch import LogOut, batched, link
 from .base import (
+    ActionAccepted,
+    ActionRefused,
     Capabilities,
     ConnectionChanged,
     ConnectionStatus,
@@ -17,9 +25,15 @@ from .base import (
     FeedItem,
     HistoryFilters,
     LinkState,
+    LogItem,
+    LogStreamEnded,
+    PromotionPlan,
     ResyncNeeded,
+    RollbackPlan,
 )
 from .base import EngineError as ClientError
+
+T = TypeVar("T")
 
 EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
 
@@ -52,6 +66,7 @@ class EmbeddedEngine:
         self._engine: Engine | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
+        self._log_pumps: set[asyncio.Task[None]] = set()
 
     @property
     def engine(self) -> Engine:
@@ -72,6 +87,10 @@ class EmbeddedEngine:
 
     async def close(self) -> None:
         self._closed.set()
+        for pump in self._log_pumps:
+            pump.cancel()
+        if self._log_pumps:
+            await asyncio.wait(list(self._log_pumps))
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,7 +128,83 @@ class EmbeddedEngine:
             raise ClientError(exc.detail) from exc
 
     async def capabilities(self) -> Capabilities:
-        return Capabilities(read_only=True, reason="this engine offers no actions yet")
+        engine = self.engine
+        who = await engine.whoami(engine.local_principal())
+        return _results.capabilities(who.model_dump(mode="json"))
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def deploy(self, service: str, environment: str, version: str) -> ActionAccepted:
+        engine = self.engine
+        action = engine.deploy(engine.local_principal(), service, environment, version)
+        return _results.accepted(await _refusing(action))
+
+    async def promote(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> ActionAccepted:
+        engine = self.engine
+        action = engine.promote(engine.local_principal(), service, from_environment, to_environment)
+        return _results.accepted(await _refusing(action))
+
+    async def promotion_plan(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> PromotionPlan:
+        plan = self.engine.promotion_plan(service, from_environment, to_environment)
+        return _results.plan(await _refusing(plan))
+
+    async def rollback_plan(self, deployment_id: str) -> RollbackPlan:
+        return _results.rollback_plan(await _refusing(self.engine.rollback_plan(deployment_id)))
+
+    async def rollback(self, deployment_id: str, version: str | None = None) -> ActionAccepted:
+        engine = self.engine
+        action = engine.rollback(engine.local_principal(), deployment_id, version)
+        return _results.accepted(await _refusing(action))
+
+    async def cancel(self, deployment_id: str) -> ActionAccepted:
+        engine = self.engine
+        action = engine.cancel(engine.local_principal(), deployment_id)
+        return _results.accepted(await _refusing(action))
+
+    async def retry(self, deployment_id: str) -> ActionAccepted:
+        engine = self.engine
+        action = engine.retry(engine.local_principal(), deployment_id)
+        return _results.accepted(await _refusing(action))
+
+    # -- logs --------------------------------------------------------------------------
+
+    async def logs(self, deployment_id: str, after: int = 0, limit: int = 500) -> LogPage:
+        try:
+            return await self.engine.logs(deployment_id, after, limit)
+        except EngineError as exc:
+            raise ClientError(exc.detail) from exc
+
+    def follow_logs(self, deployment_id: str, after: int = 0) -> AsyncIterator[LogItem]:
+        engine = self.engine  # not started: fail here, not in the background
+
+        async def pump(out: LogOut) -> None:
+            await out.put(link(LinkState.LIVE))
+            try:
+                await engine.logs(deployment_id, after, 1)  # the same checks as a server's
+                follower = engine.follow_logs(deployment_id, after)
+            except EngineError as exc:
+                await out.put(link(LinkState.OFFLINE, since=utc_now(), detail=exc.detail))
+                return
+            async with follower as lines:
+                async for line in lines:
+                    await out.put(line)
+            if follower.closed:
+                detail = "the engine is shutting down"
+                await out.put(link(LinkState.OFFLINE, since=utc_now(), detail=detail))
+            else:
+                await out.put(LogStreamEnded())
+
+        return batched(
+            pump,
+            after=after,
+            name=f"shipdeck logs {deployment_id}",
+            tasks=self._log_pumps,
+            closed=self._closed,
+        )
 
     async def feed(self) -> AsyncIterator[FeedItem]:
         yield ConnectionChanged(ConnectionStatus(LinkState.LIVE))
@@ -124,3 +219,11 @@ class EmbeddedEngine:
                     yield DeploymentArrived(
                         item.seq, DeploymentEvent.model_validate_json(item.data)
                     )
+
+
+async def _refusing(call: Awaitable[T]) -> T:
+    """Await an engine call; its refusal becomes the client's `ActionRefused`."""
+    try:
+        return await call
+    except EngineError as exc:
+        raise ActionRefused(exc.detail, kind=exc.kind, status=exc.status) from exc

@@ -1,8 +1,9 @@
 """`RemoteEngine`: an engine over HTTP (the deployment-dashboard API and shipdeck's additions).
 
-Reads are JSON requests on one shared `httpx.AsyncClient`. The live feed follows the SSE
-stream from a background task and, after any loss, reconnects with `Last-Event-ID` behind a
-jittered exponential backoff, so a client that reconnects misses nothing and sees nothing twice.
+Reads and actions are JSON requests on one shared `httpx.AsyncClient`. The live feed follows
+the SSE stream from a background task and, after any loss, reconnects with `Last-Event-ID`
+behind a jittered exponential backoff, so a client that reconnects misses nothing and sees
+nothing twice. A deployment's log follows its WebSocket the same way (`_logsocket`).
 """
 
 from __future__ import annotations
@@ -10,18 +11,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 from pydantic import BaseModel, ValidationError
 
-from ..domain import DeploymentEvent, DeploymentEventPage, Matrix, utc_now
+from ..domain import (
+    ActionResult,
+    DeploymentEvent,
+    DeploymentEventPage,
+    LogPage,
+    Matrix,
+    PromotionPlanDoc,
+    RollbackPlanDoc,
+    utc_now,
+)
+from . import _results
+from ._backoff import Backoff
+from ._logbatch import LogPump, batched
+from ._logsocket import LogSocket, stream_url
+from ._wire import deployment_path, error_text, parse, refusal, where, why
 from .base import (
+    ActionAccepted,
     Capabilities,
     ConnectionChanged,
     ConnectionStatus,
@@ -30,13 +46,18 @@ from .base import (
     FeedItem,
     HistoryFilters,
     LinkState,
+    LogItem,
+    PromotionPlan,
     ResyncNeeded,
+    RollbackPlan,
 )
 
 STREAM_PATH = "/api/events/stream"
 NO_ACTIONS = "this server offers no actions (read-only)"
 _FIELDS = ("service", "environment", "status", "deployment_id", "actor")
-_Model = TypeVar("_Model", bound=BaseModel)
+_RETRYABLE = (httpx.NetworkError, httpx.RemoteProtocolError)
+"""Failures after which an action is sent once more (its `Idempotency-Key` makes it safe):
+the connection broke, perhaps before the request arrived, perhaps before its answer came."""
 _Out = asyncio.Queue[FeedItem | None]
 
 
@@ -101,6 +122,7 @@ class RemoteEngine:
         backoff_factor: float = 2.0,
         backoff_cap: float = 30.0,
         healthy_after: float = 5.0,
+        log_retry_interval: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
         """Create the client; nothing connects before `start()`.
@@ -116,14 +138,16 @@ class RemoteEngine:
             backoff_factor: how much the longest delay grows per failed attempt.
             backoff_cap: the longest delay between attempts, in seconds.
             healthy_after: seconds a stream must stay connected for the backoff to reset.
+            log_retry_interval: the least time between two connection attempts of a log
+                stream, in seconds.
             rng: the source of jitter.
         """
         self.label = url.rstrip("/")
         self._headers = {"X-Api-Key": token} if token else {}
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._idle_timeout, self._healthy_after = idle_timeout, healthy_after
-        self._backoff = (backoff_base, backoff_factor, backoff_cap)
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(backoff_base, backoff_factor, backoff_cap, rng or random.Random())
+        self._log_retry_interval = log_retry_interval
         self._client: httpx.AsyncClient | None = None
         self._closed = asyncio.Event()
         self._pumps: set[asyncio.Task[None]] = set()
@@ -161,14 +185,28 @@ class RemoteEngine:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """GET `path`; transport failures become an `EngineError` (statuses are the caller's)."""
-        try:
-            return await self._http().get(path, params=params, headers=headers)
-        except httpx.TimeoutException as exc:
-            connecting = isinstance(exc, httpx.ConnectTimeout)
-            limit = self._connect_timeout if connecting else self._timeout
-            raise EngineError(f"{self.label} did not answer within {limit:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise EngineError(f"cannot reach {self.label}: {_why(exc)}") from exc
+        return await self._send(
+            self._http().build_request("GET", path, params=params, headers=headers)
+        )
+
+    async def _send(self, request: httpx.Request, *, retries: int = 0) -> httpx.Response:
+        """Send `request`, again up to `retries` times if the connection breaks.
+
+        Transport failures become an `EngineError` (statuses are the caller's).
+        """
+        for attempt in range(retries + 1):
+            try:
+                return await self._http().send(request)
+            except httpx.TimeoutException as exc:
+                connecting = isinstance(exc, httpx.ConnectTimeout)
+                limit = self._connect_timeout if connecting else self._timeout
+                raise EngineError(f"{self.label} did not answer within {limit:g} s") from exc
+            except _RETRYABLE as exc:
+                if attempt == retries:
+                    raise EngineError(f"cannot reach {self.label}: {why(exc)}") from exc
+            except httpx.HTTPError as exc:
+                raise EngineError(f"cannot reach {self.label}: {why(exc)}") from exc
+        raise AssertionError("unreachable")  # the last attempt returned or raised
 
     async def matrix(self) -> Matrix:
         cached = self._matrix_cache
@@ -177,13 +215,13 @@ class RemoteEngine:
         )
         if response.status_code == 304 and cached is not None:
             return cached[1]
-        matrix = _parse(response, Matrix)
+        matrix = parse(response, Matrix)
         etag = response.headers.get("ETag")
         self._matrix_cache = (etag, matrix) if etag else None
         return matrix
 
     async def environments(self) -> list[str]:
-        return _parse(await self._get("/api/environments"), _ItemList).items
+        return parse(await self._get("/api/environments"), _ItemList).items
 
     async def deployments(
         self, filters: HistoryFilters, cursor: str | None = None, limit: int = 100
@@ -194,7 +232,7 @@ class RemoteEngine:
             params["q"] = filters.text  # an extension: a contract-only server ignores it
         if cursor is not None:
             params["cursor"] = cursor
-        page = _parse(await self._get("/api/deployments", params), DeploymentEventPage)
+        page = parse(await self._get("/api/deployments", params), DeploymentEventPage)
         # Filter again: a contract-only server ignores `q` and `actor`, ours matches `q`
         # against field names too. The page boundary (next_cursor) stays the server's.
         items = [item for item in page.items if _matches(item, filters)]
@@ -202,21 +240,103 @@ class RemoteEngine:
 
     async def deployment(self, row_id: str) -> DeploymentEvent:
         response = await self._get(f"/api/deployments/{quote(row_id, safe='')}")
-        return _parse(response, DeploymentEvent)
+        return parse(response, DeploymentEvent)
 
     async def capabilities(self) -> Capabilities:
         response = await self._get("/api/whoami")
         if response.status_code in (401, 403):
-            return Capabilities(reason=f"the server refused the key: {_error_text(response)}")
+            return Capabilities(reason=f"the server refused the key: {error_text(response)}")
         if response.status_code in (404, 405, 501):
             return Capabilities(reason=NO_ACTIONS)
         if not response.is_success:
-            raise EngineError(_error_text(response))
+            raise EngineError(error_text(response))
         try:
             doc = response.json()
         except ValueError:  # e.g. a single-page app's HTML for every unknown path
             doc = None
-        return _capabilities(doc) if isinstance(doc, dict) else Capabilities(reason=NO_ACTIONS)
+        if not isinstance(doc, dict):
+            return Capabilities(reason=NO_ACTIONS)
+        return _results.capabilities(doc)
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def deploy(self, service: str, environment: str, version: str) -> ActionAccepted:
+        body = {"service": service, "environment": environment, "version": version}
+        return await self._act("/api/deploys", body)
+
+    async def promote(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> ActionAccepted:
+        body = {"service": service, "from_environment": from_environment}
+        if to_environment is not None:
+            body["to_environment"] = to_environment
+        return await self._act("/api/promotions", body)
+
+    async def promotion_plan(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> PromotionPlan:
+        params = {"service": service, "from_environment": from_environment}
+        if to_environment is not None:
+            params["to_environment"] = to_environment
+        response = await self._get("/api/promotion-plan", params)
+        if not response.is_success:
+            raise refusal(response)
+        return _results.plan(parse(response, PromotionPlanDoc))
+
+    async def rollback_plan(self, deployment_id: str) -> RollbackPlan:
+        response = await self._get(f"{deployment_path(deployment_id)}/rollback-plan")
+        if not response.is_success:
+            raise refusal(response)
+        return _results.rollback_plan(parse(response, RollbackPlanDoc))
+
+    async def rollback(self, deployment_id: str, version: str | None = None) -> ActionAccepted:
+        body = None if version is None else {"version": version}
+        return await self._act(f"{deployment_path(deployment_id)}/rollback", body)
+
+    async def cancel(self, deployment_id: str) -> ActionAccepted:
+        return await self._act(f"{deployment_path(deployment_id)}/cancel")
+
+    async def retry(self, deployment_id: str) -> ActionAccepted:
+        return await self._act(f"{deployment_path(deployment_id)}/retry")
+
+    async def _act(self, path: str, body: Mapping[str, str] | None = None) -> ActionAccepted:
+        """POST one action; sent twice at most, always with the same `Idempotency-Key`."""
+        # One key per action a person asked for: a resend after a broken connection is the
+        # same action, and the server answers it with the first answer instead of acting twice.
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        request = self._http().build_request("POST", path, json=body, headers=headers)
+        response = await self._send(request, retries=1)
+        if not response.is_success:
+            raise refusal(response)
+        return _results.accepted(parse(response, ActionResult))
+
+    # -- logs --------------------------------------------------------------------------
+
+    async def logs(self, deployment_id: str, after: int = 0, limit: int = 500) -> LogPage:
+        params = {"after": after, "limit": limit}
+        response = await self._get(f"{deployment_path(deployment_id)}/logs", params)
+        return parse(response, LogPage)
+
+    def follow_logs(self, deployment_id: str, after: int = 0) -> AsyncIterator[LogItem]:
+        self._http()  # not started: fail here, not in the background
+        socket = LogSocket(
+            url=stream_url(self.label, deployment_id),
+            headers=self._headers,
+            backoff=self._backoff,
+            connect_timeout=self._connect_timeout,
+            idle_timeout=self._idle_timeout,
+            healthy_after=self._healthy_after,
+            min_interval=self._log_retry_interval,
+            last=after,
+        )
+        pump: LogPump = socket.pump
+        return batched(
+            pump,
+            after=after,
+            name=f"shipdeck logs {deployment_id} {self.label}",
+            tasks=self._pumps,
+            closed=self._closed,
+        )
 
     # -- live feed ---------------------------------------------------------------------
 
@@ -260,7 +380,7 @@ class RemoteEngine:
             except httpx.ReadTimeout:
                 reason = f"nothing arrived for {self._idle_timeout:g} s"
             except (httpx.HTTPError, httpx.StreamError, SSEError) as exc:
-                reason = _why(exc)
+                reason = why(exc)
             now = asyncio.get_running_loop().time()
             if state.live_at is not None and now - state.live_at >= self._healthy_after:
                 attempt, lost_since = 0, None  # that stream was healthy: start the backoff over
@@ -269,7 +389,7 @@ class RemoteEngine:
             await out.put(
                 _changed(LinkState.RECONNECTING, attempt=attempt, since=lost_since, detail=reason)
             )
-            await asyncio.sleep(self._delay(attempt))
+            await asyncio.sleep(self._backoff.delay(attempt))
 
     async def _stream(self, state: _FeedState, out: _Out, *, resync_on_live: bool) -> None:
         """One connection: open it, report it live, pass its events on until it ends."""
@@ -284,10 +404,10 @@ class RemoteEngine:
             if response.status_code != 200:
                 await response.aread()
                 if response.status_code in (401, 403):
-                    raise _Refused(_error_text(response, detail_only=True))
-                raise _Lost(_error_text(response))
+                    raise _Refused(error_text(response, detail_only=True))
+                raise _Lost(error_text(response))
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                raise _Lost(f"{_where(response)} did not answer with an event stream")
+                raise _Lost(f"{where(response)} did not answer with an event stream")
             state.live_at = asyncio.get_running_loop().time()
             await out.put(_changed(LinkState.LIVE))
             if resync_on_live and state.last_id is None:
@@ -295,11 +415,6 @@ class RemoteEngine:
             async for sse in source.aiter_sse():
                 for item in state.accept(sse):
                     await out.put(item)
-
-    def _delay(self, attempt: int) -> float:
-        """Full jitter: uniform between 0 and the capped exponential bound."""
-        base, factor, cap = self._backoff
-        return self._rng.uniform(0.0, min(cap, base * factor ** min(attempt - 1, 64)))
 
 
 def _changed(state: LinkState, **fields: Any) -> ConnectionChanged:
@@ -309,55 +424,6 @@ def _changed(state: LinkState, **fields: Any) -> ConnectionChanged:
 def _offer(out: _Out, item: FeedItem | None) -> None:
     with contextlib.suppress(asyncio.QueueFull):
         out.put_nowait(item)
-
-
-def _why(exc: BaseException) -> str:
-    """A transport failure in words."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return "unknown host"
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "the connection timed out"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"the connection was lost ({exc})" if str(exc) else "the connection was lost"
-    return str(exc) or type(exc).__name__
-
-
-def _where(response: httpx.Response) -> str:
-    return str(response.url.copy_with(query=None))
-
-
-def _error_text(response: httpx.Response, *, detail_only: bool = False) -> str:
-    """A non-2xx answer in words: the problem's title and detail, or the status code."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("title"), str):
-        title, detail = body["title"], body.get("detail")
-        if isinstance(detail, str) and detail:
-            return detail if detail_only else f"{title}: {detail}"
-        return str(title)
-    return f"HTTP {response.status_code} from {_where(response)}"
-
-
-def _parse(response: httpx.Response, model: type[_Model]) -> _Model:
-    """The answer as `model`, or an `EngineError` saying what was wrong with it."""
-    if not response.is_success:
-        raise EngineError(_error_text(response))
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["type"] == "json_invalid":
-            raise EngineError(f"{_where(response)} did not answer with valid JSON") from exc
-        where = "/".join(str(part) for part in first["loc"]) or "the document"
-        message = f"{_where(response)} sent an unexpected document ({where}: {first['msg']})"
-        raise EngineError(message) from exc
 
 
 def _matches(row: DeploymentEvent, filters: HistoryFilters) -> bool:
@@ -370,18 +436,3 @@ def _matches(row: DeploymentEvent, filters: HistoryFilters) -> bool:
     values = row.model_dump(mode="json").values()
     parts = [str(p) for v in values for p in (v if isinstance(v, list) else [v])]
     return any(needle in part.casefold() for part in parts)
-
-
-def _capabilities(doc: dict[str, Any]) -> Capabilities:
-    """Capabilities from a `/api/whoami` answer, read leniently (unknown fields ignored)."""
-    principal, role, listed = doc.get("principal"), doc.get("role"), doc.get("actions")
-    if isinstance(principal, dict):
-        principal = principal.get("name")
-    actions = frozenset(a for a in listed if isinstance(a, str)) if isinstance(listed, list) else []
-    return Capabilities(
-        read_only=not actions,
-        principal=principal if isinstance(principal, str) else None,
-        role=role if isinstance(role, str) else None,
-        reason="" if actions else "your key may not act on this server",
-        actions=frozenset(actions),
-    )

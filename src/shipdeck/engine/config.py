@@ -45,6 +45,13 @@ class StreamConfig(BaseModel):
     """How long events stay replayable with `Last-Event-ID` (default: a week)."""
 
 
+class HttpConfig(BaseModel):
+    """Limits of the HTTP server."""
+
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a client may take to send a request body; slower ones get `408`."""
+
+
 class LogsConfig(BaseModel):
     """Deployment log lines."""
 
@@ -139,6 +146,8 @@ class EngineConfig(BaseSettings):
     """SSE and subscriptions."""
     logs: LogsConfig = Field(default_factory=LogsConfig)
     """Deployment logs: secret masking and line size."""
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    """Request limits."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     """Which driver runs which slot."""
     drivers: dict[str, DriverSpec] = Field(default_factory=_default_drivers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -101,11 +102,23 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    engine: Engine = request.app.state.engine
+    timeout = engine.config.http.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ProblemException(
+            408,
+            "request-timeout",
+            "Request timeout",
+            f"the request body did not arrive within {timeout:g} s; send it at once",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
