@@ -60,6 +60,15 @@ class CuttingProxy:
     port: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _open: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    def cut_all(self) -> int:
+        """Cut every open connection now; how many."""
+        cut = list(self._open)
+        for writer in cut:
+            writer.transport.abort()
+        self.cuts += len(cut)
+        return len(cut)
 
     async def start(self) -> CuttingProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -89,6 +98,7 @@ class CuttingProxy:
             self._tasks.discard(task)
             return
         budget = self.rng.randint(self.min_bytes, self.max_bytes) if self.cutting else None
+        self._open.add(writer)
         upward = asyncio.create_task(_pipe(reader, up_writer, None))
         downward = asyncio.create_task(_pipe(up_reader, writer, budget))
         try:
@@ -101,6 +111,7 @@ class CuttingProxy:
             for w in (writer, up_writer):
                 with contextlib.suppress(Exception):
                     w.transport.abort()
+            self._open.discard(writer)
             self._tasks.discard(task)
 
 

@@ -183,10 +183,8 @@ async def test_backoff_resets_after_a_healthy_stream(
     try:
         for _ in range(2):
             await asyncio.sleep(1.2)  # a healthy stream (pings every second keep it alive)
-            proxy.cutting = True
-            proxy.min_bytes = proxy.max_bytes = 1  # the next byte cuts it
-            await asyncio.wait_for(until(lambda: proxy.cuts > len(attempts) or task.done()), 30)
-            proxy.cutting = False
+            assert proxy.cut_all() == 1
+            await asyncio.wait_for(until(lambda: len(attempts) > lives - 1 or task.done()), 30)
         await asyncio.wait_for(task, 30)
     finally:
         task.cancel()
