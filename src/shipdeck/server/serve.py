@@ -10,6 +10,7 @@ import uvicorn
 from ..engine import Engine, EngineConfig
 from ..engine.store import open_store
 from .app import EngineHook, create_app
+from .protocol import BoundedHttpToolsProtocol
 
 
 def run(
@@ -39,6 +40,7 @@ def run(
             log_level="info",
             timeout_graceful_shutdown=3,
             h11_max_incomplete_event_size=64 * 1024,
+            http=BoundedHttpToolsProtocol,
         )
     )
     server.run()
