@@ -166,13 +166,20 @@ async def test_cancel_queued_and_running(gated: tuple[Engine, GateDriver]) -> No
     assert rows[-1].status is Status.CANCELLED and rows[-1].message == "cancelled by bob"
     answer = await engine.cancel(BOB, running.deployment_id)
     assert answer.status == "cancelling"
-    rows = await wait_status(engine, running.deployment_id, Status.CANCELLED)
-    assert rows[-1].message == "cancelled by bob"
+    # It ran: it ends as a failure (a `cancelled` row would leave the slot in progress).
+    rows = await wait_status(engine, running.deployment_id, Status.FAILURE)
+    assert rows[-1].message == (
+        "cancelled by bob during validating: stopped before completing; deploy or roll back "
+        "to settle the slot"
+    )
+    matrix = await engine.matrix()
+    slot = next(r for r in matrix.rows if r.service == "api").slots["prod"]
+    assert slot.current.status is Status.FAILURE
     assert gate.cancelled == ["1"]
     with pytest.raises(ActionRefused) as refused:
         await engine.cancel(BOB, running.deployment_id)
     assert refused.value.kind == "already-finished" and refused.value.status == 409
-    assert "already ended cancelled" in refused.value.detail
+    assert "already ended failure" in refused.value.detail
 
 
 async def test_cancel_refusals(gated: tuple[Engine, GateDriver]) -> None:

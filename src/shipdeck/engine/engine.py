@@ -540,7 +540,9 @@ class Engine:
                 if not self.executor.cancel(execution.deployment_id, principal.name):
                     await self.commit(
                         lambda: self.desk.decide_finish(
-                            execution, Status.CANCELLED, f"cancelled by {principal.name}"
+                            execution,
+                            Status.FAILURE,
+                            f"cancelled by {principal.name}: stopped before completing",
                         )
                     )
             else:

@@ -78,8 +78,11 @@ class _RunReporter:
         self._lines: list[LogLineIngest] = []
         self._flusher: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
+        self.current_phase: str | None = None
+        """The phase the run is in (for the message of a cancelled run)."""
 
     async def phase(self, phase: str, message: str | None = None) -> None:
+        self.current_phase = phase
         await self.flush()  # a phase's lines land before its successor's row
         row = make_row(self._execution, Status.IN_PROGRESS, phase=phase, message=message)
         await self._executor.commit(lambda: Writes(rows=[row]))
@@ -241,7 +244,15 @@ class Executor:
         except asyncio.CancelledError:
             if self._closing or run.cancelled_by is None:
                 raise  # stopping: the next start ends it as interrupted
-            status, message = Status.CANCELLED, f"cancelled by {run.cancelled_by}"
+            # It ran: by the contract a run that ended unsuccessfully is a failure (a
+            # `cancelled` row means "ended without running" and would leave the slot
+            # showing in-progress for good).
+            where = f" during {reporter.current_phase}" if reporter.current_phase else ""
+            status = Status.FAILURE
+            message = (
+                f"cancelled by {run.cancelled_by}{where}: stopped before completing; "
+                "deploy or roll back to settle the slot"
+            )
         except DeployFailed as exc:
             message = str(exc)
         except Exception as exc:
