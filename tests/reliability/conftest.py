@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class CuttingProxy:
     cutting: bool = True
     cuts: int = 0
     connections: int = 0
+    connected_at: list[float] = field(default_factory=list)
+    """`time.monotonic()` of each accepted connection."""
     port: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -91,6 +94,7 @@ class CuttingProxy:
         assert task is not None
         self._tasks.add(task)
         self.connections += 1
+        self.connected_at.append(time.monotonic())
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
