@@ -11,6 +11,7 @@ BENCHMARKS: dict[str, str] = {
     "matrix": "benchmarks.matrix",
     "sse": "benchmarks.sse",
     "tui": "benchmarks.tui",
+    "logs": "benchmarks.logs",
 }
 """Benchmark name → module, in the order `python -m benchmarks` runs them."""
 

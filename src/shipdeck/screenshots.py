@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from textual.pilot import Pilot
 
+from .domain import Role
+from .domain.policy import EnvironmentPolicy
+from .engine import Engine, EngineError, Principal
 from .tui.app import ShipdeckApp
+from .tui.screens.approvals import ApprovalsScreen
 from .tui.screens.detail import DetailScreen
 from .tui.screens.history import HistoryScreen
 from .tui.screens.matrix import MatrixScreen
+from .tui.screens.promotion_detail import PromotionDetailScreen
 from .tui.widgets.history_table import HistoryTable
 from .tui.widgets.matrix_grid import MatrixGrid
 
@@ -65,12 +71,65 @@ async def palette(pilot: Pilot[None], app: ShipdeckApp) -> None:
     await pilot.pause(0.5)
 
 
+def _fixed(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+async def ask_for_approvals(engine: Engine) -> None:
+    """`prod` asks for two approvals; a few services wait to be promoted from uat, at fixed
+    times, one of them approved once already."""
+    await engine.set_policy(
+        engine.local_principal(), "prod", EnvironmentPolicy(approvals_required=2)
+    )
+    asked = []
+    real_clock = engine.guard.clock
+    try:
+        for minutes, (name, service) in zip(
+            (50, 25, 8),
+            (("ana", "checkout-api"), ("dave", "payments"), ("ana", "search")),
+            strict=True,
+        ):
+            engine.guard.clock = _fixed(NOW - timedelta(minutes=minutes))
+            with contextlib.suppress(EngineError):  # nothing successful in uat to promote
+                result = await engine.promote(Principal(name, Role.DEPLOYER), service, "uat")
+                asked.append(result.promotion_id)
+        engine.guard.clock = _fixed(NOW - timedelta(minutes=20))
+        if asked and asked[0] is not None:
+            await engine.approve(Principal("carol", Role.APPROVER), asked[0], "canary is clean")
+    finally:
+        engine.guard.clock = real_clock
+
+
+async def approvals(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await matrix(pilot, app)
+    await ask_for_approvals(app.client.engine)  # type: ignore[attr-defined]
+    await pilot.press("A")
+    await until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, ApprovalsScreen)
+            and app.screen.loaded
+            and app.screen.pending
+            and app.approvals_waiting > 0
+        ),
+    )
+    app.clear_notifications()
+
+
+async def promotion(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    await approvals(pilot, app)
+    await pilot.press("end", "enter")  # the oldest: approved once already
+    await until(pilot, lambda: isinstance(app.screen, PromotionDetailScreen) and app.screen.loaded)
+
+
 SCREENS: dict[str, Step] = {
     "matrix": matrix,
     "history": history,
     "detail": detail,
     "help": help_screen,
     "palette": palette,
+    "approvals": approvals,
+    "promotion": promotion,
 }
 
 

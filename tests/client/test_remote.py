@@ -442,7 +442,7 @@ async def test_sequence_gaps_resyncs_and_opaque_ids(remote: MakeRemote, reader: 
     script = [
         b"retry: 2000\n\n",
         frame("deployment", "1", row("a")),
-        frame("promotion", "2", {"anything": True}),  # unknown types are skipped, ids count
+        frame("something-new", "2", {"anything": True}),  # unknown types are skipped, ids count
         frame("deployment", "3", row("b")),
         frame("deployment", "3", row("b-again")),  # a repeat is dropped
         frame("deployment", "6", row("c")),  # 4 and 5 are missing

@@ -27,6 +27,14 @@ def deployment_path(deployment_id: str) -> str:
     return "/api/deployments/" + "/".join(segments)
 
 
+def promotion_path(promotion_id: str) -> str:
+    """`/api/promotions/{promotion_id}`, the id one quoted segment (`.` and `..` escaped)."""
+    segment = quote(promotion_id, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return f"/api/promotions/{segment}"
+
+
 def why(exc: BaseException) -> str:
     """A transport failure in words."""
     cause: BaseException | None = exc

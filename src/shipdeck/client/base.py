@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from ..domain import DeploymentEvent, DeploymentEventPage, LogLine, LogPage, Matrix, Status
+from ..domain.promotions import EnvironmentView, PromotionView
 
 
 class LinkState(StrEnum):
@@ -53,7 +54,23 @@ class ConnectionChanged:
     status: ConnectionStatus
 
 
-FeedItem = DeploymentArrived | ResyncNeeded | ConnectionChanged
+@dataclass(frozen=True, slots=True)
+class PromotionChanged:
+    """A promotion awaiting approval was asked for, approved, rejected, withdrawn or expired."""
+
+    promotion: PromotionView
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentChanged:
+    """An environment was locked or unlocked, or its policy changed."""
+
+    environment: EnvironmentView
+
+
+FeedItem = (
+    DeploymentArrived | ResyncNeeded | ConnectionChanged | PromotionChanged | EnvironmentChanged
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +266,50 @@ class EngineClient(Protocol):
         """
         ...
 
+    # -- promotions awaiting approval, environments ----------------------------------
+
+    async def promotions(self, status: str | None = None, limit: int = 200) -> list[PromotionView]:
+        """Promotions newest first (`status`: e.g. `awaiting-approval`); an engine without
+        approvals answers none."""
+        ...
+
+    async def pending_for_me(self) -> list[PromotionView]:
+        """Promotions awaiting approval that this user may approve now (none without a key)."""
+        ...
+
+    async def promotion(self, promotion_id: str) -> PromotionView:
+        """One promotion with its approvals, policy and what still blocks it."""
+        ...
+
+    async def approve(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        """Approve a promotion; at its quorum the deployment is queued.
+
+        Raises:
+            ActionRefused: the engine refused (self-approval, already decided, …).
+            EngineError: the engine could not be reached.
+        """
+        ...
+
+    async def reject(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        """Reject a promotion: its target slot gets a `rejected` row."""
+        ...
+
+    async def withdraw_promotion(
+        self, promotion_id: str, comment: str | None = None
+    ) -> PromotionView:
+        """Withdraw a promotion (the requester or an admin): a `cancelled` row."""
+        ...
+
+    async def environment_states(self) -> list[EnvironmentView]:
+        """Every environment's policy, lock and active freeze; none from an engine without
+        policies."""
+        ...
+
     def feed(self) -> AsyncIterator[FeedItem]:
         """Live items, forever: rows as they arrive, resyncs, connection changes.
 
-        Never raises for a lost connection: it reconnects and reports `ConnectionChanged`.
+        Promotions and environments that change arrive as `PromotionChanged` and
+        `EnvironmentChanged`. Never raises for a lost connection: it reconnects and reports
+        `ConnectionChanged`.
         """
         ...

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..domain import DeploymentEvent, DeploymentEventPage, LogPage, Matrix, utc_now
+from ..domain.promotions import EnvironmentView, PromotionView
 from ..engine import DeploymentFilters, Engine, EngineConfig, EngineError, Resync
 from . import _results
 from ._logbatch import LogOut, batched, link
@@ -22,11 +23,13 @@ from .base import (
     ConnectionChanged,
     ConnectionStatus,
     DeploymentArrived,
+    EnvironmentChanged,
     FeedItem,
     HistoryFilters,
     LinkState,
     LogItem,
     LogStreamEnded,
+    PromotionChanged,
     PromotionPlan,
     ResyncNeeded,
     RollbackPlan,
@@ -170,6 +173,47 @@ class EmbeddedEngine:
         action = engine.retry(engine.local_principal(), deployment_id)
         return _results.accepted(await _refusing(action))
 
+    # -- promotions awaiting approval, environments ----------------------------------
+
+    async def promotions(self, status: str | None = None, limit: int = 200) -> list[PromotionView]:
+        try:
+            page = await self.engine.promotions_page(status=status, limit=limit)
+        except EngineError as exc:
+            raise ClientError(exc.detail) from exc
+        return page.items
+
+    async def pending_for_me(self) -> list[PromotionView]:
+        engine = self.engine
+        return await engine.pending_for(engine.local_principal())
+
+    async def promotion(self, promotion_id: str) -> PromotionView:
+        try:
+            return await self.engine.promotion(promotion_id)
+        except EngineError as exc:
+            raise ClientError(exc.detail) from exc
+
+    async def approve(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        engine = self.engine
+        return await _refusing(
+            engine.approve(engine.local_principal(), promotion_id, comment or None)
+        )
+
+    async def reject(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        engine = self.engine
+        return await _refusing(
+            engine.reject(engine.local_principal(), promotion_id, comment or None)
+        )
+
+    async def withdraw_promotion(
+        self, promotion_id: str, comment: str | None = None
+    ) -> PromotionView:
+        engine = self.engine
+        action = engine.withdraw_promotion(engine.local_principal(), promotion_id, comment or None)
+        return await _refusing(action)
+
+    async def environment_states(self) -> list[EnvironmentView]:
+        return await self.engine.environment_views()
+
     # -- logs --------------------------------------------------------------------------
 
     async def logs(self, deployment_id: str, after: int = 0, limit: int = 500) -> LogPage:
@@ -207,8 +251,9 @@ class EmbeddedEngine:
         )
 
     async def feed(self) -> AsyncIterator[FeedItem]:
-        yield ConnectionChanged(ConnectionStatus(LinkState.LIVE))
         async with self.engine.subscribe() as subscription:
+            # Live once subscribed: whatever is committed after this item is delivered.
+            yield ConnectionChanged(ConnectionStatus(LinkState.LIVE))
             while not self._closed.is_set():
                 item = await subscription.next(timeout=1.0)
                 if item is None:
@@ -219,6 +264,10 @@ class EmbeddedEngine:
                     yield DeploymentArrived(
                         item.seq, DeploymentEvent.model_validate_json(item.data)
                     )
+                elif item.type == "promotion":
+                    yield PromotionChanged(PromotionView.model_validate_json(item.data))
+                elif item.type == "environment":
+                    yield EnvironmentChanged(EnvironmentView.model_validate_json(item.data))
 
 
 async def _refusing(call: Awaitable[T]) -> T:

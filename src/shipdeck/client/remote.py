@@ -31,11 +31,12 @@ from ..domain import (
     RollbackPlanDoc,
     utc_now,
 )
+from ..domain.promotions import EnvironmentView, PromotionPage, PromotionView
 from . import _results
 from ._backoff import Backoff
 from ._logbatch import LogPump, batched
 from ._logsocket import LogSocket, stream_url
-from ._wire import deployment_path, error_text, parse, refusal, where, why
+from ._wire import deployment_path, error_text, parse, promotion_path, refusal, where, why
 from .base import (
     ActionAccepted,
     Capabilities,
@@ -43,10 +44,12 @@ from .base import (
     ConnectionStatus,
     DeploymentArrived,
     EngineError,
+    EnvironmentChanged,
     FeedItem,
     HistoryFilters,
     LinkState,
     LogItem,
+    PromotionChanged,
     PromotionPlan,
     ResyncNeeded,
     RollbackPlan,
@@ -55,6 +58,8 @@ from .base import (
 STREAM_PATH = "/api/events/stream"
 NO_ACTIONS = "this server offers no actions (read-only)"
 _FIELDS = ("service", "environment", "status", "deployment_id", "actor")
+_ABSENT = (404, 405, 501)
+"""Answers of a server that does not have an endpoint (a contract-only server)."""
 _RETRYABLE = (httpx.NetworkError, httpx.RemoteProtocolError)
 """Failures after which an action is sent once more (its `Idempotency-Key` makes it safe):
 the connection broke, perhaps before the request arrived, perhaps before its answer came."""
@@ -63,6 +68,10 @@ _Out = asyncio.Queue[FeedItem | None]
 
 class _ItemList(BaseModel):
     items: list[str]
+
+
+class _EnvironmentList(BaseModel):
+    items: list[EnvironmentView]
 
 
 class _Refused(Exception):
@@ -104,6 +113,11 @@ class _FeedState:
             except ValidationError:
                 return items or [ResyncNeeded()]  # an unreadable row: refetch rather than lose it
             items.append(DeploymentArrived(-1 if seq is None else seq, event))
+        elif sse.event in ("promotion", "environment"):
+            try:
+                items.append(_governance_item(sse))
+            except ValidationError:
+                return items or [ResyncNeeded()]
         return items
 
 
@@ -310,6 +324,52 @@ class RemoteEngine:
             raise refusal(response)
         return _results.accepted(parse(response, ActionResult))
 
+    # -- promotions awaiting approval, environments ----------------------------------
+
+    async def promotions(self, status: str | None = None, limit: int = 200) -> list[PromotionView]:
+        params: dict[str, str | int] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        response = await self._get("/api/promotions", params)
+        if response.status_code in _ABSENT:
+            return []
+        return parse(response, PromotionPage).items
+
+    async def pending_for_me(self) -> list[PromotionView]:
+        response = await self._get("/api/promotions/pending-for-me")
+        if response.status_code in (401, 403, *_ABSENT):
+            return []  # no key (or no approvals on this server): nothing awaits this user
+        return parse(response, PromotionPage).items
+
+    async def promotion(self, promotion_id: str) -> PromotionView:
+        return parse(await self._get(promotion_path(promotion_id)), PromotionView)
+
+    async def approve(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        return await self._decide(promotion_id, "approve", comment)
+
+    async def reject(self, promotion_id: str, comment: str | None = None) -> PromotionView:
+        return await self._decide(promotion_id, "reject", comment)
+
+    async def withdraw_promotion(
+        self, promotion_id: str, comment: str | None = None
+    ) -> PromotionView:
+        return await self._decide(promotion_id, "cancel", comment)
+
+    async def _decide(self, promotion_id: str, verb: str, comment: str | None) -> PromotionView:
+        """POST a decision; never resent (a second approval would be `already-decided`)."""
+        body = {"comment": comment} if comment else None
+        path = f"{promotion_path(promotion_id)}/{verb}"
+        response = await self._send(self._http().build_request("POST", path, json=body))
+        if not response.is_success:
+            raise refusal(response)
+        return parse(response, PromotionView)
+
+    async def environment_states(self) -> list[EnvironmentView]:
+        response = await self._get("/api/environment-policies")
+        if response.status_code in _ABSENT:
+            return []
+        return parse(response, _EnvironmentList).items
+
     # -- logs --------------------------------------------------------------------------
 
     async def logs(self, deployment_id: str, after: int = 0, limit: int = 500) -> LogPage:
@@ -415,6 +475,13 @@ class RemoteEngine:
             async for sse in source.aiter_sse():
                 for item in state.accept(sse):
                     await out.put(item)
+
+
+def _governance_item(sse: ServerSentEvent) -> PromotionChanged | EnvironmentChanged:
+    """A `promotion` or `environment` event (raises `ValidationError` when unreadable)."""
+    if sse.event == "promotion":
+        return PromotionChanged(PromotionView.model_validate_json(sse.data))
+    return EnvironmentChanged(EnvironmentView.model_validate_json(sse.data))
 
 
 def _changed(state: LinkState, **fields: Any) -> ConnectionChanged:

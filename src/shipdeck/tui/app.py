@@ -13,28 +13,38 @@ from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from ..client import (
+    Capabilities,
     ConnectionChanged,
     ConnectionStatus,
     DeploymentArrived,
     EngineClient,
     EngineError,
+    EnvironmentChanged,
     HistoryFilters,
     LinkState,
+    PromotionChanged,
     ResyncNeeded,
 )
 from ..domain import DeploymentEvent, Status, utc_now
+from ..domain.promotions import PromotionView
+from . import governance
 from .commands import ShipdeckCommands
 from .config import TuiConfig
+from .governance import Governance
 from .messages import ConnectionUpdated, ResyncRequested, RowsArrived
 from .model import CellChange, MatrixModel
 from .paths import stylesheets
 from .sanitize import sanitize
+from .screens.approvals import ApprovalsScreen
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
+from .screens.logs import LogsScreen
 from .screens.matrix import MatrixScreen, SortOrder
+from .screens.promotion_detail import PromotionDetailScreen
 
 ClientFactory = Callable[[str], EngineClient]
+ASKING = "still asking the engine what you may do"
 
 
 class ShipdeckApp(App[None]):
@@ -62,6 +72,8 @@ class ShipdeckApp(App[None]):
     """State of the live feed (the header shows it)."""
     read_only: reactive[bool] = reactive(False)
     """True with `--read-only` or when the engine offers no actions."""
+    approvals_waiting: reactive[int] = reactive(0)
+    """Promotions awaiting this user's approval (the header shows how many)."""
 
     def __init__(
         self,
@@ -81,6 +93,10 @@ class ShipdeckApp(App[None]):
         self.clock = clock
         self.client_factory = client_factory
         self.matrix = MatrixModel()
+        self.capabilities = Capabilities(reason=ASKING)
+        """What the engine lets this user do (action keys show only what it allows)."""
+        self.governance = Governance()
+        """What awaits this user's approval; environments' locks and freezes."""
         self._pending: list[DeploymentEvent] = []
         self._loaded = False
         if self.tui_config.keymap:
@@ -103,12 +119,17 @@ class ShipdeckApp(App[None]):
         await self.client.start()
         self.follow_feed()
         caps = await self.client.capabilities()
+        self.capabilities = caps
         self.read_only = self.force_read_only or caps.read_only
+        self.refresh_bindings()
         await self._load_matrix()
+        governance.refresh(self)
 
     async def _load_matrix(self) -> None:
         snapshot = await self.client.matrix()
-        self.matrix = MatrixModel.from_matrix(snapshot)
+        fresh = MatrixModel.from_matrix(snapshot)
+        fresh.keep_pending(self.matrix)
+        self.matrix = fresh
         self._loaded = True
         self._flush_rows()
         self._broadcast(ResyncRequested())
@@ -128,6 +149,9 @@ class ShipdeckApp(App[None]):
                 self._pending.append(item.event)
             elif isinstance(item, ResyncNeeded):
                 self.reload_matrix()
+                governance.refresh(self)
+            elif isinstance(item, PromotionChanged | EnvironmentChanged):
+                governance.arrived(self, item)
             elif isinstance(item, ConnectionChanged):
                 self.connection = item.status
                 self._broadcast(ConnectionUpdated(item.status))
@@ -177,7 +201,7 @@ class ShipdeckApp(App[None]):
             text = f"unexpected error: {type(error).__name__}: {error}"
         if event.worker.group == "connect":
             self.connection = ConnectionStatus(LinkState.OFFLINE, since=self.clock(), detail=text)
-        self.notify(sanitize(text), title="shipdeck", severity="error", timeout=10)
+        self.notify(sanitize(text), title="shipdeck", severity="error", timeout=10, markup=False)
 
     # -- navigation ----------------------------------------------------------------------
 
@@ -208,6 +232,33 @@ class ShipdeckApp(App[None]):
     def open_detail(self, deployment_id: str, row: DeploymentEvent | None = None) -> None:
         """One logical deployment."""
         self.push_screen(DetailScreen(deployment_id, row))
+
+    def open_approvals(self) -> None:
+        """The approvals screen (back to the open one, if any)."""
+        while any(isinstance(s, ApprovalsScreen) for s in self.screen_stack[2:]):
+            if isinstance(self.screen, ApprovalsScreen):
+                return
+            self.pop_screen()
+        self.push_screen(ApprovalsScreen())
+
+    def open_promotion(self, promotion_id: str, promotion: PromotionView | None = None) -> None:
+        """One promotion: what it changes, its policy and approvals."""
+        self.push_screen(PromotionDetailScreen(promotion_id, promotion))
+
+    def open_logs(self, deployment_id: str, title: str | None = None) -> None:
+        """The logs screen (the open one, if any) with a pane following `deployment_id`."""
+        self.show_logs().add_pane(deployment_id, title)
+
+    def show_logs(self) -> LogsScreen:
+        """Back to the open logs screen (its panes kept), or a new one."""
+        screens = [s for s in self.screen_stack if isinstance(s, LogsScreen)]
+        if screens:
+            while self.screen is not screens[0]:
+                self.pop_screen()
+            return screens[0]
+        screen = LogsScreen()
+        self.push_screen(screen)
+        return screen
 
     def _matrix_screen(self) -> MatrixScreen:
         screen = self.screen_stack[1]
@@ -240,6 +291,9 @@ class ShipdeckApp(App[None]):
         self.client, self.profile = new_client, name
         self._loaded = False
         self.matrix = MatrixModel()
+        self.capabilities = Capabilities(reason=ASKING)
+        self.governance = Governance()
+        self.approvals_waiting = 0
         self.open_matrix()
         self.connection = ConnectionStatus(LinkState.CONNECTING)
         self.connect()

@@ -7,15 +7,33 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 from ..client import HistoryFilters
 from ..domain import Status
+from .actions import unavailable_reason
 from .sanitize import sanitize
+from .screens._acting import ACTION_KEYS, ActingScreen
 
 if TYPE_CHECKING:
     from .app import ShipdeckApp
 
 Command = tuple[str, Callable[[], object], str]
+
+ACTION_COMMANDS: dict[str, str] = {
+    "deploy": "Deploy…",
+    "promote": "Promote…",
+    "rollback": "Roll back…",
+    "cancel": "Cancel…",
+    "retry": "Retry…",
+}
+"""Palette names of the action keys (each opens a modal that asks first)."""
+
+
+def _plain(text: str) -> str:
+    """An outside name for the palette, which reads names and help lines as markup:
+    sanitised, and its brackets escaped so they show as themselves."""
+    return escape(sanitize(text))
 
 
 class ShipdeckCommands(Provider):
@@ -33,6 +51,13 @@ class ShipdeckCommands(Provider):
         deck = self.deck
         yield ("Matrix", deck.open_matrix, "Show the environment matrix")
         yield ("History", partial(deck.open_history, HistoryFilters()), "Every deployment")
+        yield ("Logs", deck.show_logs, "Log panes of deployments (o opens one by id)")
+        yield (
+            "Approvals",
+            deck.open_approvals,
+            "Promotions awaiting approval: those waiting for you, and all pending",
+        )
+        yield from self.action_commands()
         yield ("Matrix: sort by name", partial(deck.sort_matrix, "name"), "Alphabetical services")
         yield (
             "Matrix: sort by last change",
@@ -47,7 +72,7 @@ class ShipdeckCommands(Provider):
                 f"Rows with status {status.value}",
             )
         for service in deck.matrix.services():
-            name = sanitize(service)
+            name = _plain(service)
             yield (
                 f"History: service {name}",
                 partial(deck.open_history, HistoryFilters(service=service)),
@@ -59,7 +84,7 @@ class ShipdeckCommands(Provider):
                 f"Show only {name} in the matrix",
             )
         for env in deck.matrix.environments:
-            name = sanitize(env)
+            name = _plain(env)
             yield (
                 f"History: environment {name}",
                 partial(deck.open_history, HistoryFilters(environment=env)),
@@ -67,10 +92,22 @@ class ShipdeckCommands(Provider):
             )
         for profile in sorted(deck.tui_config.profiles):
             yield (
-                f"Profile: {sanitize(profile)}",
+                f"Profile: {_plain(profile)}",
                 partial(deck.switch_profile, profile),
                 "Connect to this profile's engine",
             )
+
+    def action_commands(self) -> Iterator[Command]:
+        """Deploy…, Promote…, … on the focused slot or row of the screen under the palette;
+        when the user may not act, the help line (and running the command) says why."""
+        screen = self.screen
+        if not isinstance(screen, ActingScreen):
+            return
+        for _key, action, tooltip in ACTION_KEYS:
+            reason = unavailable_reason(self.deck, action)
+            # The palette reads help lines as markup: the engine's words are escaped.
+            help_text = tooltip if reason is None else f"Not available: {escape(sanitize(reason))}"
+            yield (ACTION_COMMANDS[action], partial(screen.request_action, action), help_text)
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self.commands():

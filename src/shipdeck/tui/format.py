@@ -80,6 +80,14 @@ STATUS_STYLES: dict[Status, str] = {
 PREV_FAILED_MARK = "!"
 NEXT_MARK = "▸"
 EMPTY_CELL = "·"
+SENT_MARK = "◌"
+"""An action sent to the slot that the engine's rows have not confirmed yet."""
+LOCK_MARK = "⊠"
+"""An environment an admin locked: every action on it is refused."""
+FREEZE_MARK = "❄"
+"""An environment in a freeze window: deploys, promotions and retries are refused."""
+AWAITING_MARK = "‖"
+"""A promotion awaiting approval (the glyph of a `waiting` row)."""
 
 
 def age(then: datetime, now: datetime) -> str:

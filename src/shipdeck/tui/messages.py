@@ -8,6 +8,7 @@ from textual.message import Message
 
 from ..client import ConnectionStatus
 from ..domain import DeploymentEvent
+from ..domain.promotions import EnvironmentView, PromotionView
 
 
 @dataclass
@@ -27,3 +28,24 @@ class ConnectionUpdated(Message):
     """The live feed changed state."""
 
     status: ConnectionStatus
+
+
+@dataclass
+class PendingChanged(Message):
+    """An action was sent to, or stopped waiting in, one of `service`'s slots."""
+
+    service: str
+
+
+@dataclass
+class PromotionUpdated(Message):
+    """A promotion awaiting approval was asked for or decided (approved, rejected…)."""
+
+    promotion: PromotionView
+
+
+@dataclass
+class EnvironmentUpdated(Message):
+    """An environment's lock, freeze or policy changed (the app's states are updated)."""
+
+    environment: EnvironmentView

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..domain import (
     DeploymentEvent,
@@ -56,6 +57,34 @@ class CellChange:
     event: DeploymentEvent
 
 
+_TERMINAL = frozenset({Status.SUCCESS, Status.FAILURE, Status.CANCELLED, Status.REJECTED})
+
+
+@dataclass(eq=False)
+class PendingAction:
+    """An action the user asked for in a slot that the engine's rows have not confirmed yet.
+
+    The row that confirms it may come through the feed before the engine's answer names its
+    `deployment_id`, so until then the slot's arriving deployment ids are remembered in `seen`.
+    """
+
+    action: str
+    version: str | None
+    final_only: bool = False
+    """Only a terminal row confirms it (a cancel of a running deployment)."""
+    deployment_id: str | None = None
+    """The engine's answer: the deployment whose rows confirm the action."""
+    seen: set[str] = field(default_factory=set)
+
+    def confirmed_by(self, event: DeploymentEvent) -> bool:
+        """Whether `event` (a row of this slot) confirms the action."""
+        return event.deployment_id == self.deployment_id and self.counts(event)
+
+    def counts(self, event: DeploymentEvent) -> bool:
+        """Whether a row of this status may confirm the action."""
+        return not self.final_only or event.status in _TERMINAL
+
+
 @dataclass
 class MatrixModel:
     """Services × environments with per-cell state and each service's last change."""
@@ -64,6 +93,8 @@ class MatrixModel:
     cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
     last_change: dict[str, int] = field(default_factory=dict)
     """Per service: the newest `happened_at` (µs) in any of its cells."""
+    pending: dict[tuple[str, str], PendingAction] = field(default_factory=dict)
+    """Per (service, environment): the action sent there that no row has confirmed yet."""
     _arrivals: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
@@ -92,6 +123,7 @@ class MatrixModel:
         after = fold_slot(before, _entry(event, next(self._arrivals)))
         cells[event.environment] = after
         self._touch(event.service, event)
+        self._confirm(event)
         return CellChange(
             event.service,
             event.environment,
@@ -99,6 +131,59 @@ class MatrixModel:
             None if after.current is None else after.current.status,
             event,
         )
+
+    # -- actions in flight ---------------------------------------------------------------
+
+    def mark_pending(
+        self, service: str, environment: str, action: str, version: str | None, *, final_only: bool
+    ) -> PendingAction:
+        """Show that `action` was sent to a slot (a newer one replaces an older mark)."""
+        entry = PendingAction(action, version, final_only)
+        self.pending[(service, environment)] = entry
+        return entry
+
+    def accepted(self, entry: PendingAction, deployment_id: str) -> bool:
+        """The engine accepted `entry` as `deployment_id`; True when its rows already came."""
+        entry.deployment_id = deployment_id
+        key = next((k for k, shown in self.pending.items() if shown is entry), None)
+        if key is None:
+            return False
+        if deployment_id in entry.seen or self._shows(key, entry):
+            del self.pending[key]
+            return True
+        return False
+
+    def drop_pending(self, entry: PendingAction) -> bool:
+        """Forget `entry` (refused, confirmed or stale); False when it was already gone."""
+        for key, shown in self.pending.items():
+            if shown is entry:
+                del self.pending[key]
+                return True
+        return False
+
+    def keep_pending(self, older: MatrixModel) -> None:
+        """Carry `older`'s marks over a refetched snapshot, dropping those it confirms."""
+        for key, entry in older.pending.items():
+            if not self._shows(key, entry):
+                self.pending[key] = entry
+
+    def _shows(self, key: tuple[str, str], entry: PendingAction) -> bool:
+        """Whether the slot's state already holds a row confirming `entry`."""
+        cell = self.cell(*key)
+        shown = [] if cell is None else [cell.current, cell.latest_other]
+        return entry.deployment_id is not None and any(
+            row is not None and entry.confirmed_by(row.ref) for row in shown
+        )
+
+    def _confirm(self, event: DeploymentEvent) -> None:
+        entry = self.pending.get((event.service, event.environment))
+        if entry is None:
+            return
+        if entry.deployment_id is None:
+            if entry.counts(event):
+                entry.seen.add(event.deployment_id)
+        elif entry.confirmed_by(event):
+            del self.pending[(event.service, event.environment)]
 
     def services(self) -> list[str]:
         """Every service, by name."""
@@ -150,3 +235,36 @@ def fuzzy_match(query: str, name: str) -> bool:
         if position == 0:
             return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class SeenVersion:
+    """A version of a service and where the matrix shows it."""
+
+    version: str
+    places: tuple[tuple[str, Status], ...]
+    """(environment, status) of each slot showing it, in environment order."""
+    newest: datetime
+    """The newest `happened_at` among those rows."""
+
+
+def versions_seen(model: MatrixModel, service: str) -> list[SeenVersion]:
+    """Versions of `service` in any environment (current, next, last successful), newest first."""
+    places: dict[str, list[tuple[str, Status]]] = {}
+    newest: dict[str, datetime] = {}
+    for env in model.environments:
+        cell = model.cell(service, env)
+        if cell is None:
+            continue
+        shown = [row.ref for row in (cell.current, cell.last_success) if row is not None]
+        for event in [*shown, upcoming(cell)]:
+            if event is None or not event.version:
+                continue
+            where = places.setdefault(event.version, [])
+            if all(place != env for place, _ in where):
+                where.append((env, event.status))
+            newest[event.version] = max(
+                newest.get(event.version, event.happened_at), event.happened_at
+            )
+    found = [SeenVersion(v, tuple(where), newest[v]) for v, where in places.items()]
+    return sorted(found, key=lambda seen: (-to_micros(seen.newest), seen.version))

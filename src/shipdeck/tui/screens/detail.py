@@ -14,10 +14,11 @@ from textual.widgets.option_list import Option
 
 from ...client import HistoryFilters
 from ...domain import DeploymentEvent
+from ..actions import ActionTarget, row_target
 from ..format import STATUS_STYLES, age, status_label, timestamp
 from ..sanitize import sanitize
 from ..widgets.deck_header import DeckHeader
-from ._deck import DeckScreen
+from ._acting import ActingScreen, action_bindings
 
 RECENT_IN_SLOT = 10
 
@@ -62,7 +63,7 @@ def summary_text(deployment_id: str, rows: list[DeploymentEvent]) -> Text:
     return text
 
 
-class DetailScreen(DeckScreen):
+class DetailScreen(ActingScreen):
     """All rows of one `deployment_id`, with navigable parents and the slot's recent ones."""
 
     AUTO_FOCUS = "#detail-parents"
@@ -83,6 +84,7 @@ class DetailScreen(DeckScreen):
             id="detail.slot-history",
             tooltip="History of this deployment's slot",
         ),
+        *action_bindings("detail"),
     ]
 
     def __init__(self, deployment_id: str, row: DeploymentEvent | None = None) -> None:
@@ -158,6 +160,11 @@ class DetailScreen(DeckScreen):
     def _open(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.deck.open_detail(event.option.id)
+
+    def action_target(self) -> ActionTarget | None:
+        """This deployment (its latest row)."""
+        anchor = self.rows[-1] if self.rows else self.row
+        return None if anchor is None else row_target(anchor)
 
     def action_slot_history(self) -> None:
         anchor = self.rows[-1] if self.rows else self.row

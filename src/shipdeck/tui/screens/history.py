@@ -12,10 +12,12 @@ from textual.widgets import Footer, Input, Static
 
 from ...client import HistoryFilters
 from ...domain import DeploymentEvent, Status
+from ..actions import ActionTarget, row_target
 from ..messages import ResyncRequested, RowsArrived
+from ..sanitize import sanitize
 from ..widgets.deck_header import DeckHeader
 from ..widgets.history_table import HistoryTable
-from ._deck import DeckScreen
+from ._acting import ActingScreen, action_bindings
 
 PAGE_SIZE = 100
 _KEYS = {
@@ -75,6 +77,11 @@ def format_filters(filters: HistoryFilters) -> str:
     return " ".join(parts)
 
 
+def shown_filters(filters: HistoryFilters) -> str:
+    """`format_filters`, made safe for the terminal (an Input draws its text as it is)."""
+    return sanitize(format_filters(filters))
+
+
 def matches(filters: HistoryFilters, event: DeploymentEvent) -> bool:
     """Whether a live row belongs in a listing with these filters."""
     for name in ("service", "environment", "actor", "deployment_id"):
@@ -88,7 +95,7 @@ def matches(filters: HistoryFilters, event: DeploymentEvent) -> bool:
     return True
 
 
-class HistoryScreen(DeckScreen):
+class HistoryScreen(ActingScreen):
     """Deployment history."""
 
     AUTO_FOCUS = "#history-table"
@@ -104,17 +111,24 @@ class HistoryScreen(DeckScreen):
         Binding(
             "ctrl+r", "reload", "Reload", id="history.reload", tooltip="Fetch the newest rows again"
         ),
+        Binding(
+            "l,L", "logs", "Logs", id="history.logs", tooltip="Logs of the focused row's deployment"
+        ),
+        *action_bindings("history"),
     ]
 
     def __init__(self, filters: HistoryFilters | None = None) -> None:
         super().__init__()
         self.filters = filters or HistoryFilters()
         self._cursor: str | None = None
+        self._shown = shown_filters(self.filters)
+        """The filter line as displayed: outside names (a service from a slot) sanitised.
+        Submitted unchanged, it keeps `filters` as they are (the raw names)."""
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
         yield Input(
-            format_filters(self.filters),
+            self._shown,
             id="history-filter",
             placeholder="service:NAME env:NAME status:failure actor:NAME words…",
         )
@@ -151,6 +165,11 @@ class HistoryScreen(DeckScreen):
         self._cursor = page.next_cursor
         self.query_one(HistoryTable).extend(page.items, page.next_cursor is not None)
 
+    def action_target(self) -> ActionTarget | None:
+        """The focused row."""
+        row = self.query_one(HistoryTable).current
+        return None if row is None else row_target(row)
+
     @on(HistoryTable.NeedMore)
     def _more(self) -> None:
         if self._cursor is not None:
@@ -177,10 +196,18 @@ class HistoryScreen(DeckScreen):
     def action_reload(self) -> None:
         self.reload()
 
+    def action_logs(self) -> None:
+        row = self.query_one(HistoryTable).current
+        if row is not None:
+            title = f"{row.service} → {row.environment} {row.version or '-'}"
+            self.deck.open_logs(row.deployment_id, title)
+
     @on(Input.Submitted, "#history-filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
         try:
-            self.filters = parse_filters(event.value)
+            if event.value != self._shown:
+                self.filters = parse_filters(event.value)
+                self._shown = shown_filters(self.filters)
         except FilterSyntaxError as exc:
             self.notify(str(exc), title="Filter not applied", severity="warning")
             return
@@ -190,5 +217,6 @@ class HistoryScreen(DeckScreen):
     def set_filters(self, filters: HistoryFilters) -> None:
         """Show the history with other filters (from the palette)."""
         self.filters = filters
-        self.query_one("#history-filter", Input).value = format_filters(filters)
+        self._shown = shown_filters(filters)
+        self.query_one("#history-filter", Input).value = self._shown
         self.reload()

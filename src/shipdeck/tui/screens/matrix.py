@@ -11,18 +11,20 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input
 
 from ...client import HistoryFilters
-from ..messages import ResyncRequested, RowsArrived
-from ..model import fuzzy_match
+from ...domain import Status
+from ..actions import ActionTarget, slot_target
+from ..messages import EnvironmentUpdated, PendingChanged, ResyncRequested, RowsArrived
+from ..model import fuzzy_match, upcoming
 from ..widgets.deck_header import DeckHeader
 from ..widgets.matrix_columns import MatrixColumns
 from ..widgets.matrix_grid import MatrixGrid
 from ..widgets.slot_panel import SlotPanel
-from ._deck import DeckScreen
+from ._acting import ActingScreen, action_bindings
 
 SortOrder = Literal["name", "change"]
 
 
-class MatrixScreen(DeckScreen):
+class MatrixScreen(ActingScreen):
     """The default screen."""
 
     AUTO_FOCUS = "#matrix-grid"
@@ -49,12 +51,28 @@ class MatrixScreen(DeckScreen):
             "H", "history", "History", id="matrix.history", tooltip="History of every deployment"
         ),
         Binding(
+            "L",
+            "logs",
+            "Logs",
+            id="matrix.logs",
+            tooltip="Logs of the focused slot's deployment (its next when queued or running)",
+        ),
+        Binding(
             "escape",
             "clear_filter",
             "Clear filter",
             show=False,
             id="matrix.clear-filter",
             tooltip="Clear the service filter",
+        ),
+        *action_bindings("matrix"),
+        # After the action keys: at 80 columns the footer keeps those (A is in `?` and `:`).
+        Binding(
+            "A",
+            "approvals",
+            "Approvals",
+            id="matrix.approvals",
+            tooltip="Promotions awaiting approval: those waiting for you, and all pending",
         ),
     ]
 
@@ -109,12 +127,16 @@ class MatrixScreen(DeckScreen):
         if self.filter_text:
             title = f"/{self.filter_text} ({len(grid.services)})"
         self._columns_shown = len(grid.model.environments)
-        self.query_one(MatrixColumns).show(grid.model.environments, grid.layout_widths, title)
+        self.query_one(MatrixColumns).show(
+            grid.model.environments, grid.layout_widths, title, self.deck.governance.environments
+        )
 
     def _panel(self) -> None:
         service, env = self.query_one(MatrixGrid).focused_slot
         cell = self.deck.matrix.cell(service, env) if service and env else None
-        self.query_one(SlotPanel).show(service, env, cell)
+        sent = self.deck.matrix.pending.get((service, env)) if service and env else None
+        state = self.deck.governance.environments.get(env) if env else None
+        self.query_one(SlotPanel).show(service, env, cell, sent, state)
 
     @on(RowsArrived)
     def _rows(self, message: RowsArrived) -> None:
@@ -137,9 +159,27 @@ class MatrixScreen(DeckScreen):
         if grid.focused_slot[0] in changed:
             self._panel()
 
+    @on(PendingChanged)
+    def _sent(self, message: PendingChanged) -> None:
+        self.query_one(MatrixGrid).refresh_services({message.service})
+        if self.query_one(MatrixGrid).focused_slot[0] == message.service:
+            self._panel()
+
+    def action_target(self) -> ActionTarget | None:
+        """The focused slot."""
+        service, env = self.query_one(MatrixGrid).focused_slot
+        if service is None or env is None:
+            return None
+        return slot_target(service, env, self.deck.matrix.cell(service, env))
+
     @on(ResyncRequested)
     def _resync(self) -> None:
         self.redraw()
+
+    @on(EnvironmentUpdated)
+    def _environment(self) -> None:
+        self._columns()
+        self._panel()
 
     @on(MatrixGrid.SlotFocused)
     def _focused(self) -> None:
@@ -188,3 +228,23 @@ class MatrixScreen(DeckScreen):
 
     def action_history(self) -> None:
         self.deck.open_history(HistoryFilters())
+
+    def action_approvals(self) -> None:
+        self.deck.open_approvals()
+
+    def action_logs(self) -> None:
+        service, env = self.query_one(MatrixGrid).focused_slot
+        cell = self.deck.matrix.cell(service, env) if service and env else None
+        if cell is None:
+            self.notify("No deployment in this slot", timeout=2)
+            return
+        nxt = upcoming(cell)
+        if nxt is not None and nxt.status in (Status.IN_PROGRESS, Status.QUEUED):
+            row = nxt
+        elif cell.current is not None:
+            row = cell.current.ref
+        else:
+            self.notify("No deployment in this slot", timeout=2)
+            return
+        title = f"{row.service} → {row.environment} {row.version or '-'}"
+        self.deck.open_logs(row.deployment_id, title)

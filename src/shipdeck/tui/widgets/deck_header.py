@@ -1,4 +1,5 @@
-"""`DeckHeader`: profile, engine, connection state, read-only mark and the clock."""
+"""`DeckHeader`: profile, engine, connection state, read-only mark, approvals waiting for
+the user and the clock."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ...client import ConnectionStatus, LinkState
-from ..format import clock_time
+from ..format import AWAITING_MARK, clock_time
 from ..sanitize import sanitize
 
 _STATE_STYLE = {
@@ -51,6 +52,8 @@ class DeckHeader(Widget):
     """The current screen's name."""
     now: reactive[datetime | None] = reactive(None)
     """The clock, updated every second."""
+    approvals: reactive[int] = reactive(0)
+    """Promotions awaiting this user's approval."""
 
     def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -61,7 +64,7 @@ class DeckHeader(Widget):
         self.set_interval(1.0, self._tick)
         # Follow the app's state (the app owns the connection; every screen has a header).
         self._follow_app()
-        for name in ("connection", "read_only"):
+        for name in ("connection", "read_only", "approvals_waiting"):
             if hasattr(self.app, name):
                 self.watch(self.app, name, lambda *_: self._follow_app(), init=False)
 
@@ -72,6 +75,7 @@ class DeckHeader(Widget):
         self.engine = str(getattr(client, "label", self.engine))
         self.status = getattr(app, "connection", self.status)
         self.read_only = bool(getattr(app, "read_only", self.read_only))
+        self.approvals = int(getattr(app, "approvals_waiting", self.approvals))
 
     def _tick(self) -> None:
         self.now = self._clock()
@@ -84,6 +88,11 @@ class DeckHeader(Widget):
         if self.read_only:
             left.append("· read-only ", style="bold")
         right = Text(no_wrap=True)
+        if self.approvals:
+            count = self.approvals
+            waiting = f"{AWAITING_MARK} {count} approval{'s' if count != 1 else ''} waiting"
+            right.append(waiting, style="bold yellow")
+            right.append("  ")
         right.append(connection_text(self.status), style=_STATE_STYLE[self.status.state])
         if self.now is not None:
             right.append(f"  {clock_time(self.now)} ")

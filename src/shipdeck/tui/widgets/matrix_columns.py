@@ -1,13 +1,41 @@
-"""`MatrixColumns`: the environment names above the grid, at the grid's column widths."""
+"""`MatrixColumns`: the environment names above the grid, at the grid's column widths, each
+marked when the environment is locked or frozen."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
-from ..sanitize import sanitize
+from ...domain.promotions import EnvironmentView
+from ..format import FREEZE_MARK, LOCK_MARK
+from ..sanitize import sanitize, truncate
 from .matrix_grid import GridLayout
+
+_MARKS = ((LOCK_MARK, "locked", "bold red"), (FREEZE_MARK, "frozen", "bold cyan"))
+
+
+def environment_marks(state: EnvironmentView | None, room: int) -> list[tuple[str, str]]:
+    """`⊠ locked`, `❄ frozen` (text, style) when the words fit in `room` cells, else the
+    glyphs alone; nothing for an environment that is neither."""
+    if state is None:
+        return []
+    marks = [
+        (glyph, word, style)
+        for (glyph, word, style), on in zip(
+            _MARKS, (state.lock is not None, state.frozen is not None), strict=True
+        )
+        if on
+    ]
+    worded = [(f" {glyph} {word}", style) for glyph, word, style in marks]
+    if sum(cell_len(text) for text, _ in worded) <= room:
+        return worded
+    return [
+        (f" {glyph}" if index == 0 else glyph, style)
+        for index, (glyph, _, style) in enumerate(marks)
+    ]
 
 
 class MatrixColumns(Widget):
@@ -22,20 +50,20 @@ class MatrixColumns(Widget):
         self._environments: list[str] = []
         self._layout = GridLayout(10, 10)
         self._title = "service"
-        self._markers: dict[str, str] = {}
+        self._states: Mapping[str, EnvironmentView] = {}
 
     def show(
         self,
         environments: list[str],
         layout: GridLayout,
         title: str = "service",
-        markers: dict[str, str] | None = None,
+        states: Mapping[str, EnvironmentView] | None = None,
     ) -> None:
-        """Redraw for these environments and widths (`markers`: a suffix per environment)."""
+        """Redraw for these environments and widths (`states`: locks and freezes by name)."""
         self._environments = list(environments)
         self._layout = layout
         self._title = title
-        self._markers = markers or {}
+        self._states = dict(states or {})
         self.refresh()
 
     def render(self) -> Text:
@@ -43,8 +71,13 @@ class MatrixColumns(Widget):
         text.append(self._title[: self._layout.service_width - 1].ljust(self._layout.service_width))
         width = self._layout.cell_width
         for env in self._environments:
-            label = sanitize(env) + self._markers.get(env, "")
-            if cell_len(label) > width - 1:
-                label = label[: width - 2] + "…"
-            text.append(label.ljust(width))
+            name = sanitize(env)
+            marks = environment_marks(self._states.get(env), width - 1 - cell_len(name))
+            marked = sum(cell_len(mark) for mark, _ in marks)
+            # The marks stay whole; a long name gives way to them.
+            name = truncate(name, max(1, width - 1 - marked))
+            text.append(name)
+            for mark, style in marks:
+                text.append(mark, style=style)
+            text.append(" " * max(0, width - cell_len(name) - marked))
         return text

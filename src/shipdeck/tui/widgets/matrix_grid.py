@@ -23,12 +23,13 @@ from ..format import (
     GLYPHS,
     NEXT_MARK,
     PREV_FAILED_MARK,
+    SENT_MARK,
     SHORT_WORDS,
     WORDS,
     age,
     status_css,
 )
-from ..model import Cell, MatrixModel, previous_failed, upcoming
+from ..model import Cell, MatrixModel, PendingAction, previous_failed, upcoming
 from ..sanitize import sanitize
 
 MIN_CELL = 8
@@ -40,18 +41,23 @@ def _version(event: DeploymentEvent) -> str:
     return sanitize(event.version or event.sha or event.deployment_id)
 
 
-def cell_parts(cell: Cell | None, width: int, now: datetime) -> list[Part]:
+def cell_parts(
+    cell: Cell | None, width: int, now: datetime, sent: PendingAction | None = None
+) -> list[Part]:
     """A cell's text for a column `width` wide.
 
     What is shown depends on the width only, so a column reads the same on every row:
     wide columns get the word, version, age and the next version; narrow ones a short word.
-    Anything still too long is cut with an ellipsis.
+    An action sent to the slot and not yet confirmed puts `◌` first. Anything still too long
+    is cut with an ellipsis.
     """
     if cell is None or (cell.current is None and upcoming(cell) is None):
+        if sent is not None:
+            return _truncate([(SENT_MARK, "sent"), (f" {sent.action}", "sent")], width)
         return [(EMPTY_CELL, "empty")]
     wide, roomy = width >= 30, width >= 24
     nxt = upcoming(cell)
-    parts: list[Part] = []
+    parts: list[Part] = [(SENT_MARK, "sent")] if sent is not None else []
     if cell.current is not None:
         event = cell.current.ref
         status = event.status
@@ -121,6 +127,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         "matrix-grid--dim",
         "matrix-grid--version",
         "matrix-grid--next",
+        "matrix-grid--sent",
         *(f"matrix-grid--{status.value}" for status in Status),
     }
 
@@ -134,6 +141,7 @@ class MatrixGrid(ScrollView, can_focus=True):
     MatrixGrid > .matrix-grid--empty { color: $text-disabled; }
     MatrixGrid > .matrix-grid--dim { color: $text-muted; }
     MatrixGrid > .matrix-grid--next { color: $warning; }
+    MatrixGrid > .matrix-grid--sent { color: $warning; text-style: bold; }
     """
         + status_css("MatrixGrid", "matrix-grid")
         + """
@@ -309,7 +317,8 @@ class MatrixGrid(ScrollView, can_focus=True):
             cell_style = row_style
             if on_row and col == self.cursor_col:
                 cell_style = base + self._style("cursor")
-            parts = cell_parts(cell, layout.cell_width - 1, now)
+            sent = self.model.pending.get((service, env)) if self.model.pending else None
+            parts = cell_parts(cell, layout.cell_width - 1, now, sent)
             used = 0
             for text, kind in parts:
                 segments.append(Segment(text, cell_style + self._style(kind)))

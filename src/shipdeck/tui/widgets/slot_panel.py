@@ -9,8 +9,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...domain import DeploymentEvent
-from ..format import STATUS_STYLES, age, status_label, timestamp
-from ..model import Cell, last_successful, previous_failed, upcoming
+from ...domain.promotions import EnvironmentView
+from ..format import FREEZE_MARK, LOCK_MARK, SENT_MARK, STATUS_STYLES, age, status_label, timestamp
+from ..model import Cell, PendingAction, last_successful, previous_failed, upcoming
 from ..sanitize import sanitize
 
 _LABEL_WIDTH = 16
@@ -42,6 +43,27 @@ def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
     return text
 
 
+def environment_notes(state: EnvironmentView | None, now: datetime) -> list[Text]:
+    """A line for the environment's lock and one for its freeze window, if any."""
+    if state is None:
+        return []
+    notes: list[Text] = []
+    name = sanitize(state.environment)
+    if state.lock is not None:
+        lock = state.lock
+        note = Text(f"{LOCK_MARK} {name} locked", style="bold red")
+        note.append(f" by {sanitize(lock.by)} {age(lock.at, now)} ago: ", style="")
+        note.append(sanitize(lock.reason), style="italic")
+        note.append(" · every action here is refused until it is unlocked", style="dim")
+        notes.append(note)
+    if state.frozen is not None:
+        note = Text(f"{FREEZE_MARK} {name} frozen", style="bold cyan")
+        note.append(f": {sanitize(state.frozen)}", style="")
+        note.append(" · deploys, promotions and retries are refused", style="dim")
+        notes.append(note)
+    return notes
+
+
 class SlotPanel(Static):
     """The detail panel under the matrix."""
 
@@ -57,14 +79,30 @@ class SlotPanel(Static):
         self._clock = clock
         self._shown: Text | None = None
 
-    def show(self, service: str | None, environment: str | None, cell: Cell | None) -> None:
-        """Describe one slot (or say that nothing was deployed there)."""
+    def show(
+        self,
+        service: str | None,
+        environment: str | None,
+        cell: Cell | None,
+        sent: PendingAction | None = None,
+        state: EnvironmentView | None = None,
+    ) -> None:
+        """Describe one slot (or say that nothing was deployed there), any action sent
+        to it that the engine has not confirmed yet, and its environment's lock or freeze."""
         title = Text(no_wrap=True, overflow="ellipsis")
         if service is None or environment is None:
             self._show(Text("No services yet: waiting for the first deployment to be reported."))
             return
         title.append(f"{sanitize(service)} → {sanitize(environment)}", style="bold underline")
-        parts = [title]
+        parts = [title, *environment_notes(state, self._clock())]
+        if sent is not None:
+            version = f" {sanitize(sent.version)}" if sent.version else ""
+            parts.append(
+                Text(
+                    f"{SENT_MARK} {sent.action}{version} sent: waiting for the engine to confirm",
+                    style="bold",
+                )
+            )
         now = self._clock()
         if cell is None or (cell.current is None and upcoming(cell) is None):
             parts.append(Text("Never deployed here."))
