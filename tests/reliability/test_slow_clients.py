@@ -155,7 +155,7 @@ async def run(
         async def cycle(n: int) -> None:
             for _ in range(n):
                 async with (
-                    httpx.AsyncClient(base_url=server.url, timeout=10) as c,
+                    httpx.AsyncClient(base_url=server.url, timeout=60) as c,
                     aconnect_sse(c, "GET", "/api/events/stream") as source,
                 ):
                     assert source.response.status_code == 200
@@ -163,7 +163,8 @@ async def run(
                     sock = await dead_ws(server.port, "long-run")
                     sock.close()
 
-        await asyncio.gather(*(cycle(cycles // 20) for _ in range(20)))
+        # Ten at a time: the point is what the server keeps afterwards, not its rate.
+        await asyncio.gather(*(cycle(cycles // 10) for _ in range(10)))
         started = time.monotonic()
         while time.monotonic() - started < 60:
             tasks = await metric(server.url, "shipdeck_asyncio_tasks")
