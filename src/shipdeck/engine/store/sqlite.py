@@ -46,6 +46,14 @@ _PROMOTION_COLUMNS = (
 )
 
 
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """` WHERE a AND b` (or nothing) and its arguments, from `(clause, value)` pairs whose
+    value is not `None`."""
+    given = [(clause, value) for clause, value in conditions if value is not None]
+    sql = " WHERE " + " AND ".join(clause for clause, _ in given) if given else ""
+    return sql, [value for _, value in given]
+
+
 def astuple_promotion(p: PromotionRecord) -> tuple[Any, ...]:
     """A promotion's column values, in `_PROMOTION_COLUMNS` order."""
     return (
@@ -391,20 +399,13 @@ class SQLiteStore:
         before: str | None = None,
         limit: int = 100,
     ) -> list[PromotionRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        for clause, value in (
+        where, args = _where(
             ("status = ?", status),
             ("service = ?", service),
             ("to_environment = ?", environment),
             ("id < ?", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        sql = f"SELECT {_PROMOTION_COLUMNS} FROM promotions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        )
+        sql = f"SELECT {_PROMOTION_COLUMNS} FROM promotions" + where
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         return [PromotionRecord(*row) for row in self._conn.execute(sql, args)]
@@ -434,24 +435,17 @@ class SQLiteStore:
         after: int | None = None,
         limit: int = 100,
     ) -> list[AuditRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        for clause, value in (
+        where, args = _where(
             ("principal = ?", principal),
             ("action = ?", action),
             ("target = ?", target),
             ("seq < ?", before),
             ("seq > ?", after),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
+        )
         sql = (
             "SELECT seq, at, principal, action, target, request_id, outcome, reason, prev_hash,"
-            " hash FROM audit"
+            " hash FROM audit" + where
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {'ASC' if after is not None else 'DESC'} LIMIT ?"
         args.append(limit)
         return [
@@ -491,18 +485,13 @@ class SQLiteStore:
         environment: str | None = None,
         states: Sequence[str] = (),
     ) -> list[ExecutionRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("service", service), ("environment", environment)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
+        where, args = _where(("service = ?", service), ("environment = ?", environment))
         if states:
-            where.append(f"state IN ({', '.join('?' * len(states))})")
+            where += (
+                " AND " if where else " WHERE "
+            ) + f"state IN ({', '.join('?' * len(states))})"
             args.extend(states)
-        sql = self._EXECUTION_SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = self._EXECUTION_SELECT + where
         sql += " ORDER BY requested_at, rowid"
         return [self._execution(row) for row in self._conn.execute(sql, args)]
 
@@ -546,17 +535,8 @@ class SQLiteStore:
     def slots(
         self, service: str | None = None, *, changed_after: int | None = None
     ) -> list[SlotRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        if service is not None:
-            where.append("service = ?")
-            args.append(service)
-        if changed_after is not None:
-            where.append("changed_seq > ?")
-            args.append(changed_after)
-        sql = f"SELECT {_SLOT_COLUMNS} FROM slots"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, args = _where(("service = ?", service), ("changed_seq > ?", changed_after))
+        sql = f"SELECT {_SLOT_COLUMNS} FROM slots" + where
         sql += " ORDER BY service, environment"
         return [_slot_from_row(row) for row in self._conn.execute(sql, args)]
 
