@@ -181,11 +181,13 @@ async def test_backoff_resets_after_a_healthy_stream(
 
     task = asyncio.create_task(follow())
     try:
-        for _ in range(2):
-            await asyncio.sleep(1.2)  # a healthy stream (pings every second keep it alive)
-            assert proxy.cut_all() == 1
-            await asyncio.wait_for(until(lambda: len(attempts) > lives - 1 or task.done()), 30)
-        await asyncio.wait_for(task, 30)
+        for n in range(2):
+            # Wait for the stream to be live, keep it so past `healthy_after`, then cut it.
+            await asyncio.wait_for(until(lambda: lives > n or task.done()), 60)  # noqa: B023
+            await asyncio.sleep(1.2)
+            assert proxy.cut_all() >= 1
+            await asyncio.wait_for(until(lambda: len(attempts) > n or task.done()), 60)  # noqa: B023
+        await asyncio.wait_for(task, 60)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

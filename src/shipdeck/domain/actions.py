@@ -29,6 +29,9 @@ ACTOR_ROLE = Role.DEPLOYER
 
 IDEMPOTENCY_KEY_MAX = 200
 """The longest `Idempotency-Key` accepted."""
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,198}[!-~])?$"
+"""1 to 200 printable ASCII characters (a structured-field string, as the IETF draft has
+it) that neither start nor end with a space: HTTP drops those spaces on the way."""
 
 
 class Action(StrEnum):
@@ -347,6 +350,7 @@ __all__ = [
     "ACTOR_ROLE",
     "FINISHED",
     "IDEMPOTENCY_KEY_MAX",
+    "IDEMPOTENCY_KEY_PATTERN",
     "Action",
     "ActionProblem",
     "ActionResult",

@@ -8,6 +8,9 @@ from pydantic import BaseModel, field_serializer
 
 from .timestamps import format_rfc3339
 
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,18}$"
+"""An audit page's cursor: the `seq` it continues before (18 digits always fit the store)."""
+
 
 class AuditView(BaseModel):
     """One decision on a mutating request."""
@@ -47,4 +50,4 @@ class AuditVerdict(BaseModel):
     detail: str
 
 
-__all__ = ["AuditPage", "AuditVerdict", "AuditView"]
+__all__ = ["AUDIT_CURSOR_PATTERN", "AuditPage", "AuditVerdict", "AuditView"]

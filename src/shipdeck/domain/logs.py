@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .models import DeploymentId
+from .models import DeploymentId, OptionalDateTimeText
 from .status import Status
 from .timestamps import format_rfc3339, parse_rfc3339
 
@@ -84,10 +84,14 @@ class LogLineIngest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    message: str = Field(description="The line, verbatim; at most 8 KiB in UTF-8.")
+    message: str = Field(
+        description="The line, verbatim; at most 8 KiB in UTF-8 (a longer one is a `413`).",
+        # Characters: JSON Schema cannot count UTF-8 bytes, so the byte limit is a `413`.
+        json_schema_extra={"maxLength": MAX_LOG_MESSAGE_BYTES},
+    )
     level: LogLevel = "info"
     stream: LogStream = "system"
-    at: datetime | None = Field(
+    at: Annotated[datetime | None, OptionalDateTimeText] = Field(
         default=None, description="When the line was written (RFC 3339); default: arrival."
     )
 
@@ -116,7 +120,11 @@ class LogLinesIngest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    lines: list[LogLineIngest] = Field(min_length=1, description="At most 1000 lines, in order.")
+    lines: list[LogLineIngest] = Field(
+        min_length=1,
+        description="In order; more than 1000 lines is a `413`.",
+        json_schema_extra={"maxItems": MAX_LOG_BATCH},
+    )
 
     @field_validator("lines", mode="wrap")
     @classmethod

@@ -13,10 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializationInfo,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     field_serializer,
     field_validator,
     model_serializer,
@@ -25,7 +27,33 @@ from pydantic import (
 from .status import Status
 from .timestamps import format_rfc3339, parse_rfc3339
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
+URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*:[!-~]+$"
+"""An absolute URI: a scheme, a colon, then printable ASCII without spaces (RFC 3986 has
+no other characters). The same text in Python and in JSON Schema."""
+_URI = re.compile(URI_PATTERN)
+
+DATE_TIME_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "description": "RFC 3339 with `Z` or a `±HH:MM` offset; in UTC within years 0001 to 9999.",
+}
+"""How a date-time field reads in the OpenAPI document (it is validated by `parse_rfc3339`)."""
+
+DateTimeText = WithJsonSchema(DATE_TIME_SCHEMA)
+OptionalDateTimeText = WithJsonSchema({"anyOf": [DATE_TIME_SCHEMA, {"type": "null"}]})
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`)."""
+
+
+def _integral(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInteger = BeforeValidator(_integral)
+"""An `int` field that takes what JSON Schema calls an integer: `20.0` is `20`."""
 
 DeploymentId = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -46,15 +74,15 @@ class _DeploymentFields(BaseModel):
     environment: Annotated[str, Field(min_length=1, max_length=64)]
     version: Annotated[str | None, Field(max_length=50)] = None
     status: Status
-    happened_at: datetime
+    happened_at: Annotated[datetime, DateTimeText]
     run_url: Annotated[str | None, Field(max_length=2048)] = None
     run_number: str | None = None
     actor: Annotated[str | None, Field(max_length=128)] = None
     ref: Annotated[str | None, Field(max_length=256)] = None
     sha: Annotated[str | None, Field(max_length=128)] = None
-    parent_deployments: Annotated[list[DeploymentId], Field(max_length=32)] = Field(
-        default_factory=list
-    )
+    parent_deployments: Annotated[
+        list[DeploymentId], Field(max_length=32, json_schema_extra={"uniqueItems": True})
+    ] = Field(default_factory=list)
     phase: Annotated[str | None, Field(max_length=64)] = None
     """Additive: the executor's phase (`validating`, `pushing`, `pushed`, `monitoring`)."""
     message: Annotated[str | None, Field(max_length=4096)] = None
@@ -80,24 +108,30 @@ class DeploymentEventIngest(_DeploymentFields):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    run_number: Annotated[str, Field(max_length=128)] | int | None = None  # type: ignore[assignment]
+    run_number: Annotated[
+        Annotated[str, Field(max_length=128)]
+        | Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+        | None,
+        JsonInteger,
+    ] = None  # type: ignore[assignment]
     """A string, as the schema says; an integer (as `seeds/000` sends) is kept as its digits."""
+    run_url: (
+        Annotated[str, Field(max_length=2048, json_schema_extra={"pattern": URI_PATTERN})] | None
+    ) = None
+    """An absolute URI (`scheme:rest`, printable ASCII)."""
 
     @field_validator("run_number", mode="after")
     @classmethod
     def _run_number_text(cls, value: str | int | None) -> str | None:
         if value is None or isinstance(value, str):
             return value
-        text = str(value)
-        if len(text) > 128:
-            raise ValueError("must be at most 128 characters")
-        return text
+        return str(value)
 
     @field_validator("run_url", mode="after")
     @classmethod
     def _run_url_is_uri(cls, value: str | None) -> str | None:
-        if value is not None and not _URI.match(value):
-            raise ValueError("must be an absolute URI (scheme:rest, no spaces)")
+        if value is not None and not _URI.fullmatch(value):
+            raise ValueError("must be an absolute URI (scheme:rest, printable ASCII, no spaces)")
         return value
 
     @field_validator("parent_deployments", mode="after")
@@ -187,7 +221,10 @@ class FetcherStateUpsert(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    cursor: str
+    cursor: str = Field(
+        description="Opaque cursor blob: at most 8 KiB of UTF-8 (a larger one is a `413`).",
+        json_schema_extra={"maxLength": 8 * 1024},
+    )
 
 
 class ProblemError(BaseModel):

@@ -8,10 +8,11 @@ timezone, so "fri 16:00" stays 16:00 on the wall clock across daylight-saving ch
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
-from typing import Annotated, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -22,30 +23,108 @@ from pydantic import (
     model_validator,
 )
 
+from .models import JsonInteger
 from .roles import Role
 from .timestamps import format_rfc3339, parse_rfc3339
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):([0-5]\d)$")
+WEEKLY_PATTERN = r"^(mon|tue|wed|thu|fri|sat|sun) ([01][0-9]|2[0-3]):([0-5][0-9])$"
+"""A weekly time as the API documents it (the same text in Python and JSON Schema)."""
+_WEEKLY = re.compile(WEEKLY_PATTERN)
 MINUTES_PER_WEEK = 7 * 24 * 60
+WINDOW_NAME_MAX = 100
+MAX_EXPIRE_AFTER_HOURS = 10 * 366 * 24
+"""Ten years: an instant that far ahead still fits the store's microsecond integers."""
+
+
+@functools.cache
+def timezone_names() -> tuple[str, ...]:
+    """The IANA timezone names this host knows, sorted: exactly what `timezone` accepts."""
+    return tuple(sorted(available_timezones()))
 
 
 def _week_minute(text: str) -> int:
-    match = _WEEKLY.match(text.strip().lower())
+    match = _WEEKLY.fullmatch(text)
     if match is None:
         raise ValueError(f"{text!r} is not a weekly time; write it like 'fri 16:00'")
     day, hour, minute = match.groups()
     return DAYS.index(day) * 24 * 60 + int(hour) * 60 + int(minute)
 
 
+def _freeze_window_schema(schema: dict[str, Any]) -> None:
+    """The two kinds of window as a `oneOf` (pydantic would show one object of optionals).
+
+    What JSON Schema cannot say is in the descriptions: a one-off window's `start` comes
+    before its `end`, a weekly window's `from` differs from its `to`.
+    """
+    name = {"type": "string", "minLength": 1, "maxLength": WINDOW_NAME_MAX}
+    instant = {
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339 with an offset, within years 0001 to 9999 in UTC.",
+    }
+    weekly = {
+        "type": "string",
+        "pattern": WEEKLY_PATTERN,
+        "description": "A day and a time on the wall clock of `timezone`, e.g. `fri 16:00`.",
+    }
+    timezone = {
+        "type": "string",
+        "enum": list(timezone_names()),
+        "default": "UTC",
+        "description": "IANA name of the weekly window's timezone; one-off windows ignore it.",
+    }
+    absent = {"type": "null", "description": "Belongs to the other kind of window."}
+    description = schema.get("description", "")
+    schema.clear()
+    schema["description"] = description
+    schema["oneOf"] = [
+        {
+            "title": "OneOffFreezeWindow",
+            "description": "From `start` (inclusive) to `end` (exclusive); `start` < `end`.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "start", "end"],
+            "properties": {
+                "name": name,
+                "start": instant,
+                "end": instant,
+                "from": absent,
+                "to": absent,
+                "timezone": timezone,
+            },
+        },
+        {
+            "title": "WeeklyFreezeWindow",
+            "description": "Every week from `from` (inclusive) to `to` (exclusive), which "
+            "differ; `to` before `from` wraps over Sunday night.",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "from", "to"],
+            "properties": {
+                "name": name,
+                "from": weekly,
+                "to": weekly,
+                "timezone": timezone,
+                "start": absent,
+                "end": absent,
+            },
+        },
+    ]
+
+
 class FreezeWindow(BaseModel):
     """A time when deploys and promotions into an environment are refused."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, serialize_by_alias=True, frozen=True
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        frozen=True,
+        json_schema_extra=_freeze_window_schema,
     )
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=WINDOW_NAME_MAX)]
     """Named in the refusal, e.g. `year-end` or `weekend`."""
     start: datetime | None = None
     """One-off: the first instant of the freeze (RFC 3339 with an offset)."""
@@ -78,10 +157,10 @@ class FreezeWindow(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}; use an IANA name") from exc
+        # Exactly the names the schema lists: ZoneInfo would also open odd files
+        # (`posixrules`, `localtime`) that no document promises.
+        if value not in timezone_names():
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name like Europe/Berlin")
         return value
 
     @model_validator(mode="after")
@@ -124,14 +203,14 @@ class EnvironmentPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    approvals_required: int = Field(default=0, ge=0, le=20)
+    approvals_required: Annotated[int, JsonInteger] = Field(default=0, ge=0, le=20)
     """Distinct principals that must approve a promotion into it (0: none)."""
     self_approval: bool = False
     """Whether the requester of a promotion may approve it themselves."""
     approvers: list[str] = Field(default_factory=lambda: ["approver", "admin"])
     """Roles (`approver`, `admin`) or principal names allowed to approve."""
-    expire_after_hours: float = Field(default=72.0, gt=0)
-    """A promotion still awaiting approval after this long expires."""
+    expire_after_hours: float = Field(default=72.0, gt=0, le=MAX_EXPIRE_AFTER_HOURS)
+    """A promotion still awaiting approval after this long expires (at most ten years)."""
     freeze: list[FreezeWindow] = Field(default_factory=list)
     """Freeze windows of the environment."""
 
@@ -157,4 +236,4 @@ class EnvironmentPolicy(BaseModel):
         return words
 
 
-__all__ = ["DAYS", "EnvironmentPolicy", "FreezeWindow"]
+__all__ = ["DAYS", "WEEKLY_PATTERN", "EnvironmentPolicy", "FreezeWindow", "timezone_names"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+# ASCII digits only (`\d` would take any Unicode digit), matched in full (`$` alone would
+# let a trailing newline through).
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
 RFC3339_MESSAGE = "must be an RFC 3339 date-time with a timezone (Z or ±HH:MM)"
@@ -18,7 +21,7 @@ def parse_rfc3339(value: str) -> datetime:
     Raises:
         ValueError: the text is not RFC 3339 or has no offset.
     """
-    match = _RFC3339.match(value)
+    match = _RFC3339.fullmatch(value)
     if match is None:
         raise ValueError(RFC3339_MESSAGE)
     fraction = match.group(7) or ""
@@ -39,7 +42,8 @@ def parse_rfc3339(value: str) -> datetime:
 def format_rfc3339(moment: datetime) -> str:
     """Format an aware datetime as UTC RFC 3339 with a `Z` (microseconds only if set)."""
     utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: its `%Y` does not pad years before 1000 on every platform.
+    text = utc.replace(microsecond=0, tzinfo=None).isoformat()
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import getpass
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,8 +43,13 @@ from ..domain import (
     view_slot,
     who_am_i,
 )
-from ..domain.actions import IDEMPOTENCY_KEY_MAX, WhoAmI, request_fingerprint
-from ..domain.audit import AuditPage, AuditVerdict
+from ..domain.actions import (
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    WhoAmI,
+    request_fingerprint,
+)
+from ..domain.audit import AUDIT_CURSOR_PATTERN, AuditPage, AuditVerdict
 from ..domain.authz import Permission, Scopes
 from ..domain.authz import decide as decide_permission
 from ..domain.policy import EnvironmentPolicy
@@ -82,6 +88,8 @@ PRUNE_EVERY_S = 300.0
 EXPIRE_EVERY_S = 30.0
 """How often promotions past their approval time are ended."""
 CHECKPOINT_EVERY_S = 1.0
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_AUDIT_CURSOR = re.compile(AUDIT_CURSOR_PATTERN)
 KEY_CACHE_S = 0.5
 """How long a verified key is trusted without asking the store (revocation takes effect
 within this time)."""
@@ -521,11 +529,10 @@ class Engine:
             raise Forbidden(role_only.reason)
         idempotency = None
         if idempotency_key is not None:
-            if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX or not (
-                idempotency_key.isprintable()
-            ):
+            if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
                 raise InvalidRequest(
-                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
+                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII "
+                    "characters that neither start nor end with a space",
                     pointer="/headers/Idempotency-Key",
                 )
             fingerprint = request_fingerprint(action, audit.target, body)
@@ -789,7 +796,7 @@ class Engine:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", pointer="/limit")
         before = None
         if cursor is not None:
-            if not cursor.isdigit() or len(cursor) > 19:
+            if not _AUDIT_CURSOR.fullmatch(cursor):
                 raise InvalidRequest("cursor is not one this server issued", pointer="/cursor")
             before = int(cursor)
         found = await self._read(

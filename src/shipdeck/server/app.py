@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from .. import __version__
 from ..engine import Engine, EngineConfig
+from .deps import single_query_values
 from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .requestid import RequestIdMiddleware
@@ -65,6 +66,7 @@ def create_app(
         version=__version__,
         summary="The deployment-dashboard API, extended: ingest, matrix, history, live events.",
         lifespan=lifespan,
+        dependencies=[Depends(single_query_values)],
     )
     install_problem_handlers(app)
     for module in (deployments, governance, actions, logs, matrix, stream, fetcher, ops):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from starlette.requests import HTTPConnection
 
 from ..domain import Role
 from ..engine import Engine, Forbidden, Principal, Unauthorized
@@ -93,6 +95,25 @@ async def read_access(engine: EngineDep, api_key: ApiKeyHeader = None) -> None:
 
 
 ReadAccess = Depends(read_access)
+
+
+async def single_query_values(connection: HTTPConnection) -> None:
+    """Each query parameter is documented as one value: given twice, it is a `422`.
+
+    FastAPI would quietly keep one of them, and a caller would never learn which.
+    """
+    if connection.scope["type"] != "http":
+        return
+    counts = Counter(name for name, _ in connection.query_params.multi_items())
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise ProblemException(
+            422,
+            "validation",
+            "Request validation failed",
+            f"give each query parameter once ({', '.join(repeated)} came more than once)",
+            errors=[{"pointer": f"/{n}", "message": "given more than once"} for n in repeated],
+        )
 
 
 async def read_body(request: Request, limit: int) -> bytes:

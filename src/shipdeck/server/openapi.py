@@ -1,7 +1,13 @@
-"""OpenAPI helpers: hand-parsed bodies and problem responses still get documented."""
+"""The OpenAPI document: what the hand-parsed routes accept and every answer they give.
+
+Routes that read their own bodies register the body's model here; every problem answer is
+documented as `application/problem+json` (FastAPI's own `422` schema is replaced: the
+server never sends it); Server-Sent Events streams document each event's `data`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,45 +18,163 @@ from ..domain import Problem
 
 _REF = "#/components/schemas/{model}"
 _EXTRA_SCHEMAS: dict[str, Any] = {}
+_REQUEST_SCHEMAS: dict[str, Any] = {}
+"""Request bodies: these win over a response schema FastAPI made under the same name."""
+
+API_KEY: list[dict[str, list[str]]] = [{"apiKey": []}]
+"""`security` of an operation that needs a key."""
+OPTIONAL_API_KEY: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
+"""`security` of an operation that answers with or without a key (a bad key is a `401`)."""
+
+DEPLOYMENT_OPERATIONS = (
+    "listDeploymentLogs",
+    "appendDeploymentLogs",
+    "streamDeploymentStatus",
+    "rollbackPlan",
+    "rollback",
+    "cancel",
+    "retry",
+)
+"""Operations on one logical deployment (`{deployment_id}`)."""
+PROMOTION_OPERATIONS = ("getPromotion", "approvePromotion", "rejectPromotion", "cancelPromotion")
+"""Operations on one promotion (`{promotion_id}`)."""
 
 _DESCRIPTIONS = {
     304: "Not modified.",
     401: "Missing or invalid API key.",
-    403: "The key's role may not do this.",
+    403: "The key's role or scope may not do this.",
     404: "Not found.",
+    408: "The request body did not arrive in time.",
+    409: "Refused in the current state (`detail` says why and what to do).",
     413: "Payload too large.",
     422: "Validation failed.",
-    503: "Service unavailable.",
+    426: "Not a WebSocket handshake.",
+    429: "Rate limited; `Retry-After` says when to try again.",
+    503: "Service unavailable; `Retry-After` says when to try again.",
 }
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 
 
-def _register(model: type[BaseModel]) -> dict[str, Any]:
+def _register(model: type[BaseModel], into: dict[str, Any] | None = None) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=_REF)
-    _EXTRA_SCHEMAS.update(schema.pop("$defs", {}))
-    _EXTRA_SCHEMAS[model.__name__] = schema
+    target = _EXTRA_SCHEMAS if into is None else into
+    target.update(schema.pop("$defs", {}))
+    target[model.__name__] = schema
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` documenting a JSON body that the route validates itself."""
+def schema_ref(model: type[BaseModel]) -> dict[str, Any]:
+    """A `$ref` to `model`'s schema, which the document then holds."""
+    return _register(model)
+
+
+def body_schema(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` documenting a JSON body that the route validates itself.
+
+    `required=False`: the route takes no body (or an empty one) as `{}`.
+    """
     return {
         "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _register(model)}},
+            "required": required,
+            "content": {"application/json": {"schema": _register(model, _REQUEST_SCHEMAS)}},
         }
+    }
+
+
+def links(parameter: str, expression: str, operations: Iterable[str]) -> dict[str, Any]:
+    """OpenAPI `links` of an answer: `expression` (a runtime expression such as
+    `$response.body#/deployment_id`) is what `parameter` of each operation takes next."""
+    return {
+        operation: {"operationId": operation, "parameters": {parameter: expression}}
+        for operation in operations
     }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries for problem+json answers."""
     ref = _register(Problem)
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
             "description": _DESCRIPTIONS.get(status, "Problem."),
             "content": {"application/problem+json": {"schema": ref}},
         }
-        for status in statuses
+        if status in (429, 503):
+            response["headers"] = _RETRY_AFTER
+        responses[status] = response
+    return responses
+
+
+def sse_response(
+    description: str, events: Mapping[str, type[BaseModel]], *, with_id: bool
+) -> dict[int | str, dict[str, Any]]:
+    """A `200` `text/event-stream` whose events are documented one by one.
+
+    In OpenAPI 3.1 a stream's `schema` describes each event (`event`, `data`, `id`,
+    `retry`); `data` is JSON whose schema is its `contentSchema`. Comments (`: ping`) and
+    blocks without data are not events.
+    """
+    kinds = []
+    for name, model in events.items():
+        properties: dict[str, Any] = {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": _register(model),
+            },
+            "retry": {"type": "integer", "minimum": 0},
+        }
+        required = ["event", "data"]
+        if with_id:
+            properties["id"] = {
+                "type": "string",
+                "pattern": "^[0-9]+$",
+                "description": "The event's position: resume with `Last-Event-ID`.",
+            }
+            required.append("id")
+        kinds.append(
+            {
+                "title": f"{name} event",
+                "type": "object",
+                "required": required,
+                "properties": properties,
+                "additionalProperties": False,
+            }
+        )
+    return {
+        200: {
+            "description": description,
+            "content": {"text/event-stream": {"schema": {"oneOf": kinds}}},
+        }
     }
+
+
+def _problem_validation_responses(schema: dict[str, Any]) -> None:
+    """FastAPI documents its own `422` body; the problem handler answers problem+json."""
+    problem = problem_responses(422)[422]
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            answer = responses.get("422", {})
+            if "application/json" in answer.get("content", {}):
+                responses["422"] = problem
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional parameter is left out, never `null`: drop FastAPI's `null` branch."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                value = parameter.get("schema", {})
+                variants = value.get("anyOf", [])
+                kept = [variant for variant in variants if variant != {"type": "null"}]
+                if len(variants) == 2 and len(kept) == 1:
+                    rest = {key: item for key, item in value.items() if key != "anyOf"}
+                    parameter["schema"] = {**kept[0], **rest}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -62,11 +186,15 @@ def install_openapi(app: FastAPI) -> None:
                 title=app.title,
                 version=app.version,
                 description=app.description,
+                summary=app.summary,
                 routes=app.routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, value in _EXTRA_SCHEMAS.items():
                 components.setdefault(name, value)
+            components.update(_REQUEST_SCHEMAS)
+            _problem_validation_responses(schema)
+            _absent_not_null(schema)
             schema["components"]["securitySchemes"] = {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
             }

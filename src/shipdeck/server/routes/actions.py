@@ -23,11 +23,20 @@ from ...domain import (
     RollbackRequest,
     WhoAmI,
 )
+from ...domain.actions import IDEMPOTENCY_KEY_PATTERN
 from ...engine import Engine, Principal, Unauthorized
 from ..deps import EngineDep, ReadAccess, authorize, read_body
-from ..openapi import body_schema, problem_responses
+from ..openapi import (
+    API_KEY,
+    DEPLOYMENT_OPERATIONS,
+    OPTIONAL_API_KEY,
+    PROMOTION_OPERATIONS,
+    body_schema,
+    links,
+    problem_responses,
+)
 from ..problems import ProblemException, pointer_errors
-from .logs import DeploymentIdPath
+from .logs import DEPLOYMENT, DeploymentIdPath
 
 router = APIRouter(tags=["actions"])
 
@@ -38,9 +47,10 @@ _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-    "description": "The same key with the same request answers the first answer again "
-    "without acting twice; with another request it is a `422` `idempotency-key-reused`.",
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "description": "1 to 200 printable ASCII characters, no space first or last. The same "
+    "key with the same request answers the first answer again without acting twice; with "
+    "another request it is a `422` `idempotency-key-reused`: one key names one request.",
 }
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {
@@ -51,15 +61,26 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {
                 "description": "`/api/deployments?deployment_id=…`: the deployment's rows.",
             }
         },
+        "links": {
+            **links("deployment_id", "$response.body#/deployment_id", DEPLOYMENT_OPERATIONS),
+            # Only a promotion awaiting approval has one (`null` otherwise).
+            **links("promotion_id", "$response.body#/promotion_id", PROMOTION_OPERATIONS),
+        },
     }
 }
-_REFUSALS = problem_responses(401, 403, 404, 409, 413, 422)
+_REFUSALS = problem_responses(401, 403, 404, 408, 409, 413, 422, 429)
 
 
-def _action(operation_id: str, summary: str, body: type[BaseModel] | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {"security": [{"apiKey": []}], "parameters": [_IDEMPOTENCY]}
+def _action(
+    operation_id: str,
+    summary: str,
+    body: type[BaseModel] | None,
+    *,
+    body_required: bool = True,
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {"security": API_KEY, "parameters": [_IDEMPOTENCY]}
     if body is not None:
-        extra |= body_schema(body)
+        extra |= body_schema(body, required=body_required)
     return {
         "status_code": 202,
         "operation_id": operation_id,
@@ -80,7 +101,7 @@ async def _actor(request: Request, action: str, target: str = "") -> tuple[Engin
 
 async def _body(request: Request, model: type[_Body], *, optional: bool = False) -> _Body:
     raw = await read_body(request, ACTION_BODY_LIMIT)
-    if optional and not raw.strip():
+    if optional and not raw:  # no body at all; whitespace is no JSON document
         raw = b"{}"
     try:
         return model.model_validate_json(raw or b"null")
@@ -111,6 +132,7 @@ def _accepted(result: ActionResult) -> Response:
     response_model=WhoAmI,
     responses=problem_responses(401),
     dependencies=[ReadAccess],
+    openapi_extra={"security": OPTIONAL_API_KEY},
 )
 async def whoami(request: Request, engine: EngineDep) -> WhoAmI:
     """Without a key: no principal and no actions (reads may still be open)."""
@@ -183,7 +205,7 @@ async def promotion_plan(
 
 
 @router.get(
-    "/api/deployments/{deployment_id:path}/rollback-plan",
+    DEPLOYMENT + "/rollback-plan",
     operation_id="rollbackPlan",
     summary="What a rollback would deploy.",
     response_model=RollbackPlanDoc,
@@ -200,8 +222,8 @@ async def rollback_plan(
 
 
 @router.post(
-    "/api/deployments/{deployment_id:path}/rollback",
-    **_action("rollback", "Roll a deployment's slot back.", RollbackRequest),
+    DEPLOYMENT + "/rollback",
+    **_action("rollback", "Roll a deployment's slot back.", RollbackRequest, body_required=False),
 )
 async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Response:
     """Deploy the slot's last successful version before its current one, or `version`.
@@ -220,7 +242,7 @@ async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Respons
 
 
 @router.post(
-    "/api/deployments/{deployment_id:path}/cancel",
+    DEPLOYMENT + "/cancel",
     **_action("cancel", "Cancel a queued or running deployment.", None),
 )
 async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
@@ -234,7 +256,7 @@ async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
 
 
 @router.post(
-    "/api/deployments/{deployment_id:path}/retry",
+    DEPLOYMENT + "/retry",
     **_action("retry", "Run a finished deployment's version again.", None),
 )
 async def retry(deployment_id: DeploymentIdPath, request: Request) -> Response:

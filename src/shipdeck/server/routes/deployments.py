@@ -11,10 +11,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPage, Role, Status
+from ...domain.models import DATE_TIME_SCHEMA
 from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
 from ...engine import DeploymentFilters, Engine, InvalidRequest
 from ..deps import EngineDep, ReadAccess, authorize, read_body
-from ..openapi import body_schema, problem_responses
+from ..openapi import API_KEY, DEPLOYMENT_OPERATIONS, body_schema, links, problem_responses
 from ..problems import pointer_errors, validation_problem
 
 router = APIRouter(tags=["deployments"])
@@ -32,16 +33,20 @@ _REPORTER = re.compile(r"^[a-z0-9][a-z0-9./-]{0,127}$")
     response_model=DeploymentEvent,
     response_model_exclude_none=True,
     responses={
-        **problem_responses(401, 403, 413, 422),
+        **problem_responses(401, 403, 408, 413, 422, 429),
         201: {
             "headers": {
                 "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}
-            }
+            },
+            "links": {
+                **links("id", "$response.body#/id", ["getDeployment"]),
+                **links("deployment_id", "$response.body#/deployment_id", DEPLOYMENT_OPERATIONS),
+            },
         },
     },
     openapi_extra={
         **body_schema(DeploymentEventIngest),
-        "security": [{"apiKey": []}],
+        "security": API_KEY,
         "parameters": [
             {
                 "name": "X-Progress-Reporter",
@@ -96,6 +101,14 @@ def _timestamp(value: str | None, name: str) -> Any:
         raise InvalidRequest(f"{name} {RFC3339_MESSAGE}", pointer=f"/{name}") from None
 
 
+def _instant_query(description: str) -> Any:
+    """A date-time query parameter: parsed by the route, documented as the body's are."""
+    return Query(
+        description=f"{description} {DATE_TIME_SCHEMA['description']}",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
 @router.get(
     "/api/deployments",
     operation_id="listDeployments",
@@ -112,9 +125,12 @@ async def list_deployments(
     deployment_id: Annotated[str | None, Query(description="One logical deployment.")] = None,
     actor: Annotated[str | None, Query(description="Filter by actor (additive).")] = None,
     q: Annotated[str | None, Query(description="Substring of any field (additive).")] = None,
-    since: Annotated[str | None, Query(description="`happened_at >= since` (RFC 3339).")] = None,
-    until: Annotated[str | None, Query(description="`happened_at < until` (RFC 3339).")] = None,
-    cursor: Annotated[str | None, Query(description="Opaque cursor of a previous page.")] = None,
+    since: Annotated[str | None, _instant_query("`happened_at >= since`.")] = None,
+    until: Annotated[str | None, _instant_query("`happened_at < until`.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="Opaque: a `next_cursor` this server issued (anything else: `422`)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Rows newest first by `happened_at`, then `id`; cursors are stable under inserts."""

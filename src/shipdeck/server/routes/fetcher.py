@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ...domain import FetcherState, FetcherStateUpsert, Role
 from ..deps import EngineDep, authorize, read_body, require_role, too_large
-from ..openapi import body_schema, problem_responses
+from ..openapi import API_KEY, body_schema, links, problem_responses
 from ..problems import pointer_errors, validation_problem
 
 router = APIRouter(tags=["fetcher"], dependencies=[require_role(Role.REPORTER)])
@@ -28,6 +28,7 @@ Adapter = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description=
     summary="Read the opaque cursor for a fetcher adapter.",
     response_model=FetcherState,
     responses=problem_responses(401, 403, 404, 422),
+    openapi_extra={"security": API_KEY},
 )
 async def get_fetcher_state(adapter: Adapter, engine: EngineDep) -> Response:
     """The stored cursor, `404` before the first `PUT`."""
@@ -40,8 +41,11 @@ async def get_fetcher_state(adapter: Adapter, engine: EngineDep) -> Response:
     status_code=204,
     operation_id="putFetcherState",
     summary="Upsert the opaque cursor for a fetcher adapter.",
-    responses=problem_responses(401, 403, 413, 422),
-    openapi_extra=body_schema(FetcherStateUpsert),
+    responses={
+        204: {"links": links("adapter", "$request.path.adapter", ["getFetcherState"])},
+        **problem_responses(401, 403, 408, 413, 422, 429),
+    },
+    openapi_extra={**body_schema(FetcherStateUpsert), "security": API_KEY},
 )
 async def put_fetcher_state(adapter: Adapter, request: Request, engine: EngineDep) -> Response:
     """Store the cursor verbatim (max 8 KiB; latest write wins)."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from ...domain import Role
-from ...domain.audit import AuditPage, AuditVerdict
+from ...domain.audit import AUDIT_CURSOR_PATTERN, AuditPage, AuditVerdict
 from ...domain.authz import Permission
 from ...domain.authz import decide as decide_permission
 from ...domain.policy import EnvironmentPolicy
@@ -23,7 +23,14 @@ from ...domain.promotions import (
 )
 from ...engine import Engine, Forbidden, Principal
 from ..deps import EngineDep, ReadAccess, authorize, read_body
-from ..openapi import body_schema, problem_responses
+from ..openapi import (
+    API_KEY,
+    DEPLOYMENT_OPERATIONS,
+    PROMOTION_OPERATIONS,
+    body_schema,
+    links,
+    problem_responses,
+)
 from ..problems import ProblemException, pointer_errors
 
 router = APIRouter(tags=["approvals"])
@@ -41,10 +48,12 @@ def _json(model: BaseModel, status: int = 200) -> Response:
 
 async def _body(request: Request, model: type[Any], *, optional: bool = False) -> Any:
     raw = await read_body(request, BODY_LIMIT)
-    if optional and not raw.strip():
+    if optional and not raw:  # no body at all; whitespace is no JSON document
         raw = b"{}"
     try:
-        return model.model_validate_json(raw or b"null")
+        # Strict as every write body (`0` is no boolean), whatever the model allows when it
+        # is read from the engine's TOML or environment variables.
+        return model.model_validate_json(raw or b"null", strict=True)
     except ValidationError as exc:
         errors = pointer_errors(exc.errors())
         detail = "; ".join(
@@ -63,15 +72,37 @@ async def _caller(request: Request, action: str, target: str) -> tuple[Engine, P
     return engine, principal
 
 
+_ENVIRONMENT_OPERATIONS = (
+    "getEnvironmentPolicy",
+    "putEnvironmentPolicy",
+    "lockEnvironment",
+    "unlockEnvironment",
+)
+_NEXT: dict[type[BaseModel], dict[str, Any]] = {
+    PromotionView: {
+        **links("promotion_id", "$response.body#/id", PROMOTION_OPERATIONS),
+        **links("deployment_id", "$response.body#/deployment_id", DEPLOYMENT_OPERATIONS),
+    },
+    EnvironmentView: links("environment", "$response.body#/environment", _ENVIRONMENT_OPERATIONS),
+}
+"""Links of a mutation's answer: what can be done next to what it changed."""
+
+
 def _mutation(
-    operation_id: str, summary: str, body: type[BaseModel], model: type[BaseModel]
+    operation_id: str,
+    summary: str,
+    body: type[BaseModel],
+    model: type[BaseModel],
+    *,
+    body_required: bool = True,
 ) -> dict[str, Any]:
+    answer = {"links": _NEXT[model]} if model in _NEXT else {}
     return {
         "operation_id": operation_id,
         "summary": summary,
         "response_model": model,
-        "responses": problem_responses(401, 403, 404, 409, 413, 422, 429),
-        "openapi_extra": {**body_schema(body), "security": [{"apiKey": []}]},
+        "responses": {200: answer, **problem_responses(401, 403, 404, 408, 409, 413, 422, 429)},
+        "openapi_extra": {**body_schema(body, required=body_required), "security": API_KEY},
     }
 
 
@@ -89,11 +120,17 @@ def _mutation(
 async def list_promotions(
     engine: EngineDep,
     status: Annotated[
-        str | None, Query(description=f"One of {', '.join(PROMOTION_STATUSES)}.")
+        str | None,
+        Query(
+            description=f"One of {', '.join(PROMOTION_STATUSES)}.",
+            json_schema_extra={"enum": list(PROMOTION_STATUSES)},
+        ),
     ] = None,
     service: Annotated[str | None, Query(max_length=128)] = None,
     environment: Annotated[str | None, Query(max_length=64, description="Target.")] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=100, description="A `next_cursor` of a previous page.")
+    ] = None,
     limit: Limit = 100,
 ) -> Response:
     """Cursor paging: pass `next_cursor` back as `cursor`."""
@@ -117,6 +154,7 @@ async def list_promotions(
     summary="Promotions awaiting approval that the caller may approve now.",
     response_model=PromotionPage,
     responses=problem_responses(401),
+    openapi_extra={"security": API_KEY},
 )
 async def pending_for_me(request: Request, engine: EngineDep) -> Response:
     """Not the caller's own requests (unless the policy allows it), not decided ones."""
@@ -140,7 +178,13 @@ async def get_promotion(promotion_id: PromotionId, engine: EngineDep) -> Respons
 
 @router.post(
     "/api/promotions/{promotion_id}/approve",
-    **_mutation("approvePromotion", "Approve a promotion.", DecisionRequest, PromotionView),
+    **_mutation(
+        "approvePromotion",
+        "Approve a promotion.",
+        DecisionRequest,
+        PromotionView,
+        body_required=False,
+    ),
 )
 async def approve(promotion_id: PromotionId, request: Request) -> Response:
     """Counted once per principal; at the quorum exactly one deployment is queued. The
@@ -152,7 +196,13 @@ async def approve(promotion_id: PromotionId, request: Request) -> Response:
 
 @router.post(
     "/api/promotions/{promotion_id}/reject",
-    **_mutation("rejectPromotion", "Reject a promotion.", DecisionRequest, PromotionView),
+    **_mutation(
+        "rejectPromotion",
+        "Reject a promotion.",
+        DecisionRequest,
+        PromotionView,
+        body_required=False,
+    ),
 )
 async def reject(promotion_id: PromotionId, request: Request) -> Response:
     """One rejection ends it: the target slot gets a `rejected` row."""
@@ -163,7 +213,13 @@ async def reject(promotion_id: PromotionId, request: Request) -> Response:
 
 @router.post(
     "/api/promotions/{promotion_id}/cancel",
-    **_mutation("cancelPromotion", "Withdraw a promotion.", DecisionRequest, PromotionView),
+    **_mutation(
+        "cancelPromotion",
+        "Withdraw a promotion.",
+        DecisionRequest,
+        PromotionView,
+        body_required=False,
+    ),
 )
 async def cancel(promotion_id: PromotionId, request: Request) -> Response:
     """The requester or an admin; the target slot gets a `cancelled` row."""
@@ -237,7 +293,11 @@ async def lock(environment: EnvironmentName, request: Request) -> Response:
 @router.post(
     "/api/environments/{environment}/unlock",
     **_mutation(
-        "unlockEnvironment", "Unlock an environment (admin).", DecisionRequest, EnvironmentView
+        "unlockEnvironment",
+        "Unlock an environment (admin).",
+        DecisionRequest,
+        EnvironmentView,
+        body_required=False,
     ),
 )
 async def unlock(environment: EnvironmentName, request: Request) -> Response:
@@ -251,6 +311,7 @@ async def unlock(environment: EnvironmentName, request: Request) -> Response:
 
 
 async def _auditor(request: Request) -> Engine:
+    """A dependency: the caller may read the audit log (`401`/`403` before any `422`)."""
     engine: Engine = request.app.state.engine
     principal = await authorize(engine, request.headers.get("x-api-key"), Role.VIEWER)
     checked = decide_permission(
@@ -261,6 +322,9 @@ async def _auditor(request: Request) -> Engine:
     return engine
 
 
+AuditorDep = Annotated[Engine, Depends(_auditor)]
+
+
 @router.get(
     "/api/audit",
     tags=["audit"],
@@ -268,17 +332,20 @@ async def _auditor(request: Request) -> Engine:
     summary="The audit log, newest first (admin).",
     response_model=AuditPage,
     responses=problem_responses(401, 403, 422),
+    openapi_extra={"security": API_KEY},
 )
 async def list_audit(
-    request: Request,
+    engine: AuditorDep,
     principal: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=AUDIT_CURSOR_PATTERN, description="A `next_cursor` of a previous page."),
+    ] = None,
     limit: Limit = 100,
 ) -> Response:
     """Every decision on a mutating request, refusals included."""
-    engine = await _auditor(request)
     page = await engine.audit_page(
         principal=principal, action=action, target=target, cursor=cursor, limit=limit
     )
@@ -292,8 +359,8 @@ async def list_audit(
     summary="Walk the audit log's hash chain (admin).",
     response_model=AuditVerdict,
     responses=problem_responses(401, 403),
+    openapi_extra={"security": API_KEY},
 )
-async def verify_audit(request: Request) -> Response:
+async def verify_audit(engine: AuditorDep) -> Response:
     """`ok: false` names the first entry whose link does not hold."""
-    engine = await _auditor(request)
     return _json(await engine.verify_audit())

@@ -8,7 +8,6 @@ whose id is a single segment.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -19,14 +18,16 @@ from fastapi import APIRouter, Path, Query, Request, WebSocket
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.types import Scope
 
 from ...domain import FINAL, DeploymentEvent, LogLinesIngest, LogPage, LogsAppended, Role
 from ...domain.logs import TOO_LARGE
+from ...domain.stream import StatusChange
 from ...engine import DeploymentFilters, Engine, NotFound, Resync, StreamItem
 from ...engine.logs import LogFollower
 from ..deps import EngineDep, ReadAccess, authorize, read_body
-from ..openapi import body_schema, problem_responses
+from ..openapi import API_KEY, body_schema, problem_responses, sse_response
 from ..problems import pointer_errors, problem_response, validation_problem
 
 router = APIRouter(tags=["logs"])
@@ -43,6 +44,18 @@ WS_UNAUTHORIZED = 4401
 WS_NOT_FOUND = 4404
 WS_INVALID = 4422
 
+
+class AnyTextConvertor(PathConvertor):
+    """Starlette's `path`, newlines included: a logical deployment key may hold any text,
+    and `.*` alone would leave a key with a newline without a route (a bare `404`)."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anything", AnyTextConvertor())
+DEPLOYMENT = "/api/deployments/{deployment_id:anything}"
+"""The path of a logical deployment, the prefix of every route under it."""
+
 DeploymentIdPath = Annotated[
     str,
     Path(
@@ -57,13 +70,13 @@ After = Annotated[
 
 
 @router.post(
-    "/api/deployments/{deployment_id:path}/logs",
+    DEPLOYMENT + "/logs",
     status_code=201,
     operation_id="appendDeploymentLogs",
     summary="Append log lines to a logical deployment.",
     response_model=LogsAppended,
-    responses=problem_responses(401, 403, 404, 413, 422),
-    openapi_extra={**body_schema(LogLinesIngest), "security": [{"apiKey": []}]},
+    responses=problem_responses(401, 403, 404, 408, 413, 422, 429),
+    openapi_extra={**body_schema(LogLinesIngest), "security": API_KEY},
 )
 async def append_logs(deployment_id: DeploymentIdPath, request: Request) -> Response:
     """Number and store up to 1000 lines, in order; configured secrets become `••••`.
@@ -121,7 +134,7 @@ def _body_errors(errors: list[ErrorDetails]) -> list[dict[str, str]]:
 
 
 @router.get(
-    "/api/deployments/{deployment_id:path}/logs",
+    DEPLOYMENT + "/logs",
     operation_id="listDeploymentLogs",
     summary="A page of a logical deployment's log lines, oldest first.",
     response_model=LogPage,
@@ -155,14 +168,14 @@ failure, cancelled, rejected) and every line was sent; `1001` when it shuts down
 
 
 @router.get(
-    "/api/deployments/{deployment_id:path}/logs/stream",
+    DEPLOYMENT + "/logs/stream",
     status_code=101,
     operation_id="streamDeploymentLogs",
     summary="WebSocket: a logical deployment's log lines, history first, then live.",
     description=_WS_DESCRIPTION,
     responses={
         101: {"description": "Switching Protocols: the WebSocket is open."},
-        426: {**problem_responses(426)[426], "description": "Not a WebSocket handshake."},
+        **problem_responses(404, 422, 426),
     },
 )
 async def stream_logs_without_upgrade(
@@ -184,7 +197,7 @@ async def stream_logs_without_upgrade(
     )
 
 
-@router.websocket("/api/deployments/{deployment_id:path}/logs/stream")
+@router.websocket(DEPLOYMENT + "/logs/stream")
 async def stream_logs(websocket: WebSocket, deployment_id: str) -> None:
     """History, then live lines, as JSON text messages; closes once the deployment is over."""
     token = take_token(websocket.scope)
@@ -256,21 +269,19 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 
 @router.get(
-    "/api/deployments/{deployment_id:path}/status-stream",
+    DEPLOYMENT + "/status-stream",
     tags=["stream"],
     operation_id="streamDeploymentStatus",
     summary="Server-Sent Events: a logical deployment's status, then each change.",
     response_class=StreamingResponse,
     responses={
-        200: {
-            "description": (
-                "`event: status` frames, data `{status, phase, message, version,"
-                " happened_at, id}`: the current status at once, then each change; the"
-                " stream ends after a final status (success, failure, cancelled,"
-                " rejected). `: ping` comments keep an idle stream open."
-            ),
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        },
+        **sse_response(
+            "`event: status` frames: the current status at once, then each change; the"
+            " stream ends after a final status (success, failure, cancelled, rejected)."
+            " `: ping` comments keep an idle stream open.",
+            {"status": StatusChange},
+            with_id=False,
+        ),
         **problem_responses(401, 404, 422),
     },
     dependencies=[ReadAccess],
@@ -297,15 +308,15 @@ async def latest_row(engine: Engine, deployment_id: str) -> DeploymentEvent | No
 
 
 def _status_frame(row: DeploymentEvent) -> bytes:
-    data = {
-        "status": row.status.value,
-        "phase": row.phase,
-        "message": row.message,
-        "version": row.version,
-        "happened_at": row.happened_at_text,
-        "id": row.id,
-    }
-    return f"event: status\ndata: {json.dumps(data)}\n\n".encode()
+    change = StatusChange(
+        status=row.status,
+        phase=row.phase,
+        message=row.message,
+        version=row.version,
+        happened_at=row.happened_at_text,
+        id=row.id,
+    )
+    return f"event: status\ndata: {change.model_dump_json()}\n\n".encode()
 
 
 def _order(row: DeploymentEvent) -> tuple[datetime, str]:

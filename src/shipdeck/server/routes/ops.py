@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..deps import EngineDep, ReadAccess
 from ..metrics import metrics_text
+from ..openapi import problem_responses
 from ..problems import problem_response
 
 router = APIRouter(tags=["ops"])
@@ -18,7 +19,12 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", operation_id="readiness", summary="Readiness probe.")
+@router.get(
+    "/readyz",
+    operation_id="readiness",
+    summary="Readiness probe.",
+    responses=problem_responses(503),
+)
 async def readyz(request: Request, engine: EngineDep) -> Response:
     """`200` once the database answers, else `503` with `Retry-After`."""
     if await engine.ready():

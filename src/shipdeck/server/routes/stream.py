@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -12,8 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from ...domain import DeploymentEvent
+from ...domain.promotions import EnvironmentView, PromotionView
+from ...domain.stream import ResyncNotice
 from ...engine import Engine, Resync, StoredEvent
 from ..deps import EngineDep, ReadAccess
+from ..openapi import sse_response
 
 router = APIRouter(tags=["stream"], dependencies=[ReadAccess])
 
@@ -33,7 +36,7 @@ def event_frame(event: StoredEvent) -> bytes:
 
 def resync_frame(seq: int) -> bytes:
     """Tells the client to refetch state: what it missed is no longer replayable."""
-    return _frame("resync", seq, json.dumps({"seq": seq, "reason": "refetch state"}))
+    return _frame("resync", seq, ResyncNotice(seq=seq, reason="refetch state").model_dump_json())
 
 
 async def resolve_position(engine: Engine, last_event_id: str | None) -> tuple[int | None, bool]:
@@ -94,7 +97,19 @@ def _wanted(event: StoredEvent, service: str | None) -> bool:
     operation_id="streamEvents",
     summary="Server-Sent Events stream of newly-appended deployment events.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses=sse_response(
+        "`event: deployment` for each appended row (its data as `GET /api/deployments/{id}`"
+        " shows it), `event: promotion` and `event: environment` for approvals, locks and"
+        " policies, `event: resync` when a missed stretch cannot be replayed. `: ping`"
+        " comments keep an idle stream open.",
+        {
+            "deployment": DeploymentEvent,
+            "promotion": PromotionView,
+            "environment": EnvironmentView,
+            "resync": ResyncNotice,
+        },
+        with_id=True,
+    ),
 )
 async def stream_events(
     engine: EngineDep,
