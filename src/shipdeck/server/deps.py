@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection
 
 from ..domain import Role
 from ..engine import Engine, Forbidden, Principal, Unauthorized
-from .problems import ProblemException
+from .problems import ProblemException, pointer_errors
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 async def get_engine(request: Request) -> Engine:
@@ -148,3 +151,27 @@ def too_large(limit: int, what: str = "the request body") -> ProblemException:
     return ProblemException(
         413, "payload-too-large", "Payload too large", f"{what} is over {limit} bytes"
     )
+
+
+async def parse_body(
+    request: Request, model: type[_Model], limit: int, *, optional: bool = False
+) -> _Model:
+    """A JSON body read within `limit` bytes and validated strictly (as every write body:
+    `0` is no boolean) as `model`; `optional`: no body at all reads as `{}`.
+
+    Raises:
+        ProblemException: 413 over the limit, 422 with `errors[]` pointers when invalid.
+    """
+    raw = await read_body(request, limit)
+    if optional and not raw:  # no body at all; whitespace is no JSON document
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw or b"null", strict=True)
+    except ValidationError as exc:
+        errors = pointer_errors(exc.errors())
+        detail = "; ".join(
+            f"{e['pointer']} {e['message']}" if e["pointer"] else e["message"] for e in errors
+        )
+        raise ProblemException(
+            422, "validation", "Payload validation failed", detail, errors=errors
+        ) from exc

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ...domain import (
     ActionResult,
@@ -25,7 +25,7 @@ from ...domain import (
 )
 from ...domain.actions import IDEMPOTENCY_KEY_PATTERN
 from ...engine import Engine, Principal, Unauthorized
-from ..deps import EngineDep, ReadAccess, authorize, read_body
+from ..deps import EngineDep, ReadAccess, authorize, parse_body
 from ..openapi import (
     API_KEY,
     DEPLOYMENT_OPERATIONS,
@@ -35,7 +35,6 @@ from ..openapi import (
     links,
     problem_responses,
 )
-from ..problems import ProblemException, pointer_errors
 from .logs import DEPLOYMENT, DeploymentIdPath
 
 router = APIRouter(tags=["actions"])
@@ -99,22 +98,6 @@ async def _actor(request: Request, action: str, target: str = "") -> tuple[Engin
     return engine, principal
 
 
-async def _body(request: Request, model: type[_Body], *, optional: bool = False) -> _Body:
-    raw = await read_body(request, ACTION_BODY_LIMIT)
-    if optional and not raw:  # no body at all; whitespace is no JSON document
-        raw = b"{}"
-    try:
-        return model.model_validate_json(raw or b"null")
-    except ValidationError as exc:
-        errors = pointer_errors(exc.errors())
-        detail = "; ".join(
-            f"{e['pointer']} {e['message']}" if e["pointer"] else e["message"] for e in errors
-        )
-        raise ProblemException(
-            422, "validation", "Payload validation failed", detail, errors=errors
-        ) from exc
-
-
 def _accepted(result: ActionResult) -> Response:
     location = f"/api/deployments?deployment_id={quote(result.deployment_id, safe='')}"
     return Response(
@@ -152,7 +135,7 @@ async def deploy(request: Request) -> Response:
     Into an environment whose policy asks for approvals, only an admin may deploy directly;
     during a freeze window an admin may pass `override_reason` (audited)."""
     engine, principal = await _actor(request, "deploy")
-    body = await _body(request, DeployRequest)
+    body = await parse_body(request, DeployRequest, ACTION_BODY_LIMIT)
     result = await engine.deploy(
         principal,
         body.service,
@@ -174,7 +157,7 @@ async def promote(request: Request) -> Response:
     When the target's policy asks for approvals the answer's status is `waiting` and it
     names the `promotion_id` to approve."""
     engine, principal = await _actor(request, "promote")
-    body = await _body(request, PromoteRequest)
+    body = await parse_body(request, PromoteRequest, ACTION_BODY_LIMIT)
     result = await engine.promote(
         principal,
         body.service,
@@ -231,7 +214,7 @@ async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Respons
     The body is optional.
     """
     engine, principal = await _actor(request, "rollback", deployment_id)
-    body = await _body(request, RollbackRequest, optional=True)
+    body = await parse_body(request, RollbackRequest, ACTION_BODY_LIMIT, optional=True)
     result = await engine.rollback(
         principal,
         deployment_id,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ...domain import Role
 from ...domain.audit import AUDIT_CURSOR_PATTERN, AuditPage, AuditVerdict
@@ -22,7 +22,7 @@ from ...domain.promotions import (
     PromotionView,
 )
 from ...engine import Engine, Forbidden, Principal
-from ..deps import EngineDep, ReadAccess, authorize, read_body
+from ..deps import EngineDep, ReadAccess, authorize, parse_body
 from ..openapi import (
     API_KEY,
     DEPLOYMENT_OPERATIONS,
@@ -31,7 +31,7 @@ from ..openapi import (
     links,
     problem_responses,
 )
-from ..problems import ProblemException, pointer_errors
+from ..problems import ProblemException
 
 router = APIRouter(tags=["approvals"])
 
@@ -44,24 +44,6 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 def _json(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
-
-
-async def _body(request: Request, model: type[Any], *, optional: bool = False) -> Any:
-    raw = await read_body(request, BODY_LIMIT)
-    if optional and not raw:  # no body at all; whitespace is no JSON document
-        raw = b"{}"
-    try:
-        # Strict as every write body (`0` is no boolean), whatever the model allows when it
-        # is read from the engine's TOML or environment variables.
-        return model.model_validate_json(raw or b"null", strict=True)
-    except ValidationError as exc:
-        errors = pointer_errors(exc.errors())
-        detail = "; ".join(
-            f"{e['pointer']} {e['message']}" if e["pointer"] else e["message"] for e in errors
-        )
-        raise ProblemException(
-            422, "validation", "Payload validation failed", detail, errors=errors
-        ) from exc
 
 
 async def _caller(request: Request, action: str, target: str) -> tuple[Engine, Principal]:
@@ -190,7 +172,7 @@ async def approve(promotion_id: PromotionId, request: Request) -> Response:
     """Counted once per principal; at the quorum exactly one deployment is queued. The
     requester may not approve their own request unless the policy allows it."""
     engine, principal = await _caller(request, "approve", promotion_id)
-    body: DecisionRequest = await _body(request, DecisionRequest, optional=True)
+    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
     return _json(await engine.approve(principal, promotion_id, body.comment))
 
 
@@ -207,7 +189,7 @@ async def approve(promotion_id: PromotionId, request: Request) -> Response:
 async def reject(promotion_id: PromotionId, request: Request) -> Response:
     """One rejection ends it: the target slot gets a `rejected` row."""
     engine, principal = await _caller(request, "reject", promotion_id)
-    body: DecisionRequest = await _body(request, DecisionRequest, optional=True)
+    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
     return _json(await engine.reject(principal, promotion_id, body.comment))
 
 
@@ -224,7 +206,7 @@ async def reject(promotion_id: PromotionId, request: Request) -> Response:
 async def cancel(promotion_id: PromotionId, request: Request) -> Response:
     """The requester or an admin; the target slot gets a `cancelled` row."""
     engine, principal = await _caller(request, "cancel-promotion", promotion_id)
-    body: DecisionRequest = await _body(request, DecisionRequest, optional=True)
+    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
     return _json(await engine.withdraw_promotion(principal, promotion_id, body.comment))
 
 
@@ -275,7 +257,7 @@ async def get_policy(environment: EnvironmentName, engine: EngineDep) -> Respons
 async def put_policy(environment: EnvironmentName, request: Request) -> Response:
     """Overrides the engine TOML's `[policies.<environment>]`; audited."""
     engine, principal = await _caller(request, "set-policy", environment)
-    policy: EnvironmentPolicy = await _body(request, EnvironmentPolicy)
+    policy: EnvironmentPolicy = await parse_body(request, EnvironmentPolicy, BODY_LIMIT)
     return _json(await engine.set_policy(principal, environment, policy))
 
 
@@ -286,7 +268,7 @@ async def put_policy(environment: EnvironmentName, request: Request) -> Response
 async def lock(environment: EnvironmentName, request: Request) -> Response:
     """Every action on the environment is refused (`environment-locked`) until unlocked."""
     engine, principal = await _caller(request, "lock", environment)
-    body: LockRequest = await _body(request, LockRequest)
+    body: LockRequest = await parse_body(request, LockRequest, BODY_LIMIT)
     return _json(await engine.lock(principal, environment, body.reason))
 
 
@@ -303,7 +285,7 @@ async def lock(environment: EnvironmentName, request: Request) -> Response:
 async def unlock(environment: EnvironmentName, request: Request) -> Response:
     """`409` `not-locked` when it is not locked."""
     engine, principal = await _caller(request, "unlock", environment)
-    body: DecisionRequest = await _body(request, DecisionRequest, optional=True)
+    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
     return _json(await engine.unlock(principal, environment, body.comment))
 
 
