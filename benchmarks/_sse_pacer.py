@@ -4,6 +4,13 @@
 S seconds on a fixed schedule (open loop: a slow answer never delays the next row), each
 row carrying its send time as `bench-sent-ns=<time.time_ns()>` in `message`, taken just
 before the request is written. The last stdout line is a JSON summary.
+
+Requests go over a pool of keep-alive connections written and read by hand (the status
+line and `Content-Length` only, like `_load`): tens of µs of CPU per request, so the
+pacer keeps its schedule while subscribers and the server share the machine's two cores
+(an `httpx` pacer needed most of a core at 200 rows/s there, fell behind, and its pool's
+backlog then made every request slower still). An answer's time is measured from the
+row's scheduled moment, so a pacer that had to wait for a free connection shows it.
 """
 
 from __future__ import annotations
@@ -12,46 +19,75 @@ import argparse
 import asyncio
 import json
 import time
-
-import httpx
+from urllib.parse import urlsplit
 
 from ._dataset import LogShape, ingest_bodies
 
+CONNECTIONS = 32
+
+
+def templates(rows: int, seed: int) -> list[bytes]:
+    """Bodies with `@SENT@` and `@AT@` where the send time and `happened_at` go."""
+    out = []
+    for index, body in enumerate(ingest_bodies(LogShape(rows=rows, services=50, seed=seed))):
+        body["deployment_id"] = f"sse-{seed}-{index}"
+        body["happened_at"] = "@AT@"
+        body["message"] = "bench-sent-ns=@SENT@"
+        out.append(json.dumps(body, separators=(",", ":")).encode())
+    return out
+
 
 async def pace(args: argparse.Namespace) -> dict[str, object]:
-    """Post on schedule; count answers."""
-    shape = LogShape(rows=int(args.rate * args.seconds), services=50, seed=args.seed)
-    bodies = list(ingest_bodies(shape))
+    """Post on schedule over `CONNECTIONS` keep-alive connections; count answers."""
+    bodies = templates(int(args.rate * args.seconds), args.seed)
+    parts = urlsplit(args.url)
+    head = (
+        f"POST /api/deployments HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Api-Key: {args.key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
     statuses: dict[int, int] = {}
     answer_ms: list[float] = []
-    headers = {"X-Api-Key": args.key, "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
-    async def post(client: httpx.AsyncClient, index: int, body: dict[str, object]) -> None:
-        body["deployment_id"] = f"sse-{args.seed}-{index}"
-        body["happened_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        body["message"] = f"bench-sent-ns={time.time_ns()}"
-        started = time.perf_counter()
-        response = await client.post("/api/deployments", content=json.dumps(body))
-        answer_ms.append((time.perf_counter() - started) * 1000)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while (item := await queue.get()) is not None:
+                scheduled, template = item
+                body = template.replace(b"@SENT@", b"%d" % time.time_ns()).replace(
+                    b"@AT@", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
+                )
+                writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                answer = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in answer.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                answer_ms.append((time.perf_counter() - scheduled) * 1000)
+                status = int(answer[9:12])
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
 
-    async with httpx.AsyncClient(base_url=args.url, headers=headers, limits=limits) as client:
-        await client.get("/readyz")  # open a connection before the clock starts
-        start = time.perf_counter()
-        start_ns = time.time_ns()
-        tasks = []
-        for index, body in enumerate(bodies):
-            delay = start + index / args.rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(post(client, index, body)))
-        await asyncio.gather(*tasks)
-        seconds = time.perf_counter() - start
+    workers = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
+    await asyncio.sleep(0.2)  # connections open before the clock starts
+    start = time.perf_counter()
+    start_ns = time.time_ns()
+    for index, body in enumerate(bodies):
+        scheduled = start + index / args.rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((scheduled, body))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
     return {
         "sent": len(bodies),
         "start_ns": start_ns,
-        "seconds": seconds,
+        "seconds": time.perf_counter() - start,
         "statuses": {str(k): v for k, v in statuses.items()},
         "answer_ms": answer_ms,
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._harness import Report, Server, Workers, create_key, percentile, say, scratch_dir
+from ._histogram import Histogram
 
 NAME = "sse"
 SUMMARY = "SSE delivery latency, 500 subscribers × 100 events/s"
@@ -55,7 +56,7 @@ class Outcome:
     """What a scenario measured."""
 
     scenario: Scenario
-    latencies_ms: list[float]
+    latencies: Histogram
     deliveries: int
     sent: int
     posted: int
@@ -69,8 +70,8 @@ class Outcome:
     wall_s: float
 
     def pct(self, q: float) -> float:
-        """A latency percentile in ms."""
-        return percentile(self.latencies_ms, q)
+        """A delivery latency percentile in ms."""
+        return self.latencies.percentile_ms(q)
 
 
 def play(server: Server, key: str, scenario: Scenario) -> Outcome:
@@ -87,6 +88,7 @@ def play(server: Server, key: str, scenario: Scenario) -> Outcome:
                 f"--connections={per_process}",
                 f"--expect={scenario.expected}",
                 f"--client={scenario.client}",
+                f"--timeout={scenario.seconds + 120:g}",
             )
         workers.wait_for_files(ready, timeout=60)
         cpu_before = server.cpu_seconds()
@@ -99,14 +101,14 @@ def play(server: Server, key: str, scenario: Scenario) -> Outcome:
         )
         *tallies, pacer = workers.results(timeout=scenario.seconds + 180)
         server_cpu = server.cpu_seconds() - cpu_before
-    latencies = [us / 1000 for tally in tallies for us in tally["latencies_us"]]
+    latencies = Histogram.merged(tally["latencies"] for tally in tallies)
     # From the first send to the last delivery: how long the server needed for the load.
     last = max((t["last_ns"] for t in tallies), default=0)
     wall = max(pacer["seconds"], (last - pacer["start_ns"]) / 1e9)
     outcome = Outcome(
         scenario,
         latencies,
-        len(latencies),
+        latencies.count,
         pacer["sent"],
         pacer["statuses"].get("201", 0),
         sum(t["gaps"] for t in tallies),
@@ -130,7 +132,7 @@ def show(o: Outcome) -> None:
     )
     say(
         f"  latency p50 {o.pct(50):.1f} ms, p95 {o.pct(95):.1f} ms, p99 {o.pct(99):.1f} ms,"
-        f" max {max(o.latencies_ms, default=0):.1f} ms"
+        f" max {o.latencies.max_ms:.1f} ms"
     )
     say(
         f"  ingest answers p50 {percentile(o.answer_ms, 50):.1f} ms, p99"
@@ -170,7 +172,7 @@ def summarise(
     report.add(
         "500 × 100/s: latency p99", p99, "ms", f"≤ {TARGET_P99_MS:g} ms", p99 <= TARGET_P99_MS
     )
-    report.add("500 × 100/s: latency max", max(target.latencies_ms, default=0), "ms")
+    report.add("500 × 100/s: latency max", target.latencies.max_ms, "ms")
     report.add("500 × 100/s: deliveries/s sustained", target.deliveries / target.wall_s, "/s")
     report.add("500 × 100/s: server CPU", target.server_cores, "cores")
     report.add("500 × 20/s: latency p99", light.pct(99), "ms")

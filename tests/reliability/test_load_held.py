@@ -32,7 +32,7 @@ def hold(db_url: str, config: Path, scenario: Scenario) -> Outcome:
     print(
         f"\nload held: {scenario}: ingest p99 {percentile(outcome.answer_ms, 99):.1f} ms, "
         f"delivery p50 {outcome.pct(50):.1f} ms, p99 {outcome.pct(99):.1f} ms, "
-        f"max {max(outcome.latencies_ms):.1f} ms, server {outcome.server_cores:.2f} cores"
+        f"max {outcome.latencies.max_ms:.1f} ms, server {outcome.server_cores:.2f} cores"
     )
     return outcome
 

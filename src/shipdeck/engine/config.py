@@ -36,11 +36,15 @@ class StreamConfig(BaseModel):
     ping_interval: float = Field(default=15.0, gt=0)
     """Seconds between `: ping` comments on an idle SSE stream."""
     subscriber_queue: int = Field(default=1024, ge=1)
-    """Events buffered per subscriber before it must catch up from the store."""
+    """Recent events kept in memory for every subscriber (one window, shared); a reader
+    further behind than that catches up from the store."""
     catch_up_limit: int = Field(default=50_000, ge=1)
     """A subscriber further behind than this many events is told to resync instead."""
     coalesce_ms: float = Field(default=10.0, ge=0, le=1000)
     """Events published within this many milliseconds reach subscribers together."""
+    max_wakeups_per_second: int = Field(default=20_000, ge=0)
+    """With many subscribers the tick lengthens to subscribers ÷ this (500: 25 ms), so
+    the fan-out cannot starve ingest on the same event loop; 0: no cap."""
     retention_hours: float = Field(default=168.0, gt=0)
     """How long events stay replayable with `Last-Event-ID` (default: a week)."""
 

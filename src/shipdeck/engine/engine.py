@@ -191,6 +191,7 @@ class Engine:
             self._committed,
             self.config.stream.subscriber_queue,
             self.config.stream.coalesce_ms / 1000,
+            self.config.stream.max_wakeups_per_second,
         )
         self._matrix_cache: dict[str | None, tuple[int, bytes, bytes]] = {}
         self._matrix_fragments = _MatrixFragments()
@@ -997,7 +998,11 @@ class Engine:
         if older_than is None:
             cutoff = time.time() - self.config.stream.retention_hours * 3600
             older_than = datetime.fromtimestamp(cutoff, UTC)
-        return await self._write(self.store.prune_events, to_micros(older_than))
+        pruned = await self._write(self.store.prune_events, to_micros(older_than))
+        if pruned:
+            # What the store no longer replays is not served from memory either.
+            self._hub.forget_before(await self._read(self.store.first_seq))
+        return pruned
 
     async def _prune_forever(self) -> None:
         last_prune = last_expiry = time.monotonic()

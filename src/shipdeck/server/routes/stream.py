@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from ...domain import DeploymentEvent
 from ...domain.promotions import EnvironmentView, PromotionView
 from ...domain.stream import ResyncNotice
-from ...engine import Engine, Resync, StoredEvent
+from ...engine import Engine, Resync, StoredEvent, StreamItem
 from ..deps import EngineDep, ReadAccess
 from ..openapi import sse_response
 
@@ -79,17 +79,53 @@ async def sse_frames(
             if batch is None:
                 yield b": ping\n\n"
                 continue
-            chunk = b"".join(
-                resync_frame(item.seq) if isinstance(item, Resync) else event_frame(item)
-                for item in batch
-                if isinstance(item, Resync) or _wanted(item, service)
-            )
+            chunk = chunks.of(batch, service)
             if chunk:
                 yield chunk
 
 
 def _wanted(event: StoredEvent, service: str | None) -> bool:
     return service is None or event.service is None or event.service == service
+
+
+class _Chunks:
+    """A batch's bytes for one filter, built once for every stream that gets that batch.
+
+    Live subscribers of one engine receive the same runs of events at each tick, so the
+    frames are joined once per run and filter, not once per subscriber. Keyed by the run's
+    first and last event (values, not positions: two engines in one process never share a
+    chunk by accident).
+    """
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[StoredEvent, StoredEvent, int, str | None], bytes] = {}
+
+    def of(self, batch: list[StreamItem], service: str | None) -> bytes:
+        """The frames of `batch` that `service` wants (a resync always)."""
+        first, last = batch[0], batch[-1]
+        if isinstance(first, Resync) or isinstance(last, Resync):
+            return self._build(batch, service)
+        key = (first, last, len(batch), service)
+        chunk = self._built.get(key)
+        if chunk is None:
+            chunk = self._build(batch, service)
+            if len(self._built) >= self.SIZE:
+                del self._built[next(iter(self._built))]
+            self._built[key] = chunk
+        return chunk
+
+    @staticmethod
+    def _build(batch: list[StreamItem], service: str | None) -> bytes:
+        return b"".join(
+            resync_frame(item.seq) if isinstance(item, Resync) else event_frame(item)
+            for item in batch
+            if isinstance(item, Resync) or _wanted(item, service)
+        )
+
+
+chunks = _Chunks()
 
 
 @router.get(
