@@ -3,8 +3,9 @@
 Run as `python -m benchmarks.server_runner --database URL --port N [--config FILE]`.
 
 The app is built with `shipdeck.server.create_app` and served by uvicorn with the options
-`shipdeck.server.serve.run` uses (one worker, the default asyncio loop and h11, no access
-log), so every figure measured against it holds for `shipdeck serve`. The extra route,
+`shipdeck.server.serve.run` uses (one worker, uvloop and httptools, no access log), so the
+ingest figures measured against it hold for `shipdeck serve` (the SSE benchmark runs
+`shipdeck serve` itself). The extra route,
 `POST /bench/empty`, answers `201` with a small JSON body and does nothing else: the
 baseline the ingest benchmark compares `POST /api/deployments` with (same process, same
 middleware, same HTTP stack; no auth, validation, storage or fan-out).

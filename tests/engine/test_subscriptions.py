@@ -13,6 +13,7 @@ import pytest
 
 from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine import Engine, EngineConfig, Resync, StoredEvent, Subscription
+from shipdeck.engine.subscriptions import EventHub
 
 BASE_TIME = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 WAIT = 10.0
@@ -250,3 +251,22 @@ async def test_event_data_is_the_stored_row_document(engine: Engine) -> None:
     assert json.loads(event.data) == json.loads(doc)
     assert json.loads(event.data)["id"] == stored.id
     assert event.service == "service-a"
+
+
+async def test_the_tick_lengthens_with_waiting_readers_only() -> None:
+    """At most `max_wakeups` wake-ups a second: 5 waiting readers at 100/s → a 50 ms tick.
+
+    A subscriber that is not waiting (stuck writing to a client that stopped reading) does
+    not count: it will not wake.
+    """
+    hub = EventHub(head=0, window=16, coalesce=0.01, max_wakeups=100)
+    assert hub.tick == 0.01
+    hub.attach()  # subscribed, but busy elsewhere: not waiting
+    waiting = [asyncio.create_task(hub.wait(WAIT)) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert hub.tick == pytest.approx(0.05)
+    hub.publish(StoredEvent(1, "deployment", "a", "{}"))
+    assert await asyncio.gather(*waiting) == [True] * 5  # woken by the one delivery
+    assert hub.head == 1
+    assert hub.tick == 0.01
+    assert EventHub(head=0, window=16, coalesce=0.01, max_wakeups=0).tick == 0.01  # no cap

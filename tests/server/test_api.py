@@ -731,6 +731,7 @@ async def test_metrics_in_prometheus_text(client: httpx.AsyncClient, engine: Eng
         "shipdeck_log_followers",
         "shipdeck_executor_running",
         "shipdeck_asyncio_tasks",
+        "shipdeck_python_heap_blocks",
         "process_resident_memory_bytes",
     ):
         assert any(line.startswith(name + " ") for line in lines), name

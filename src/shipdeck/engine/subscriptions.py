@@ -47,9 +47,10 @@ class EventHub:
 
     Events published within one tick are delivered together, so under load a subscriber
     wakes once per tick rather than once per event. The tick is `coalesce` seconds, and
-    longer with many subscribers: at most `max_wakeups` wake-ups a second in all (500
-    subscribers at 20,000/s: 25 ms), so the fan-out stays a bounded share of the event
-    loop instead of starving everything else on it.
+    longer with many waiting readers: at most `max_wakeups` wake-ups a second in all (500
+    readers at 20,000/s: 25 ms), so the fan-out stays a bounded share of the event loop
+    instead of starving everything else on it. Readers blocked on a client that stopped
+    reading are not waiting, so they neither count nor cost anything per tick.
     """
 
     def __init__(self, head: int, window: int, coalesce: float = 0.0, max_wakeups: int = 0) -> None:
@@ -80,7 +81,8 @@ class EventHub:
         """Seconds a published event may wait so that it is delivered with others."""
         if self.max_wakeups <= 0:
             return self.coalesce
-        return max(self.coalesce, self._subscribers / self.max_wakeups)
+        # Only readers waiting now will wake: one stuck writing to a dead client does not.
+        return max(self.coalesce, len(self._waiters) / self.max_wakeups)
 
     def publish(self, event: StoredEvent) -> None:
         """Offer a committed event to every subscriber (now, or at the next tick)."""

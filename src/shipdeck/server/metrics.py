@@ -8,6 +8,7 @@ descriptors.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -49,6 +50,12 @@ class EngineCollector(Collector):
             tasks = 0
         yield GaugeMetricFamily(
             "shipdeck_asyncio_tasks", "asyncio tasks alive in the server.", value=tasks
+        )
+        yield GaugeMetricFamily(
+            "shipdeck_python_heap_blocks",
+            "Memory blocks Python's allocator holds for live objects (unlike resident"
+            " memory, it falls again when objects are freed).",
+            value=sys.getallocatedblocks(),
         )
 
 

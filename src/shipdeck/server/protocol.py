@@ -1,19 +1,36 @@
-"""uvicorn's httptools protocol with a bound on the request head.
+"""uvicorn's httptools protocol with bounds on what one connection can hold.
 
 httptools keeps every header byte a client sends until the head ends; without a bound a client
 could hold megabytes per connection. Past `MAX_HEAD_BYTES` of head the connection gets a
 `431` problem and is closed.
+
+In the other direction, the kernel grows a socket's send buffer up to `tcp_wmem`'s maximum
+(4 MiB here) for a client that does not read: an event stream whose client stopped reading
+kept being written to — costing a wake-up and a write at every tick, like a live one — until
+megabytes had piled up, minutes at dashboard rates. `TCP_NOTSENT_LOWAT` bounds the bytes
+accepted but not yet sent, so such a stream's writer pauses after `MAX_UNSENT_BYTES` in the
+kernel plus `WRITE_BUFFER_HIGH` in the process, and costs nothing more. Bytes in flight are
+not limited, so a reading client on a long link keeps its full throughput.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 64 * 1024
 """The most bytes a request line plus headers may take."""
+
+MAX_UNSENT_BYTES = 128 * 1024
+"""The most bytes the kernel holds for a client before they are sent (Linux)."""
+
+WRITE_BUFFER_HIGH = 16 * 1024
+"""Bytes the transport buffers beyond the kernel's before a response's writer pauses."""
 
 
 def _refusal() -> bytes:
@@ -47,6 +64,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_chunks = 0
         self._head_fields = 0
         self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+        if sock is not None and option is not None:
+            # Not TCP (a Unix socket): its buffer does not grow, so nothing to bound.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, MAX_UNSENT_BYTES)
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        super().connection_made(transport)
 
     def on_message_begin(self) -> None:
         self._in_head = True

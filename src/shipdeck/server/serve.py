@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import socket
 from types import FrameType
@@ -50,6 +53,30 @@ def run(
 
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between collections of the youngest generation (CPython's default: 700)."""
+FULL_COLLECTION_TICKS = 300
+"""uvicorn ticks (0.1 s) between full collections: every 30 s."""
+
+
+def _malloc_trim() -> None:
+    """Give the C heap's free pages back to the OS (glibc; elsewhere nothing happens).
+
+    Frames and bodies over 512 bytes live in the C heap; freed, they stay mapped until
+    trimmed, so resident memory would not fall after a crowd of clients leaves.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    with contextlib.suppress(OSError):
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            return libc
+    return None
+
+
+_LIBC = _load_libc()
 
 
 def settle_heap() -> None:
@@ -60,6 +87,8 @@ def settle_heap() -> None:
     up to 120 ms paused with 500 streams open, the SSE tail latency). Frozen, a full
     collection walks only what was made since; a larger young threshold makes the
     collector run a tenth as often under the allocation churn of hundreds of streams.
+    Full collections then come rarely on their own, and never on an idle server, so the
+    server runs one every 30 s (see `_Server.on_tick`).
     """
     gc.collect()
     gc.freeze()
@@ -75,6 +104,16 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         settle_heap()
+
+    async def on_tick(self, counter: int) -> bool:
+        # A closed connection leaves its protocol, tasks and coroutines in reference cycles
+        # that only a full collection frees (measured: ~180 blocks per connection, all
+        # returned by one collection). With the start-up heap frozen, a collection walks
+        # only what was made since.
+        if counter % FULL_COLLECTION_TICKS == FULL_COLLECTION_TICKS - 1:
+            gc.collect()
+            _malloc_trim()
+        return await super().on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         app = self.config.app

@@ -21,6 +21,10 @@ from ..openapi import sse_response
 router = APIRouter(tags=["stream"], dependencies=[ReadAccess])
 
 RETRY_MS = 2000
+BATCH_EVENTS = 32
+"""Events per write at most. A live tick carries a few; a stream catching up writes ≤ 32
+rows at a time (≤ ~200 KB at the largest rows), so what a slow or departed client holds in
+the server stays small and the transport's back-pressure applies between writes."""
 _DIGITS = re.compile(r"^\d{1,18}$")
 
 
@@ -73,7 +77,7 @@ async def sse_frames(
         if resync_first:
             yield resync_frame(subscription.position)
         while True:
-            batch = await subscription.next_batch(timeout=ping)
+            batch = await subscription.next_batch(timeout=ping, limit=BATCH_EVENTS)
             if subscription.closed:
                 return
             if batch is None:
@@ -97,7 +101,10 @@ class _Chunks:
     chunk by accident).
     """
 
-    SIZE = 256
+    SIZE = 16
+    """Runs kept: live streams share the newest few; catch-up runs differ and pass through."""
+    LARGEST = 64 * 1024
+    """Bytes of the largest chunk kept (with `SIZE`, at most 1 MiB held)."""
 
     def __init__(self) -> None:
         self._built: dict[tuple[StoredEvent, StoredEvent, int, str | None], bytes] = {}
@@ -111,6 +118,8 @@ class _Chunks:
         chunk = self._built.get(key)
         if chunk is None:
             chunk = self._build(batch, service)
+            if len(chunk) > self.LARGEST:
+                return chunk
             if len(self._built) >= self.SIZE:
                 del self._built[next(iter(self._built))]
             self._built[key] = chunk
