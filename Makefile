@@ -28,7 +28,7 @@ test: lint typecheck
 # The fault-injection suite at full size, ~35 min (its fast sizes run in `make test`;
 # figures in tests/reliability/README.md). CI runs both.
 test-reliability: $(STAMP)
-	$(BIN)/pytest -q -m full tests/reliability
+	$(BIN)/pytest -q -rP -m full tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
