@@ -54,7 +54,7 @@ from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.domain import DeploymentEventIngest, Status, utc_now
 from shipdeck.engine import DeploymentFilters, Engine
 from shipdeck.engine.cursors import encode_cursor
@@ -331,7 +331,7 @@ PANEL_MAX = 9
 async def event_latency(report: Report) -> None:
     """Rows at 200/s through the app's own engine; each dated from send to its cell's paint."""
     with scratch_dir("tui-latency") as folder:
-        app = ShipdeckApp(EmbeddedEngine(small_db(folder)))
+        app = ShipdeckApp(EmbeddedClient(small_db(folder)))
         sent: dict[str, float] = {}
         waiting: dict[str, set[str]] = {}
 
@@ -473,7 +473,7 @@ def _first_paint_child(url: str, *, cursor: bool) -> dict[str, float]:
 
 
 async def _first_paint_once(url: str, *, cursor: bool) -> dict[str, float]:
-    client = EmbeddedEngine(url)
+    client = EmbeddedClient(url)
     app = ShipdeckApp(client)
     marks: dict[str, float] = {}
     fetch, build = client.matrix, MatrixModel.__dict__["from_matrix"]
@@ -600,7 +600,7 @@ async def history_1m(report: Report) -> None:
     await check_log(url, path, report)
     visit = [0]
     need_more: list[float] = []
-    client = EmbeddedEngine(url)
+    client = EmbeddedClient(url)
     app = ShipdeckApp(client)
     probe = PaintProbe(app, _table_keys(visit))
     fetches: list[float] = []
@@ -709,12 +709,12 @@ STARTUP_RUNS = 5
 _STARTUP_CHILD = """\
 import sys, time
 import asyncio, json
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 started = float(sys.argv[2])
 imported = time.time()
-app = ShipdeckApp(EmbeddedEngine(sys.argv[1]))
+app = ShipdeckApp(EmbeddedClient(sys.argv[1]))
 state = {"rows": False, "painted": None}
 render_line = MatrixGrid.render_line
 def probe_line(grid, y):
@@ -880,7 +880,7 @@ async def memory(report: Report) -> None:
 
 
 async def _memory_run(url: str, run: MemoryRun) -> None:
-    app = ShipdeckApp(EmbeddedEngine(url))
+    app = ShipdeckApp(EmbeddedClient(url))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: matrix_loaded(app))
         fetch = app.client.matrix

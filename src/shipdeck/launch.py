@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .client import EngineClient
-from .client.embedded import EmbeddedEngine
+from .client.embedded import EmbeddedClient
 from .engine import Engine, EngineConfig
 from .locations import default_database_url
 from .tui.config import Profile, TuiConfig, TuiConfigError
@@ -18,11 +18,11 @@ TOKEN_ENV = "SHIPDECK_TOKEN"  # noqa: S105  # the name of a variable, not a secr
 def client_for(profile: Profile) -> EngineClient:
     """An embedded or remote client for a profile."""
     if profile.embedded:
-        return EmbeddedEngine(profile.database or default_database_url())
-    from .client.remote import RemoteEngine
+        return EmbeddedClient(profile.database or default_database_url())
+    from .client.remote import RemoteClient
 
     assert profile.url is not None
-    return RemoteEngine(profile.url, token=profile.token())
+    return RemoteClient(profile.url, token=profile.token())
 
 
 def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tuple[str, Profile]:
@@ -73,7 +73,7 @@ async def demo_traffic(engine: Engine) -> None:
 
 def demo_client(
     *, database: Path, traffic: bool = True, now: datetime | None = None
-) -> EmbeddedEngine:
+) -> EmbeddedClient:
     """The embedded engine on a new database at `database`, seeded, with simulated CI traffic.
 
     The caller owns the file (the CLI puts it in a temporary folder it removes).
@@ -82,7 +82,7 @@ def demo_client(
     async def prepare(engine: Engine) -> None:
         await seed_demo_once(engine, now)
 
-    return EmbeddedEngine(
+    return EmbeddedClient(
         f"sqlite:///{database}",
         demo_config(),
         prepare=prepare,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shipdeck.client.base import ConnectionChanged, FeedItem, LinkState
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.remote import RemoteClient
 
 from ..conftest import ServerProcess
 
@@ -26,7 +26,7 @@ FAST: dict[str, Any] = {"backoff_base": 0.05, "backoff_cap": 0.3}
 class FeedReader:
     """Reads a client's feed with a deadline on every wait (never a fixed sleep)."""
 
-    def __init__(self, client: RemoteEngine) -> None:
+    def __init__(self, client: RemoteClient) -> None:
         self.feed = client.feed()
         self.seen: list[FeedItem] = []
 
@@ -88,12 +88,12 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
 
 
 @pytest.fixture
-async def remote() -> AsyncIterator[Callable[..., Awaitable[RemoteEngine]]]:
-    """Make started `RemoteEngine`s (fast backoff unless told otherwise); all closed at the end."""
-    clients: list[RemoteEngine] = []
+async def remote() -> AsyncIterator[Callable[..., Awaitable[RemoteClient]]]:
+    """Make started `RemoteClient`s (fast backoff unless told otherwise); all closed at the end."""
+    clients: list[RemoteClient] = []
 
-    async def make(url: str, token: str | None = None, **options: Any) -> RemoteEngine:
-        client = RemoteEngine(url, token, **{**FAST, **options})
+    async def make(url: str, token: str | None = None, **options: Any) -> RemoteClient:
+        client = RemoteClient(url, token, **{**FAST, **options})
         await client.start()
         clients.append(client)
         return client
@@ -104,11 +104,11 @@ async def remote() -> AsyncIterator[Callable[..., Awaitable[RemoteEngine]]]:
 
 
 @pytest.fixture
-async def reader() -> AsyncIterator[Callable[[RemoteEngine], FeedReader]]:
+async def reader() -> AsyncIterator[Callable[[RemoteClient], FeedReader]]:
     """Open feed readers; every feed is closed at the end."""
     readers: list[FeedReader] = []
 
-    def make(client: RemoteEngine) -> FeedReader:
+    def make(client: RemoteClient) -> FeedReader:
         readers.append(FeedReader(client))
         return readers[-1]
 

@@ -26,15 +26,15 @@ from shipdeck.client.base import (
     EngineError,
     HistoryFilters,
 )
-from shipdeck.client.embedded import EmbeddedEngine
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import DeploymentEvent, DeploymentEventIngest, Role
 from shipdeck.engine import load_config
 
 from ..conftest import ServerProcess, create_key, free_port
 from .conftest import RawServer, post_row, raw_server, respond
 
-MakeRemote = Callable[..., Awaitable[RemoteEngine]]
+MakeRemote = Callable[..., Awaitable[RemoteClient]]
 
 WAIT = 15.0
 FINAL = {"success", "failure", "cancelled", "rejected"}
@@ -97,7 +97,7 @@ async def actor(
 
         yield Actor(await remote(server.url, deployer), report_remote)
         return
-    client = EmbeddedEngine(db_url, load_config(config_path))
+    client = EmbeddedClient(db_url, load_config(config_path))
     await client.start()
 
     async def report_embedded(**fields: Any) -> None:
@@ -277,7 +277,7 @@ async def test_capabilities_of_each_role(
 
 
 async def test_the_local_user_acts_on_an_embedded_engine(db_url: str, config_path: Path) -> None:
-    client = EmbeddedEngine(db_url, load_config(config_path))
+    client = EmbeddedClient(db_url, load_config(config_path))
     await client.start()
     try:
         capabilities = await client.capabilities()

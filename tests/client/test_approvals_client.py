@@ -30,8 +30,8 @@ from shipdeck.client.base import (
     PromotionChanged,
     ResyncNeeded,
 )
-from shipdeck.client.embedded import EmbeddedEngine
-from shipdeck.client.remote import RemoteEngine, _FeedState
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient, _FeedState
 from shipdeck.domain import Role
 from shipdeck.domain.promotions import AWAITING
 from shipdeck.engine import Principal, load_config
@@ -87,7 +87,7 @@ async def desk(
     db_url: str,
     config_path: Path,
     server_factory: type[ServerProcess],
-    remote: Callable[..., Awaitable[RemoteEngine]],
+    remote: Callable[..., Awaitable[RemoteClient]],
 ) -> AsyncIterator[Desk]:
     if request.param == "remote":
         server = server_factory(db_url, config_path).start()
@@ -114,7 +114,7 @@ async def desk(
 
         yield Desk(await remote(server.url, admin_key), "boss", request_remote, lock_remote)
         return
-    client = EmbeddedEngine(db_url, load_config(config_path))
+    client = EmbeddedClient(db_url, load_config(config_path))
     await client.start()
     engine = client.engine
 
@@ -250,16 +250,16 @@ async def test_refusals_carry_their_kind(desk: Desk) -> None:
 # -- environments and the feed ---------------------------------------------------------------
 
 
-async def test_environment_states_show_policy_and_lock(desk: Desk) -> None:
+async def test_environment_policies_show_policy_and_lock(desk: Desk) -> None:
     client = desk.client
-    states = {state.environment: state for state in await client.environment_states()}
+    states = {state.environment: state for state in await client.environment_policies()}
     assert list(states) == ["dev", "staging", "prod"]
     assert states["prod"].policy.approvals_required == 1
     assert states["dev"].summary == "no approval required"
     assert states["prod"].lock is None and states["prod"].frozen is None
 
     await desk.lock("prod", "incident 42")
-    prod = next(s for s in await client.environment_states() if s.environment == "prod")
+    prod = next(s for s in await client.environment_policies() if s.environment == "prod")
     assert prod.lock is not None
     assert (prod.lock.reason, prod.lock.by) == ("incident 42", desk.me)
 
@@ -291,21 +291,21 @@ async def test_the_feed_carries_promotions_and_environments(desk: Desk) -> None:
 
 
 async def test_a_server_without_approvals_has_none(
-    remote: Callable[..., Awaitable[RemoteEngine]],
+    remote: Callable[..., Awaitable[RemoteClient]],
 ) -> None:
     problem = json.dumps({"title": "Not Found", "status": 404}).encode()
     async with raw_server(respond(404, "application/problem+json", problem)) as fake:
         client = await remote(fake.url, "sdk_key")
         assert await client.promotions() == []
         assert await client.pending_for_me() == []
-        assert await client.environment_states() == []
+        assert await client.environment_policies() == []
 
 
 async def test_without_a_key_nothing_is_pending_for_me(
     server_factory: type[ServerProcess],
     db_url: str,
     config_path: Path,
-    remote: Callable[..., Awaitable[RemoteEngine]],
+    remote: Callable[..., Awaitable[RemoteClient]],
 ) -> None:
     server = server_factory(db_url, config_path).start()
     anonymous = await remote(server.url)

@@ -31,14 +31,14 @@ from shipdeck.client.base import (
     LogLinkChanged,
     LogStreamEnded,
 )
-from shipdeck.client.embedded import EmbeddedEngine
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import DeploymentEventIngest, LogLine, LogLineIngest
 from shipdeck.engine import Engine
 
 from ..conftest import ServerProcess, free_port
 
-MakeRemote = Callable[..., Awaitable[RemoteEngine]]
+MakeRemote = Callable[..., Awaitable[RemoteClient]]
 
 WAIT = 15.0
 """Seconds to wait for something that must happen (a bound, never a sleep)."""
@@ -73,7 +73,7 @@ def _row(deployment_id: str, status: str, second: int) -> dict[str, Any]:
 
 @dataclass
 class EmbeddedDeck:
-    client: EmbeddedEngine
+    client: EmbeddedClient
 
     async def report(self, deployment_id: str, status: str, second: int = 0) -> None:
         body = DeploymentEventIngest.model_validate_json(
@@ -89,7 +89,7 @@ class EmbeddedDeck:
 
 @dataclass
 class RemoteDeck:
-    client: RemoteEngine
+    client: RemoteClient
     server: ServerProcess
     key: str
 
@@ -124,7 +124,7 @@ async def deck(
         key: str = request.getfixturevalue("api_key")
         yield RemoteDeck(await remote(server.url), server, key)
         return
-    client = EmbeddedEngine(db_url)
+    client = EmbeddedClient(db_url)
     await client.start()
     try:
         yield EmbeddedDeck(client)
@@ -555,7 +555,7 @@ async def test_the_consumer_may_stop_while_the_server_is_down(
 async def test_an_engine_shutting_down_ends_the_stream_offline(
     db_url: str, follow: MakeFollow
 ) -> None:
-    client = EmbeddedEngine(db_url)
+    client = EmbeddedClient(db_url)
     await client.start()
     try:
         deck = EmbeddedDeck(client)

@@ -1,4 +1,4 @@
-"""`RemoteEngine` against a real `shipdeck serve` on loopback, and against tiny fake servers.
+"""`RemoteClient` against a real `shipdeck serve` on loopback, and against tiny fake servers.
 
 The fake servers stand in for what our server never does: stay silent, hang up at once,
 answer with HTML or garbage, use UUID event ids, skip sequence numbers.
@@ -24,7 +24,7 @@ from shipdeck.client.base import (
     LinkState,
     ResyncNeeded,
 )
-from shipdeck.client.remote import NO_ACTIONS, RemoteEngine
+from shipdeck.client.remote import NO_ACTIONS, RemoteClient
 from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine import Engine
 
@@ -40,8 +40,8 @@ from .conftest import (
     respond,
 )
 
-MakeRemote = Callable[..., Awaitable[RemoteEngine]]
-MakeReader = Callable[[RemoteEngine], FeedReader]
+MakeRemote = Callable[..., Awaitable[RemoteClient]]
+MakeReader = Callable[[RemoteClient], FeedReader]
 
 
 def arrived(items: list[Any]) -> list[DeploymentArrived]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shipdeck.client import ConnectionChanged, DeploymentArrived, LinkState, ResyncNeeded
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.remote import RemoteClient
 from tests.conftest import ServerProcess, free_port
 
 from .conftest import CuttingProxy, until
@@ -56,7 +56,7 @@ async def run_cuts(
     key = create_key(db_url, "ci")
     server = server_factory(db_url, server_config).start()
     proxy = await cutting_proxy(server.port, random.Random(7), 500, 40_000).start()
-    client = RemoteEngine(proxy.url, backoff_base=0.01, backoff_cap=0.05, rng=random.Random(3))
+    client = RemoteClient(proxy.url, backoff_base=0.01, backoff_cap=0.05, rng=random.Random(3))
     await client.start()
     seen: list[tuple[int, str]] = []
     resyncs = 0
@@ -131,7 +131,7 @@ async def test_a_server_that_closes_at_once_is_not_hammered() -> None:
 
     server = await asyncio.start_server(slam, "127.0.0.1", free_port())
     port = server.sockets[0].getsockname()[1]
-    client = RemoteEngine(f"http://127.0.0.1:{port}", backoff_base=0.1, backoff_cap=2.0)
+    client = RemoteClient(f"http://127.0.0.1:{port}", backoff_base=0.1, backoff_cap=2.0)
     await client.start()
     statuses: list[int] = []
 
@@ -162,7 +162,7 @@ async def test_backoff_resets_after_a_healthy_stream(
     server = server_factory(db_url, server_config).start()
     proxy = await cutting_proxy(server.port, random.Random(1)).start()
     proxy.cutting = False
-    client = RemoteEngine(proxy.url, backoff_base=0.05, backoff_cap=0.2, healthy_after=0.5)
+    client = RemoteClient(proxy.url, backoff_base=0.05, backoff_cap=0.2, healthy_after=0.5)
     await client.start()
     attempts: list[int] = []
     lives = 0

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from shipdeck.client import LinkState, LogLinesArrived, LogLinkChanged, LogStreamEnded
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.remote import RemoteClient
 from tests.conftest import ServerProcess, create_key
 
 from .conftest import CuttingProxy, until
@@ -54,7 +54,7 @@ async def restarts(
                 assert response.status_code == 201
                 written += 1
 
-        client = RemoteEngine(proxy.url, key, backoff_base=0.2, backoff_cap=1.0)
+        client = RemoteClient(proxy.url, key, backoff_base=0.2, backoff_cap=1.0)
         await client.start()
         seqs: list[int] = []
         messages: list[str] = []
@@ -125,7 +125,7 @@ async def test_refused_key_stops_with_a_reason(
     config = tmp_path / "closed.toml"
     config.write_text('[auth]\nread = "key"\n')
     server = server_factory(db_url, config).start()
-    client = RemoteEngine(server.url, "sdk_nope_nope")
+    client = RemoteClient(server.url, "sdk_nope_nope")
     await client.start()
     items = []
     try:

@@ -11,7 +11,7 @@ import pytest
 from textual.app import App
 
 from shipdeck.client import EngineClient
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.domain import DeploymentEventIngest
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.tui.app import ShipdeckApp
@@ -98,13 +98,13 @@ async def deck_client(
     if request.param == "embedded":
         from shipdeck.engine import load_config
 
-        client = EmbeddedEngine(db_url, load_config(config_path))  # type: ignore[arg-type]
+        client = EmbeddedClient(db_url, load_config(config_path))  # type: ignore[arg-type]
         yield client, None  # type: ignore[misc]
     else:
-        from shipdeck.client.remote import RemoteEngine
+        from shipdeck.client.remote import RemoteClient
 
         server = server_factory(db_url, config=config_path).start()
-        yield RemoteEngine(server.url), server
+        yield RemoteClient(server.url), server
 
 
 def make_app(client: EngineClient, **kwargs: object) -> ShipdeckApp:

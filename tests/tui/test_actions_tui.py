@@ -16,8 +16,8 @@ import pytest
 from textual.pilot import Pilot
 
 from shipdeck.client import EngineClient, FeedItem
-from shipdeck.client.embedded import EmbeddedEngine
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import DeploymentEvent, Role
 from shipdeck.engine import load_config
 from shipdeck.tui import actions
@@ -94,10 +94,10 @@ async def acting(request: pytest.FixtureRequest, db_url: str, tmp_path: Path, se
     await seed(db_url)
     path = config_file(tmp_path)
     if request.param == "embedded":
-        return HeldFeed(EmbeddedEngine(db_url, load_config(path)))
+        return HeldFeed(EmbeddedClient(db_url, load_config(path)))
     key = create_key(db_url, "deployer", Role.DEPLOYER)
     server = server_factory(db_url, config=path).start()
-    return HeldFeed(RemoteEngine(server.url, key))
+    return HeldFeed(RemoteClient(server.url, key))
 
 
 # -- reading the screen --------------------------------------------------------------------
@@ -436,7 +436,7 @@ async def test_a_viewer_key_hides_the_keys(db_url: str, tmp_path: Path, server_f
     await seed(db_url)
     key = create_key(db_url, "viewer", Role.VIEWER)
     server = server_factory(db_url, config=config_file(tmp_path)).start()
-    app = make_app(RemoteEngine(server.url, key))
+    app = make_app(RemoteClient(server.url, key))
     async with app.run_test(size=TALL) as pilot:
         reason = "your role viewer may only read; actions need deployer or above"
         await hidden_keys_explain(pilot, app, reason)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.tui.screens.detail import DetailScreen
 from shipdeck.tui.screens.help import HelpScreen
 from shipdeck.tui.screens.history import HistoryScreen
@@ -18,7 +18,7 @@ from .conftest import make_app, row, screen_text, wait_for
 
 async def ingest(client, server, body) -> None:
     """Report a row the way CI does for this engine."""
-    if isinstance(client, EmbeddedEngine):
+    if isinstance(client, EmbeddedClient):
         await client.engine.ingest(body)
         return
     key = create_key(server.database_url)
@@ -269,7 +269,7 @@ async def test_history_memory_is_bounded_during_long_live_runs(db_url, monkeypat
 
     monkeypatch.setattr(history_table, "MAX_ROWS", 12)
     await seed(db_url)
-    client = EmbeddedEngine(db_url)
+    client = EmbeddedClient(db_url)
     app = make_app(client)
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)

@@ -18,8 +18,8 @@ import pytest
 from textual.pilot import Pilot
 
 from shipdeck.client import EngineClient
-from shipdeck.client.embedded import EmbeddedEngine
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import Role
 from shipdeck.domain.policy import EnvironmentPolicy
 from shipdeck.domain.promotions import EnvironmentView, LockView
@@ -87,7 +87,7 @@ async def approving(
     path = tmp_path / "approvals.toml"
     path.write_text(CONFIG, encoding="utf-8")
     if request.param == "embedded":
-        client = EmbeddedEngine(db_url, load_config(path))
+        client = EmbeddedClient(db_url, load_config(path))
 
         async def ask_embedded() -> None:
             ana = Principal("ana", Role.DEPLOYER)
@@ -120,7 +120,7 @@ async def approving(
     async def lock_remote(environment: str, reason: str) -> None:
         await post("boss", f"/api/environments/{environment}/lock", {"reason": reason})
 
-    return Approving(RemoteEngine(server.url, keys["me"]), lambda: "me", ask_remote, lock_remote)
+    return Approving(RemoteClient(server.url, keys["me"]), lambda: "me", ask_remote, lock_remote)
 
 
 # -- reading the screen --------------------------------------------------------------------
@@ -349,7 +349,7 @@ async def test_locks_and_freezes_on_the_matrix(approving: Approving, size: tuple
         columns = screen_lines(app)[1]
         assert columns.index("dev") < columns.index("qa") < columns.index("uat ❄ frozen")
         await pilot.press("right", "right", "right")  # checkout-api → prod
-        who = approving.me() if isinstance(approving.client, EmbeddedEngine) else "boss"
+        who = approving.me() if isinstance(approving.client, EmbeddedClient) else "boss"
         await wait_for(pilot, lambda: f"⊠ prod locked by {who}" in screen_text(app))
         assert "incident 7" in row_of(app, "⊠ prod locked by")
         await pilot.press("left")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.launch import client_for, resolve_profile
 from shipdeck.tui.config import Profile, TuiConfig, TuiConfigError, load_tui_config
 from shipdeck.tui.screens.history import HistoryScreen
@@ -43,7 +43,7 @@ def test_profiles_resolve_to_the_right_engine(tmp_path: Path, monkeypatch) -> No
     config = load_tui_config(write(tmp_path, CONFIG.format(db=tmp_path / "x.db")))
     assert config.theme == "nord" and config.notify.failures == ["uat", "prod"]
     name, profile = resolve_profile(config, None, None)
-    assert name == "laptop" and isinstance(client_for(profile), EmbeddedEngine)
+    assert name == "laptop" and isinstance(client_for(profile), EmbeddedClient)
     monkeypatch.setenv("SHIPDECK_TEST_TOKEN", "sdk_x_y")
     name, profile = resolve_profile(config, "prod", None)
     assert name == "prod" and profile.token() == "sdk_x_y"
@@ -94,7 +94,7 @@ def test_profile_needs_one_kind() -> None:
 async def test_keymap_and_theme_apply(db_url: str) -> None:
     await seed(db_url)
     config = TuiConfig(theme="nord", keymap={"matrix.history": "y"})
-    app = make_app(EmbeddedEngine(db_url), tui_config=config)
+    app = make_app(EmbeddedClient(db_url), tui_config=config)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.matrix.services())
         assert app.theme == "nord"
@@ -109,7 +109,7 @@ async def test_failure_notifications_follow_the_config(db_url: str) -> None:
     from .conftest import row
 
     await seed(db_url)
-    client = EmbeddedEngine(db_url)
+    client = EmbeddedClient(db_url)
     config = TuiConfig.model_validate({"notify": {"failures": ["uat"]}})
     app = make_app(client, tui_config=config)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -26,7 +26,7 @@ from shipdeck.client import (
     LogLinkChanged,
     LogStreamEnded,
 )
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.domain import LogLine, LogLineIngest, LogPage
 from shipdeck.engine import load_config
 from shipdeck.tui.app import ShipdeckApp
@@ -63,7 +63,7 @@ def lines(first: int, last: int) -> tuple[LogLine, ...]:
     return tuple(line(seq) for seq in range(first, last + 1))
 
 
-class ScriptedLogs(EmbeddedEngine):
+class ScriptedLogs(EmbeddedClient):
     """The embedded engine, with each deployment's log stream and pages scripted."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -383,7 +383,7 @@ async def test_history_l_opens_the_rows_logs(scripted) -> None:
 async def append(client, server, deployment_id: str, *messages: str, level="info") -> None:
     """Lines reported the way a runner reports them, to either engine."""
     ingest = [LogLineIngest(message=m, level=level, at=NOW) for m in messages]
-    if isinstance(client, EmbeddedEngine):
+    if isinstance(client, EmbeddedClient):
         await client.engine.append_logs(deployment_id, ingest)
         return
     key = create_key(server.database_url)
@@ -397,7 +397,7 @@ async def append(client, server, deployment_id: str, *messages: str, level="info
 
 
 async def report(client, server, body) -> None:
-    if isinstance(client, EmbeddedEngine):
+    if isinstance(client, EmbeddedClient):
         await client.engine.ingest(body)
         return
     key = create_key(server.database_url)

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import uvicorn
 
-from shipdeck.client.remote import RemoteEngine
+from shipdeck.client.remote import RemoteClient
 from shipdeck.engine import Engine
 from tests.conftest import ServerProcess, create_key, free_port
 
@@ -22,7 +22,7 @@ async def test_header_reconnects_and_nothing_is_missed(db_url: str, server_facto
         await engine.ingest(body)
     await engine.close()
     server: ServerProcess = server_factory(db_url).start()
-    client = RemoteEngine(server.url, backoff_base=0.05, backoff_cap=0.3, healthy_after=0.5)
+    client = RemoteClient(server.url, backoff_base=0.05, backoff_cap=0.3, healthy_after=0.5)
     app = make_app(client)
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: "● live" in screen_text(app) and app.matrix.services())
@@ -78,7 +78,7 @@ async def test_contract_only_server_is_read_only_and_quiet() -> None:
                     "/api/deployments", content=body.model_dump_json(exclude_none=True)
                 )
                 assert response.status_code == 201
-            app = make_app(RemoteEngine(f"http://127.0.0.1:{port}"))
+            app = make_app(RemoteClient(f"http://127.0.0.1:{port}"))
             async with app.run_test(size=(160, 40)) as pilot:
                 await wait_for(pilot, lambda: app.matrix.services() == ["checkout-api"])
                 text = screen_text(app)

@@ -8,7 +8,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from shipdeck.client.embedded import EmbeddedEngine
+from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.domain import LogLineIngest
 from shipdeck.engine import load_config
 from shipdeck.tui.modals import DeployModal, PromoteModal, RollbackModal
@@ -208,7 +208,7 @@ def test_screen_snapshot(
 
     asyncio.run(seed(db_url))
     config_file = CONFIGS.get(screen, engine_config_file)(tmp_path)
-    client = EmbeddedEngine(db_url, load_config(config_file))  # type: ignore[arg-type]
+    client = EmbeddedClient(db_url, load_config(config_file))  # type: ignore[arg-type]
     app = make_app(client)
 
     async def run_before(pilot: Pilot[None]) -> None:

@@ -1,4 +1,4 @@
-"""HTTP answers and failures in words: what `RemoteEngine` tells a person when a call fails."""
+"""HTTP answers and failures in words: what `RemoteClient` tells a person when a call fails."""
 
 from __future__ import annotations
 

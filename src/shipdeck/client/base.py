@@ -300,7 +300,7 @@ class EngineClient(Protocol):
         """Withdraw a promotion (the requester or an admin): a `cancelled` row."""
         ...
 
-    async def environment_states(self) -> list[EnvironmentView]:
+    async def environment_policies(self) -> list[EnvironmentView]:
         """Every environment's policy, lock and active freeze; none from an engine without
         policies."""
         ...

@@ -1,4 +1,4 @@
-"""`EmbeddedEngine`: the engine in the TUI's own process.
+"""`EmbeddedClient`: the engine in the TUI's own process.
 
 Actions run as the local principal (the OS user, with the role the engine's configuration
 gives it); the engine's refusals become the same `ActionRefused` a server's problems do.
@@ -41,7 +41,7 @@ T = TypeVar("T")
 EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
 
 
-class EmbeddedEngine:
+class EmbeddedClient:
     """An `EngineClient` over an in-process engine on a local database."""
 
     label = "embedded"
@@ -211,7 +211,7 @@ class EmbeddedEngine:
         action = engine.withdraw_promotion(engine.local_principal(), promotion_id, comment or None)
         return await _refusing(action)
 
-    async def environment_states(self) -> list[EnvironmentView]:
+    async def environment_policies(self) -> list[EnvironmentView]:
         return await self.engine.environment_views()
 
     # -- logs --------------------------------------------------------------------------

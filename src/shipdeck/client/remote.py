@@ -1,4 +1,4 @@
-"""`RemoteEngine`: an engine over HTTP (the deployment-dashboard API and shipdeck's additions).
+"""`RemoteClient`: an engine over HTTP (the deployment-dashboard API and shipdeck's additions).
 
 Reads and actions are JSON requests on one shared `httpx.AsyncClient`. The live feed follows
 the SSE stream from a background task and, after any loss, reconnects with `Last-Event-ID`
@@ -121,7 +121,7 @@ class _FeedState:
         return items
 
 
-class RemoteEngine:
+class RemoteClient:
     """An `EngineClient` over HTTP to `shipdeck serve` or any deployment-dashboard server."""
 
     def __init__(
@@ -364,7 +364,7 @@ class RemoteEngine:
             raise refusal(response)
         return parse(response, PromotionView)
 
-    async def environment_states(self) -> list[EnvironmentView]:
+    async def environment_policies(self) -> list[EnvironmentView]:
         response = await self._get("/api/environment-policies")
         if response.status_code in _ABSENT:
             return []

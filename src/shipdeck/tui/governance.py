@@ -109,7 +109,7 @@ async def _refresh_pending(app: ShipdeckApp) -> None:
 
 
 async def _refresh_environments(app: ShipdeckApp) -> None:
-    states = await app.client.environment_states()
+    states = await app.client.environment_policies()
     app.governance.environments = {state.environment: state for state in states}
     for state in states:
         _broadcast(app, EnvironmentUpdated(state))
