@@ -38,6 +38,7 @@ from shipdeck.domain import (
 from shipdeck.engine import Engine
 from shipdeck.engine.store import NewDeploymentRow, SQLiteStore
 from shipdeck.engine.store.migrate import HEAD_REVISION
+from shipdeck.engine.store.sqlite.deployments import slot_values
 
 LOADER_VERSION = 1
 """Bump when the generator or the loader changes, so cached databases are rebuilt."""
@@ -178,26 +179,6 @@ async def differences_from_engine(url: str, bodies: list[dict[str, Any]]) -> int
         await engine.close()
 
 
-def _entry_values(entry: SlotEntry[str] | None, *, status: bool, doc: bool) -> list[Any]:
-    values: list[Any] = [None, None] if entry is None else [entry.happened_at, entry.arrival]
-    if status:
-        values.append(None if entry is None else entry.status.value)
-    if doc:
-        values.append(None if entry is None else entry.ref)
-    return values
-
-
-def _slot_values(slot: tuple[str, str], state: SlotState[str], seq: int) -> tuple[Any, ...]:
-    return (
-        *slot,
-        *_entry_values(state.current, status=True, doc=True),
-        *_entry_values(state.last_success, status=False, doc=True),
-        *_entry_values(state.last_terminal, status=True, doc=False),
-        *_entry_values(state.latest_other, status=True, doc=True),
-        seq,
-    )
-
-
 def bulk_load(url: str, rows: Iterable[NewDeploymentRow], batch: int = 50_000) -> int:
     """Append `rows` to a new, empty store at `url`; return how many.
 
@@ -235,7 +216,7 @@ def bulk_load(url: str, rows: Iterable[NewDeploymentRow], batch: int = 50_000) -
         conn.execute("BEGIN")
         conn.executemany(
             f"INSERT INTO slots VALUES ({', '.join('?' * 17)})",
-            [_slot_values(slot, state, seq) for slot, (state, seq) in sorted(states.items())],
+            [slot_values(*slot, state, seq) for slot, (state, seq) in sorted(states.items())],
         )
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

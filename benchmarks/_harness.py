@@ -136,7 +136,7 @@ def create_key(database_url: str, name: str = "bench", role: Role = Role.REPORTE
     async def create() -> str:
         engine = await Engine.open(database_url)
         try:
-            _, token = await engine.create_key(name, role)
+            _, token = await engine.keys.create(name, role)
         finally:
             await engine.close()
         return token

@@ -9,7 +9,7 @@ Target: server time ≤ 20 ms.
 2. Check on a sample of slots that the served matrix equals a reduction of their rows.
 3. Print `EXPLAIN QUERY PLAN` for every statement the matrix path runs (captured with a
    trace callback, not copied from the source) and for a filtered history listing.
-4. Time `Engine.matrix_document()` in-process — the server time of the route — in steady
+4. Time `Engine.matrix.document()` in-process — the server time of the route — in steady
    state (one row ingested before each call, so each call is a cache miss), cold (a new
    engine's first call) and cached; then `GET /api/matrix` as a client sees it against
    `shipdeck serve` (one uvicorn worker) on loopback.
@@ -33,7 +33,14 @@ from typing import Any
 
 import httpx
 
-from shipdeck.domain import DeploymentEventIngest, SlotEntry, Status, reduce_slot, view_slot
+from shipdeck.domain import (
+    DeploymentEventIngest,
+    DeploymentFilters,
+    SlotEntry,
+    Status,
+    reduce_slot,
+    view_slot,
+)
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.engine.store import DeploymentQuery, SQLiteStore
 
@@ -148,7 +155,7 @@ async def measure_in_process(url: str, shape: LogShape, report: Report) -> None:
     store = SQLiteStore(url)
     engine = Engine(store, EngineConfig())
     try:
-        document = await engine.matrix_document()
+        document = await engine.matrix.document()
         matrix = json.loads(document.body)
         slots = sum(len(row["slots"]) for row in matrix["rows"])
         say(f"matrix: {len(matrix['rows'])} services, {slots} slots, {len(document.body):,} B")
@@ -170,12 +177,12 @@ async def time_in_process(engine: Engine, url: str, shape: LogShape, report: Rep
 
     async def after_ingest() -> float:
         await engine.ingest(next(bodies))  # moves the head: the next call misses the cache
-        return await _elapsed(engine.matrix_document)
+        return await _elapsed(engine.matrix.document)
 
     async def cold() -> float:
         fresh = Engine(SQLiteStore(url), engine.config)
         try:
-            return await _elapsed(fresh.matrix_document)
+            return await _elapsed(fresh.matrix.document)
         finally:
             await fresh.close()
 
@@ -188,7 +195,7 @@ async def time_in_process(engine: Engine, url: str, shape: LogShape, report: Rep
     cold_median = statistics.median(cold_times)
     cold_met = cold_median <= TARGET_MS
     report.add("matrix_document(), cold (new engine), median", cold_median, "ms", target, cold_met)
-    hits = await _repeat(lambda: _elapsed(engine.matrix_document), CALLS)
+    hits = await _repeat(lambda: _elapsed(engine.matrix.document), CALLS)
     report.add("matrix_document(), cached, median", statistics.median(hits), "ms")
     if not met or not cold_met:
         profile(url)
@@ -209,8 +216,8 @@ async def incremental_drift(engine: Engine, url: str) -> int:
     """Slots in which the long-lived engine's matrix differs from a new engine's."""
     fresh = Engine(SQLiteStore(url), engine.config)
     try:
-        mine = json.loads((await engine.matrix_document()).body)
-        theirs = json.loads((await fresh.matrix_document()).body)
+        mine = json.loads((await engine.matrix.document()).body)
+        theirs = json.loads((await fresh.matrix.document()).body)
     finally:
         await fresh.close()
 
@@ -270,13 +277,15 @@ def show_query_plans(store: SQLiteStore, report: Report) -> None:
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
-        probe._matrix_rows_json(None)  # what a reader thread runs for GET /api/matrix
-        probe._matrix_rows_json(None)  # …and, once warm, after the log moved
+        probe.matrix.rows_json(None)  # what a reader thread runs for GET /api/matrix
+        probe.matrix.rows_json(None)  # …and, once warm, after the log moved
         matrix_sql = list(dict.fromkeys(statements))
         statements.clear()
-        store.list_deployments(DeploymentQuery(service=service, limit=101))
+        store.list_deployments(DeploymentQuery(DeploymentFilters(service=service), limit=101))
         store.list_deployments(
-            DeploymentQuery(service=service, before=(1_736_200_000_000_000, "x"), limit=101)
+            DeploymentQuery(
+                DeploymentFilters(service=service), before=(1_736_200_000_000_000, "x"), limit=101
+            )
         )
         listing_sql = list(dict.fromkeys(statements))
     finally:
@@ -303,7 +312,7 @@ def profile(url: str) -> None:
     engine = Engine(SQLiteStore(url), EngineConfig())
     profiler = cProfile.Profile()
     profiler.enable()
-    engine._matrix_rows_json(None)  # cold: every slot
+    engine.matrix.rows_json(None)  # cold: every slot
     profiler.disable()
     engine.store.close()
     say("cProfile of a cold Engine._matrix_rows_json (by own time):")

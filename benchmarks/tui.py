@@ -561,12 +561,12 @@ async def check_log(url: str, path: Path, report: Report) -> None:
         conn.close()
     engine = await Engine.open(url)
     try:
-        first = await engine.deployments_page(DeploymentFilters(), limit=100)
-        second = await engine.deployments_page(DeploymentFilters(), cursor=first.next_cursor)
+        first = await engine.deployments.page(DeploymentFilters(), limit=100)
+        second = await engine.deployments.page(DeploymentFilters(), cursor=first.next_cursor)
         timings = []
         for _ in range(5):
             started = time.perf_counter()
-            await engine.deployments_page(DeploymentFilters(), cursor=encode_cursor(*deep))
+            await engine.deployments.page(DeploymentFilters(), cursor=encode_cursor(*deep))
             timings.append(ms(time.perf_counter() - started))
     finally:
         await engine.close()

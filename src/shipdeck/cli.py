@@ -248,7 +248,7 @@ def keys_create(
     async def create() -> tuple[str, str]:
         engine = await Engine.open(_database(database))
         try:
-            principal, token = await engine.create_key(
+            principal, token = await engine.keys.create(
                 name, Role(role.lower()), services=service_list, environments=environment_list
             )
         finally:

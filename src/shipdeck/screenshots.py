@@ -78,26 +78,30 @@ def _fixed(moment: datetime) -> Callable[[], datetime]:
 async def ask_for_approvals(engine: Engine) -> None:
     """`prod` asks for two approvals; a few services wait to be promoted from uat, at fixed
     times, one of them approved once already."""
-    await engine.set_policy(
+    await engine.governance.set_policy(
         engine.local_principal(), "prod", EnvironmentPolicy(approvals_required=2)
     )
     asked = []
-    real_clock = engine.guard.clock
+    real_clock = engine.clock
     try:
         for minutes, (name, service) in zip(
             (50, 25, 8),
             (("ana", "checkout-api"), ("dave", "payments"), ("ana", "search")),
             strict=True,
         ):
-            engine.guard.clock = _fixed(NOW - timedelta(minutes=minutes))
+            engine.clock = _fixed(NOW - timedelta(minutes=minutes))
             with contextlib.suppress(EngineError):  # nothing successful in uat to promote
-                result = await engine.promote(Principal(name, Role.DEPLOYER), service, "uat")
+                result = await engine.actions.promote(
+                    Principal(name, Role.DEPLOYER), service, "uat"
+                )
                 asked.append(result.promotion_id)
-        engine.guard.clock = _fixed(NOW - timedelta(minutes=20))
+        engine.clock = _fixed(NOW - timedelta(minutes=20))
         if asked and asked[0] is not None:
-            await engine.approve(Principal("carol", Role.APPROVER), asked[0], "canary is clean")
+            await engine.governance.approve(
+                Principal("carol", Role.APPROVER), asked[0], "canary is clean"
+            )
     finally:
-        engine.guard.clock = real_clock
+        engine.clock = real_clock
 
 
 async def approvals(pilot: Pilot[None], app: ShipdeckApp) -> None:

@@ -22,9 +22,9 @@ from shipdeck.client.base import (
     ACTIONS,
     ActionAccepted,
     ActionRefused,
+    DeploymentFilters,
     EngineClient,
     EngineError,
-    HistoryFilters,
 )
 from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.client.remote import RemoteClient
@@ -118,7 +118,7 @@ async def actor(
 
 
 async def latest(client: EngineClient, deployment_id: str) -> DeploymentEvent | None:
-    page = await client.deployments(HistoryFilters(deployment_id=deployment_id), limit=1)
+    page = await client.deployments(DeploymentFilters(deployment_id=deployment_id), limit=1)
     return page.items[0] if page.items else None
 
 
@@ -341,7 +341,7 @@ async def test_a_resend_after_a_lost_answer_acts_once(
         other = await client.deploy("shop", "staging", "1.0")
 
     assert keys[0] == keys[1] != keys[2]  # the resend is the same action; the next is not
-    page = await (await remote(server.url)).deployments(HistoryFilters(service="shop"))
+    page = await (await remote(server.url)).deployments(DeploymentFilters(service="shop"))
     assert {row.deployment_id for row in page.items} == {
         accepted.deployment_id,
         other.deployment_id,

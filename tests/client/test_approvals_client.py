@@ -18,20 +18,21 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent
 
+from shipdeck.client._feed import FeedState
 from shipdeck.client.base import (
     ActionRefused,
     ConnectionChanged,
+    DeploymentFilters,
     EngineClient,
     EngineError,
     EnvironmentChanged,
     FeedItem,
-    HistoryFilters,
     LinkState,
     PromotionChanged,
     ResyncNeeded,
 )
 from shipdeck.client.embedded import EmbeddedClient
-from shipdeck.client.remote import RemoteClient, _FeedState
+from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import Role
 from shipdeck.domain.promotions import AWAITING
 from shipdeck.engine import Principal, load_config
@@ -119,12 +120,14 @@ async def desk(
     engine = client.engine
 
     async def request_embedded(service: str, from_environment: str) -> str:
-        result = await engine.promote(Principal("ana", Role.DEPLOYER), service, from_environment)
+        result = await engine.actions.promote(
+            Principal("ana", Role.DEPLOYER), service, from_environment
+        )
         assert result.promotion_id is not None
         return result.promotion_id
 
     async def lock_embedded(environment: str, reason: str) -> None:
-        await engine.lock(engine.local_principal(), environment, reason)
+        await engine.governance.lock(engine.local_principal(), environment, reason)
 
     try:
         yield Desk(client, engine.local_principal().name, request_embedded, lock_embedded)
@@ -133,7 +136,7 @@ async def desk(
 
 
 async def latest_status(client: EngineClient, deployment_id: str) -> str | None:
-    page = await client.deployments(HistoryFilters(deployment_id=deployment_id), limit=1)
+    page = await client.deployments(DeploymentFilters(deployment_id=deployment_id), limit=1)
     return page.items[0].status.value if page.items else None
 
 
@@ -316,7 +319,7 @@ async def test_without_a_key_nothing_is_pending_for_me(
 
 
 def test_an_unreadable_promotion_event_asks_for_a_resync() -> None:
-    state = _FeedState()
+    state = FeedState()
     items = state.accept(ServerSentEvent(event="promotion", data='{"id": 1}', id="7"))
     assert items == [ResyncNeeded()]
     items = state.accept(ServerSentEvent(event="environment", data="nope", id="8"))

@@ -19,8 +19,8 @@ import pytest
 from shipdeck.client.base import (
     ConnectionChanged,
     DeploymentArrived,
+    DeploymentFilters,
     EngineError,
-    HistoryFilters,
     LinkState,
     ResyncNeeded,
 )
@@ -96,7 +96,7 @@ async def test_deployments_each_filter(
     client = await remote(server.url)
 
     async def ids(**filters: Any) -> set[str]:
-        page = await client.deployments(HistoryFilters(**filters))
+        page = await client.deployments(DeploymentFilters(**filters))
         return {item.id for item in page.items}
 
     assert await ids() == {row["id"] for row in rows}
@@ -123,7 +123,7 @@ async def test_deployments_pages_with_cursor(
     cursor: str | None = None
     pages = 0
     while True:
-        page = await client.deployments(HistoryFilters(), cursor=cursor, limit=2)
+        page = await client.deployments(DeploymentFilters(), cursor=cursor, limit=2)
         pages += 1
         seen += [item.id for item in page.items]
         if page.next_cursor is None:
@@ -161,8 +161,8 @@ async def test_contract_only_server_ignoring_q_and_actor(remote: MakeRemote) -> 
     page = {"items": [row(1, actor="Alice"), row(2, actor="bob"), row(3)], "next_cursor": "c2"}
     async with raw_server(respond(200, "application/json", json.dumps(page).encode())) as fake:
         client = await remote(fake.url)
-        by_text = await client.deployments(HistoryFilters(text="aLiCe"))
-        by_actor = await client.deployments(HistoryFilters(actor="bob"))
+        by_text = await client.deployments(DeploymentFilters(text="aLiCe"))
+        by_actor = await client.deployments(DeploymentFilters(actor="bob"))
     assert [item.actor for item in by_text.items] == ["Alice"]
     assert by_text.next_cursor == "c2"  # the page boundary is still the server's
     assert [item.actor for item in by_actor.items] == ["bob"]

@@ -67,7 +67,7 @@ async def all_rows(
     rows: list[DeploymentEvent] = []
     cursor: str | None = None
     while True:
-        page = await engine.deployments_page(filters, cursor=cursor, limit=500)
+        page = await engine.deployments.page(filters, cursor=cursor, limit=500)
         rows.extend(page.items)
         cursor = page.next_cursor
         if cursor is None:

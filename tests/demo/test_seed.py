@@ -23,8 +23,8 @@ async def test_every_service_is_in_every_environment(engine: Engine) -> None:
 
     assert 0 < count <= ROW_BUDGET
     assert len(await all_rows(engine)) == count
-    assert await engine.environments() == ["dev", "qa", "uat", "prod"]
-    matrix = await engine.matrix()
+    assert await engine.deployments.environments() == ["dev", "qa", "uat", "prod"]
+    matrix = await engine.matrix.get()
     assert len(matrix.rows) >= 12
     for row in matrix.rows:
         assert sorted(row.slots) == sorted(ENVIRONMENTS), row.service
@@ -33,7 +33,7 @@ async def test_every_service_is_in_every_environment(engine: Engine) -> None:
 async def test_matrix_opens_on_every_situation(seeded: Engine) -> None:
     slots = [
         (row.service, env, slot)
-        for row in (await seeded.matrix()).rows
+        for row in (await seeded.matrix.get()).rows
         for env, slot in row.slots.items()
     ]
 
@@ -68,7 +68,7 @@ async def test_every_parent_is_a_deployment_that_succeeded_first(seeded: Engine)
     assert len(children) > 100
     parents = {parent for row in children.values() for parent in row.parent_deployments}
     for parent in parents:
-        found = await seeded.deployments_page(DeploymentFilters(deployment_id=parent))
+        found = await seeded.deployments.page(DeploymentFilters(deployment_id=parent))
         assert found.items, f"{parent} is referred to but was never reported"
     groups = by_deployment(rows)
     for deployment_id, child in children.items():

@@ -94,7 +94,7 @@ async def test_promotions_are_chained_to_their_upstream(seeded: Engine) -> None:
 
 
 async def test_matrix_comes_alive_and_picks_up_the_seeded_work(seeded: Engine) -> None:
-    before = await seeded.matrix()
+    before = await seeded.matrix.get()
     running = {
         slot.current.deployment_id
         for row in before.rows
@@ -109,12 +109,12 @@ async def test_matrix_comes_alive_and_picks_up_the_seeded_work(seeded: Engine) -
 
     await run_for(generator, fake, 120.0)
 
-    after = await seeded.matrix()
+    after = await seeded.matrix.get()
     changed = [key for key, row_id in currents(after).items() if currents(before)[key] != row_id]
     assert len(changed) >= 5
     assert running and upcoming
     for deployment_id in running | upcoming:
-        found = await seeded.deployments_page(DeploymentFilters(deployment_id=deployment_id))
+        found = await seeded.deployments.page(DeploymentFilters(deployment_id=deployment_id))
         assert found.items[0].status in TERMINAL, deployment_id
 
 
@@ -123,7 +123,7 @@ async def test_a_restarted_generator_finishes_what_was_left_running(engine: Engi
     await run_for(TrafficGenerator(engine, seed=5, clock=fake.clock, sleep=fake.sleep), fake, 300)
     left = {
         slot.current.deployment_id
-        for row in (await engine.matrix()).rows
+        for row in (await engine.matrix.get()).rows
         for slot in row.slots.values()
         if slot.current.status is Status.IN_PROGRESS
     }

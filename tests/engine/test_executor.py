@@ -74,7 +74,7 @@ async def gated(db_url: str) -> AsyncIterator[tuple[Engine, GateDriver]]:
 
 async def rows_of(engine: Engine, deployment_id: str) -> list[DeploymentEvent]:
     """The deployment's rows, oldest first."""
-    page = await engine.deployments_page(DeploymentFilters(deployment_id=deployment_id), limit=500)
+    page = await engine.deployments.page(DeploymentFilters(deployment_id=deployment_id), limit=500)
     return list(reversed(page.items))
 
 
@@ -105,7 +105,7 @@ async def report(
 
 async def test_deploy_runs_through_phases_and_logs(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
-    result = await engine.deploy(ALICE, "api", "prod", "1.2.3")
+    result = await engine.actions.deploy(ALICE, "api", "prod", "1.2.3")
     assert result.status == "queued" and result.action == "deploy" and result.superseded == []
     await gate.wait_started("1.2.3")
     gate.release("1.2.3")
@@ -126,22 +126,22 @@ async def test_deploy_runs_through_phases_and_logs(gated: tuple[Engine, GateDriv
         ("hello from 1.2.3", "info"),
         ("pushed", "warning"),
     ]
-    assert await engine.execution_state(result.deployment_id) == "done"
+    assert await engine.deployments.execution_state(result.deployment_id) == "done"
 
 
 async def test_one_run_per_slot_newer_queued_supersedes(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
-    first = await engine.deploy(ALICE, "api", "prod", "1")
+    first = await engine.actions.deploy(ALICE, "api", "prod", "1")
     await gate.wait_started("1")
-    second = await engine.deploy(ALICE, "api", "prod", "2")
-    other_slot = await engine.deploy(ALICE, "api", "dev", "9")
+    second = await engine.actions.deploy(ALICE, "api", "prod", "2")
+    other_slot = await engine.actions.deploy(ALICE, "api", "dev", "9")
     await gate.wait_started("9")  # another slot runs meanwhile
-    third = await engine.deploy(BOB, "api", "prod", "3")
+    third = await engine.actions.deploy(BOB, "api", "prod", "3")
     assert third.superseded == [second.deployment_id]
     rows = await wait_status(engine, second.deployment_id, Status.CANCELLED)
     assert rows[-1].message == f"superseded by {third.deployment_id} (deploy of 3 by bob)"
     assert (await rows_of(engine, third.deployment_id))[-1].status is Status.QUEUED
-    matrix = await engine.matrix()
+    matrix = await engine.matrix.get()
     slot = next(r for r in matrix.rows if r.service == "api").slots["prod"]
     assert slot.current.deployment_id == first.deployment_id
     assert slot.next is not None and slot.next.deployment_id == third.deployment_id
@@ -157,14 +157,14 @@ async def test_one_run_per_slot_newer_queued_supersedes(gated: tuple[Engine, Gat
 
 async def test_cancel_queued_and_running(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
-    running = await engine.deploy(ALICE, "api", "prod", "1")
+    running = await engine.actions.deploy(ALICE, "api", "prod", "1")
     await gate.wait_started("1")
-    queued = await engine.deploy(ALICE, "api", "prod", "2")
-    answer = await engine.cancel(BOB, queued.deployment_id)
+    queued = await engine.actions.deploy(ALICE, "api", "prod", "2")
+    answer = await engine.actions.cancel(BOB, queued.deployment_id)
     assert answer.status == "cancelled" and answer.deployment_id == queued.deployment_id
     rows = await rows_of(engine, queued.deployment_id)
     assert rows[-1].status is Status.CANCELLED and rows[-1].message == "cancelled by bob"
-    answer = await engine.cancel(BOB, running.deployment_id)
+    answer = await engine.actions.cancel(BOB, running.deployment_id)
     assert answer.status == "cancelling"
     # It ran: it ends as a failure (a `cancelled` row would leave the slot in progress).
     rows = await wait_status(engine, running.deployment_id, Status.FAILURE)
@@ -172,12 +172,12 @@ async def test_cancel_queued_and_running(gated: tuple[Engine, GateDriver]) -> No
         "cancelled by bob during validating: stopped before completing; deploy or roll back "
         "to settle the slot"
     )
-    matrix = await engine.matrix()
+    matrix = await engine.matrix.get()
     slot = next(r for r in matrix.rows if r.service == "api").slots["prod"]
     assert slot.current.status is Status.FAILURE
     assert gate.cancelled == ["1"]
     with pytest.raises(ActionRefused) as refused:
-        await engine.cancel(BOB, running.deployment_id)
+        await engine.actions.cancel(BOB, running.deployment_id)
     assert refused.value.kind == "already-finished" and refused.value.status == 409
     assert "already ended failure" in refused.value.detail
 
@@ -186,24 +186,24 @@ async def test_cancel_refusals(gated: tuple[Engine, GateDriver]) -> None:
     engine, _ = gated
     await report(engine, "ci-1", "dev", "in-progress", "1", 0)
     with pytest.raises(ActionRefused) as refused:
-        await engine.cancel(ALICE, "ci-1")
+        await engine.actions.cancel(ALICE, "ci-1")
     assert refused.value.kind == "not-executable"
     assert "reported by CI" in refused.value.detail
     with pytest.raises(ActionRefused) as refused:
-        await engine.cancel(ALICE, "nope")
+        await engine.actions.cancel(ALICE, "nope")
     assert (refused.value.kind, refused.value.status) == ("not-found", 404)
 
 
 async def test_retry_runs_the_version_again(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
     await report(engine, "ci-1", "qa", "failure", "4.0", 0)
-    result = await engine.retry(ALICE, "ci-1")
+    result = await engine.actions.retry(ALICE, "ci-1")
     assert (result.environment, result.version, result.action) == ("qa", "4.0", "retry")
     rows = await rows_of(engine, result.deployment_id)
     assert rows[0].parent_deployments == ["ci-1"] and rows[0].trigger == "retry"
     await gate.wait_started("4.0")
     with pytest.raises(ActionRefused) as refused:
-        await engine.retry(ALICE, result.deployment_id)
+        await engine.actions.retry(ALICE, result.deployment_id)
     assert refused.value.kind == "not-finished"
     gate.release("4.0")
     await wait_status(engine, result.deployment_id, Status.SUCCESS)
@@ -214,27 +214,27 @@ async def test_promote_to_the_next_environment(gated: tuple[Engine, GateDriver])
     await report(engine, "ci-1", "dev", "success", "1.0", 0)
     await report(engine, "ci-2", "qa", "success", "0.9", 0)
     await report(engine, "ci-3", "prod", "failure", "0.9", 0)
-    plan = await engine.promotion_plan("api", "dev")
+    plan = await engine.actions.promotion_plan("api", "dev")
     assert (plan.to_environment, plan.version) == ("qa", "1.0")
     assert "no approval required" in plan.policy.summary
-    result = await engine.promote(ALICE, "api", "dev")
+    result = await engine.actions.promote(ALICE, "api", "dev")
     assert (result.environment, result.version, result.action) == ("qa", "1.0", "promote")
     rows = await rows_of(engine, result.deployment_id)
     assert rows[0].parent_deployments == ["ci-1"] and rows[0].trigger == "promote"
     gate.release("1.0")
     await wait_status(engine, result.deployment_id, Status.SUCCESS)
-    explicit = await engine.promote(ALICE, "api", "qa", "prod")
+    explicit = await engine.actions.promote(ALICE, "api", "qa", "prod")
     assert explicit.environment == "prod"
     with pytest.raises(ActionRefused) as refused:
-        await engine.promote(ALICE, "api", "prod")
+        await engine.actions.promote(ALICE, "api", "prod")
     assert refused.value.kind == "last-environment"
     await report(engine, "ci-4", "uat", "failure", "1.1", 1)
     with pytest.raises(ActionRefused) as refused:
-        await engine.promote(ALICE, "api", "uat")
+        await engine.actions.promote(ALICE, "api", "uat")
     assert refused.value.kind == "nothing-to-promote"
     assert "failure (1.1), not a success" in refused.value.detail
     with pytest.raises(ActionRefused) as refused:
-        await engine.promote(ALICE, "api", "mars")
+        await engine.actions.promote(ALICE, "api", "mars")
     assert (refused.value.kind, refused.value.status) == ("not-found", 404)
 
 
@@ -242,38 +242,38 @@ async def test_rollback_targets(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
     await report(engine, "ci-1", "prod", "success", "1.0", 0)
     with pytest.raises(ActionRefused) as refused:
-        await engine.rollback(ALICE, "ci-1")
+        await engine.actions.rollback(ALICE, "ci-1")
     assert refused.value.kind == "nothing-to-roll-back"
     await report(engine, "ci-2", "prod", "success", "1.1", 1)
     await report(engine, "ci-3", "prod", "failure", "1.2", 2)
-    result = await engine.rollback(ALICE, "ci-3")  # the slot's last success is 1.1
+    result = await engine.actions.rollback(ALICE, "ci-3")  # the slot's last success is 1.1
     assert (result.version, result.environment) == ("1.1", "prod")
     gate.release("1.1")
     await wait_status(engine, result.deployment_id, Status.SUCCESS)
     # Now 1.1 is current again: the default target skips it.
-    again = await engine.rollback(ALICE, result.deployment_id)
+    again = await engine.actions.rollback(ALICE, result.deployment_id)
     assert again.version == "1.0"
     assert (await rows_of(engine, again.deployment_id))[0].parent_deployments == [
         result.deployment_id
     ]
     with pytest.raises(ActionRefused) as refused:
-        await engine.rollback(ALICE, "ci-3", "7.7")
+        await engine.actions.rollback(ALICE, "ci-3", "7.7")
     assert refused.value.kind == "unknown-version" and "never succeeded" in refused.value.detail
     gate.release("1.0")
 
 
 async def test_idempotency_key(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
-    first = await engine.deploy(ALICE, "api", "prod", "1", idempotency_key="k-1")
-    again = await engine.deploy(ALICE, "api", "prod", "1", idempotency_key="k-1")
+    first = await engine.actions.deploy(ALICE, "api", "prod", "1", idempotency_key="k-1")
+    again = await engine.actions.deploy(ALICE, "api", "prod", "1", idempotency_key="k-1")
     assert again == first
-    page = await engine.deployments_page(DeploymentFilters(service="api"))
+    page = await engine.deployments.page(DeploymentFilters(service="api"))
     assert len({row.deployment_id for row in page.items}) == 1
     with pytest.raises(ActionRefused) as refused:
-        await engine.deploy(ALICE, "api", "prod", "2", idempotency_key="k-1")
+        await engine.actions.deploy(ALICE, "api", "prod", "2", idempotency_key="k-1")
     assert (refused.value.kind, refused.value.status) == ("idempotency-key-reused", 422)
     # Keys belong to a principal: bob's k-1 is another request.
-    other = await engine.deploy(BOB, "api", "prod", "1", idempotency_key="k-1")
+    other = await engine.actions.deploy(BOB, "api", "prod", "1", idempotency_key="k-1")
     assert other.deployment_id != first.deployment_id
     gate.release("1")
 
@@ -281,7 +281,10 @@ async def test_idempotency_key(gated: tuple[Engine, GateDriver]) -> None:
 async def test_concurrent_requests_with_one_key_act_once(gated: tuple[Engine, GateDriver]) -> None:
     engine, gate = gated
     answers = await asyncio.gather(
-        *(engine.deploy(ALICE, "api", "prod", "1", idempotency_key="same") for _ in range(20))
+        *(
+            engine.actions.deploy(ALICE, "api", "prod", "1", idempotency_key="same")
+            for _ in range(20)
+        )
     )
     assert len({a.deployment_id for a in answers}) == 1
     gate.release("1")
@@ -291,9 +294,9 @@ async def test_roles_and_missing_driver(db_url: str) -> None:
     engine = await Engine.open(db_url, EngineConfig())  # no [executor] driver
     try:
         with pytest.raises(Forbidden):
-            await engine.deploy(Principal("v", Role.REPORTER), "api", "prod", "1")
+            await engine.actions.deploy(Principal("v", Role.REPORTER), "api", "prod", "1")
         with pytest.raises(ActionRefused) as refused:
-            await engine.deploy(ALICE, "api", "prod", "1")
+            await engine.actions.deploy(ALICE, "api", "prod", "1")
         assert refused.value.kind == "no-driver" and "[executor]" in refused.value.detail
         who = await engine.whoami(Principal("v", Role.VIEWER))
         assert who.read_only and who.actions == [] and "viewer" in (who.reason or "")
@@ -313,9 +316,9 @@ async def test_restart_fails_interrupted_runs_and_resumes_queued(db_url: str) ->
     engine = await Engine.open(db_url, config())
     gate = GateDriver()
     engine.executor.use_driver("simulate", gate)
-    running = await engine.deploy(ALICE, "api", "prod", "1")
+    running = await engine.actions.deploy(ALICE, "api", "prod", "1")
     await gate.wait_started("1")
-    queued = await engine.deploy(ALICE, "api", "prod", "2")
+    queued = await engine.actions.deploy(ALICE, "api", "prod", "2")
     await engine.close()  # the run is left `running`, as a crash would leave it
     engine = await Engine.open(db_url, config())
     gate = GateDriver()
@@ -344,11 +347,11 @@ async def test_command_driver_through_the_executor(db_url: str) -> None:
     )
     engine = await Engine.open(db_url, cfg)
     try:
-        good = await engine.deploy(ALICE, "api", "dev", "v1")
+        good = await engine.actions.deploy(ALICE, "api", "dev", "v1")
         await wait_status(engine, good.deployment_id, Status.SUCCESS)
         messages = [line.message for line in (await engine.logs(good.deployment_id)).items]
         assert "deploying v1" in messages
-        bad = await engine.deploy(ALICE, "api", "dev", "bad")
+        bad = await engine.actions.deploy(ALICE, "api", "dev", "bad")
         rows = await wait_status(engine, bad.deployment_id, Status.FAILURE)
         assert "3" in (rows[-1].message or "")
     finally:

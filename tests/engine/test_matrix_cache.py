@@ -77,16 +77,16 @@ async def test_served_matrix_equals_fresh_engine_and_log(
         docs.append(doc)
         if rnd.random() < 0.3:  # read in the middle of the stream, sometimes filtered
             service = rnd.choice([None, "a", "b"])
-            served = rows((await engine.matrix_document(service)).body)
+            served = rows((await engine.matrix.document(service)).body)
             expected = matrix_from_log(docs)
             if service is not None:
                 expected = {k: v for k, v in expected.items() if k == service}
             assert served == expected
     fresh = await Engine.open(db_url)
     try:
-        assert rows((await fresh.matrix_document()).body) == matrix_from_log(docs)
-        assert (await fresh.matrix_document()).body.split(b',"rows"')[1] == (
-            await engine.matrix_document()
+        assert rows((await fresh.matrix.document()).body) == matrix_from_log(docs)
+        assert (await fresh.matrix.document()).body.split(b',"rows"')[1] == (
+            await engine.matrix.document()
         ).body.split(b',"rows"')[1]
     finally:
         await fresh.close()

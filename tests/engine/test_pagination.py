@@ -133,7 +133,7 @@ async def test_engine_walk_neither_skips_nor_repeats_under_concurrent_inserts(
     existing = await seed(engine)
 
     async def fetch_page(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        docs, next_cursor = await engine.list_deployments(cursor=cursor, limit=PAGE)
+        docs, next_cursor = await engine.deployments.documents(cursor=cursor, limit=PAGE)
         return [json.loads(doc) for doc in docs], next_cursor
 
     async def insert(body: DeploymentEventIngest) -> None:
@@ -153,7 +153,7 @@ async def test_a_cursor_resumes_after_its_row_even_with_ties(engine: Engine) -> 
     walked: list[str] = []
     cursor: str | None = None
     while True:
-        docs, cursor = await engine.list_deployments(cursor=cursor, limit=3)
+        docs, cursor = await engine.deployments.documents(cursor=cursor, limit=3)
         walked += [json.loads(doc)["id"] for doc in docs]
         if cursor is None:
             break
@@ -167,7 +167,7 @@ async def test_http_walk_neither_skips_nor_repeats_under_concurrent_inserts(
 ) -> None:
     """The same walk through `GET /api/deployments`, inserting with `POST` meanwhile."""
     existing = await seed(engine)
-    _, reporter_key = await engine.create_key("ci", Role.REPORTER)
+    _, reporter_key = await engine.keys.create("ci", Role.REPORTER)
     app = create_app(engine)
     app.state.engine = engine  # ASGITransport runs no lifespan
     transport = httpx.ASGITransport(app=app)

@@ -87,7 +87,7 @@ async def test_slot_table_tracks_the_reduction(engine: Engine) -> None:
     await engine.ingest(_row(3, "failure"))
     await engine.ingest(_row(2, "in-progress"))  # out of order: older than the failure
     await engine.ingest(_row(4, "queued"))
-    slot = (await engine.matrix()).rows[0].slots["dev"]
+    slot = (await engine.matrix.get()).rows[0].slots["dev"]
     assert slot.current.status is Status.FAILURE and slot.current.version == "1.3"
     assert slot.last_successful is not None and slot.last_successful.version == "1.1"
     assert slot.next is not None and slot.next.version == "1.4"
@@ -126,3 +126,55 @@ async def test_upgrading_a_0001_database_keeps_and_indexes_its_events(tmp_path: 
         assert "ix_events_row_id" in str(plan)
     finally:
         store.close()
+
+
+def test_column_lists_follow_the_schema(db_url: str) -> None:
+    """Rows are read by name from column tuples; each must be its table's columns, in order."""
+    from shipdeck.engine.store import (
+        ApprovalRecord,
+        AuditEntry,
+        EnvironmentRecord,
+        ExecutionRecord,
+        PromotionRecord,
+    )
+    from shipdeck.engine.store.sqlite.connection import field_names
+    from shipdeck.engine.store.sqlite.deployments import SLOT_COLUMNS
+
+    store = SQLiteStore(db_url)
+    try:
+
+        def table(name: str) -> tuple[str, ...]:
+            return tuple(r[1] for r in store._conn.execute(f"PRAGMA table_info({name})"))
+
+        assert table("slots") == SLOT_COLUMNS
+        assert table("promotions") == field_names(PromotionRecord)
+        assert table("approvals") == field_names(ApprovalRecord)
+        assert table("environment_state") == field_names(EnvironmentRecord)
+        assert table("executions")[: len(field_names(ExecutionRecord))] == field_names(
+            ExecutionRecord
+        )
+        assert set(field_names(AuditEntry)) <= set(table("audit"))
+    finally:
+        store.close()
+
+
+def test_slot_values_and_slot_from_row_agree() -> None:
+    """Writing a slot's columns and reading them back gives the same slot."""
+    from shipdeck.domain import SlotEntry, SlotState
+    from shipdeck.engine.store.sqlite.deployments import slot_from_row, slot_values
+
+    state = SlotState(
+        current=SlotEntry(5, 4, Status.FAILURE, '{"c":1}'),
+        last_success=SlotEntry(3, 2, Status.SUCCESS, '{"s":1}'),
+        last_terminal=SlotEntry(5, 4, Status.FAILURE, ""),
+        latest_other=SlotEntry(6, 7, Status.QUEUED, '{"o":1}'),
+    )
+    record = slot_from_row(slot_values("svc", "dev", state, 9))
+    assert (record.service, record.environment, record.state, record.changed_seq) == (
+        "svc",
+        "dev",
+        state,
+        9,
+    )
+    empty = slot_from_row(slot_values("svc", "prod", SlotState(), 1))
+    assert empty.state == SlotState()

@@ -25,5 +25,5 @@ async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def reporter_key(engine: Engine) -> str:
     """A reporter's key on the fixture engine."""
-    _, token = await engine.create_key("ci", Role.REPORTER)
+    _, token = await engine.keys.create("ci", Role.REPORTER)
     return token

@@ -37,7 +37,7 @@ async def engine(db_url: str) -> AsyncIterator[Engine]:
 @pytest.fixture
 async def keys(engine: Engine) -> dict[str, str]:
     """One key per role."""
-    return {role.value: (await engine.create_key(f"p-{role.value}", role))[1] for role in Role}
+    return {role.value: (await engine.keys.create(f"p-{role.value}", role))[1] for role in Role}
 
 
 def as_(keys: dict[str, str], role: str, **extra: str) -> dict[str, str]:

@@ -473,7 +473,7 @@ async def test_environments_follow_the_conventional_order_then_the_alphabet(
 async def test_configured_environments_come_first_in_their_order(db_url: str) -> None:
     config = EngineConfig(environments=[{"name": "staging"}, {"name": "canary"}, {"name": "dev"}])
     async with configured(db_url, config) as engine, app_client(engine) as client:
-        _, key = await engine.create_key("ci", Role.REPORTER)
+        _, key = await engine.keys.create("ci", Role.REPORTER)
         for name in ["prod", "dev", "zeta", "qa", "staging"]:
             await ingest(client, key, row(environment=name))
         # `canary` has no rows yet, but it is configured, so it is a column.
@@ -681,8 +681,8 @@ async def test_wrong_method_is_a_405_problem(
 async def test_reads_can_be_closed_to_callers_without_a_key(db_url: str) -> None:
     config = EngineConfig(auth={"read": "key"})
     async with configured(db_url, config) as engine, app_client(engine) as client:
-        _, viewer = await engine.create_key("dashboard", Role.VIEWER)
-        _, reporter = await engine.create_key("ci", Role.REPORTER)
+        _, viewer = await engine.keys.create("dashboard", Role.VIEWER)
+        _, reporter = await engine.keys.create("ci", Role.REPORTER)
         stored = await ingest(client, reporter, row())
         reads = [
             "/api/matrix",
@@ -709,7 +709,7 @@ async def test_open_reads_need_no_key(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_viewer_key_may_not_write(client: httpx.AsyncClient, engine: Engine) -> None:
-    _, viewer = await engine.create_key("dashboard", Role.VIEWER)
+    _, viewer = await engine.keys.create("dashboard", Role.VIEWER)
     auth = {"X-Api-Key": viewer}
     response = await client.post("/api/deployments", json=BASE, headers=auth)
     problem = assert_problem(response, 403)

@@ -1,20 +1,22 @@
 """Replay the contract's own examples and check every answer against its schemas.
 
-The examples come from the documents the API grew from, read at collection time:
-`openapi.yaml` (the `Ingest*` examples of `POST /api/deployments`) and
-`seeds/000-deployment-dashboard-api-examples.txt` (the wire examples and the matrix
-snapshot). Responses are checked against `openapi.yaml`'s schemas with a small validator
-for the subset of JSON Schema the contract uses. Read responses are open (api-guidelines
-§3), so only request bodies are checked as closed.
+The examples and the schemas are data in `tests/contract/`, transcribed from the documents
+the API grew from (the deployment-dashboard `openapi.yaml` and seed 000's wire examples; see
+the head of each file for its source):
 
-The shared documents are found at `$SHIPDECK_SHARED_DIR`, by default `../shared` next to
-the repository.
+- `openapi-facts.yaml`: the schemas, and per operation its key, parameters, request body
+  and the responses it may give (status → headers and schema per media type);
+- `ingest-examples.yaml`: the named request examples of `POST /api/deployments`;
+- `seed-000.yaml`: seed 000's requests and expected answers, and its matrix snapshot.
+
+Responses are checked against those schemas with a small validator for the subset of JSON
+Schema the contract uses. Read responses are open (api-guidelines §3), so only request
+bodies are checked as closed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from pathlib import Path
@@ -24,10 +26,12 @@ import httpx
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("SHIPDECK_SHARED_DIR", ROOT.parent / "shared"))
-OPENAPI_PATH = SHARED / "reference" / "deployment-dashboard" / "openapi.yaml"
-SEED_PATH = SHARED / "seeds" / "000-deployment-dashboard-api-examples.txt"
+DATA = Path(__file__).resolve().parents[1] / "contract"
+
+
+def _load(name: str) -> Any:
+    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -42,7 +46,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 class Contract:
-    """`openapi.yaml`, with a validator for the JSON Schema subset it uses."""
+    """`openapi-facts.yaml`, with a validator for the JSON Schema subset it uses."""
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
@@ -59,16 +63,43 @@ class Contract:
         return node
 
     def schema(self, name: str) -> dict[str, Any]:
-        schema: dict[str, Any] = self.document["components"]["schemas"][name]
+        schema: dict[str, Any] = self.document["schemas"][name]
         return schema
+
+    def operation(self, path: str, method: str) -> dict[str, Any]:
+        operation: dict[str, Any] = self.document["paths"][path][method]
+        return operation
+
+    def response(self, path: str, method: str, status: int) -> dict[str, Any]:
+        response: dict[str, Any] = self.operation(path, method)["responses"][str(status)]
+        return response
 
     def response_schema(
         self, path: str, method: str, status: int, media: str = "application/json"
     ) -> dict[str, Any]:
         """The schema the contract gives a response."""
-        response = self.resolve(self.document["paths"][path][method]["responses"][str(status)])
-        schema: dict[str, Any] = response["content"][media]["schema"]
+        schema: dict[str, Any] = self.response(path, method, status)["content"][media]
         return schema
+
+    def response_headers(self, path: str, method: str, status: int) -> list[str]:
+        """The headers the contract names for a response."""
+        headers: list[str] = self.response(path, method, status).get("headers", [])
+        return headers
+
+    def request_schema(
+        self, path: str, method: str, media: str = "application/json"
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = self.operation(path, method)["request"][media]
+        return schema
+
+    def refs(self, node: Any) -> list[str]:
+        """Every `$ref` under `node`."""
+        if isinstance(node, dict):
+            own = [node["$ref"]] if "$ref" in node else []
+            return own + [ref for value in node.values() for ref in self.refs(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in self.refs(value)]
+        return []
 
     def violations(
         self, value: Any, schema: dict[str, Any], at: str = "", *, closed: bool = False
@@ -137,33 +168,13 @@ class Contract:
         return found
 
 
-def _load_contract() -> Contract:
-    if not OPENAPI_PATH.is_file():
-        raise FileNotFoundError(f"the contract is not at {OPENAPI_PATH}: set SHIPDECK_SHARED_DIR")
-    return Contract(yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8")))
-
-
-def _seed_ingests() -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """`(headers, body)` of every `POST /api/deployments` written out in seeds/000."""
-    text = SEED_PATH.read_text(encoding="utf-8")
-    decoder = json.JSONDecoder()
-    found = []
-    for chunk in text.split("POST /api/deployments HTTP/1.1")[1:]:
-        head, brace, rest = chunk.partition("\n{")
-        assert brace, "every seed request has a JSON body"
-        headers = dict(line.split(": ", 1) for line in head.strip().splitlines() if ": " in line)
-        body, _ = decoder.raw_decode("{" + rest)
-        found.append((headers, body))
-    return found
-
-
-CONTRACT = _load_contract()
-_INGEST_REQUEST = CONTRACT.document["paths"]["/api/deployments"]["post"]["requestBody"]
-INGEST_EXAMPLES: dict[str, dict[str, Any]] = {
-    name: CONTRACT.resolve(example)["value"]
-    for name, example in _INGEST_REQUEST["content"]["application/json"]["examples"].items()
-}
-SEED_INGESTS = _seed_ingests()
+SEED = _load("seed-000.yaml")
+CONTRACT = Contract(_load("openapi-facts.yaml"))
+INGEST_EXAMPLES: dict[str, dict[str, Any]] = _load("ingest-examples.yaml")
+SEED_INGESTS: list[tuple[dict[str, str], dict[str, Any]]] = [
+    (ingest["request"]["headers"], ingest["request"]["body"]) for ingest in SEED["ingests"]
+]
+"""`(headers, body)` of every `POST /api/deployments` written out in seed 000."""
 
 
 def assert_contract(value: Any, schema: dict[str, Any], *, closed: bool = False) -> None:
@@ -180,6 +191,8 @@ async def post(
         headers={"Content-Type": "application/json", **(headers or {}), "X-Api-Key": key},
     )
     assert response.status_code == 201, response.text
+    for header in CONTRACT.response_headers("/api/deployments", "post", 201):
+        assert header in response.headers, header
     stored: dict[str, Any] = response.json()
     assert response.headers["location"] == f"/api/deployments/{stored['id']}"
     assert uuid.UUID(stored["id"]).version == 7
@@ -199,6 +212,64 @@ def test_the_examples_were_found() -> None:
     assert len(SEED_INGESTS) == 2
     assert SEED_INGESTS[0][1]["run_number"] == 9482
     assert SEED_INGESTS[0][0]["X-Progress-Reporter"] == "dashboard-fetcher/github-actions"
+    reporter = CONTRACT.operation("/api/deployments", "post")["parameters"]["header"]
+    assert (
+        CONTRACT.violations(
+            SEED_INGESTS[0][0]["X-Progress-Reporter"], reporter["X-Progress-Reporter"]
+        )
+        == []
+    )
+    assert CONTRACT.violations("Dashboard Fetcher", reporter["X-Progress-Reporter"])
+
+
+def test_the_contract_data_hangs_together() -> None:
+    """Every `$ref` names a transcribed schema; each operation keeps its key and answers."""
+    refs = CONTRACT.refs(CONTRACT.document)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/schemas/"), ref
+        assert ref.removeprefix("#/schemas/") in CONTRACT.document["schemas"], ref
+    assert CONTRACT.schema("Status")["enum"] == [
+        "pending",
+        "queued",
+        "waiting",
+        "in-progress",
+        "success",
+        "failure",
+        "cancelled",
+        "rejected",
+    ]
+    assert CONTRACT.schema("DeploymentEventIngest")["required"] == [
+        "deployment_id",
+        "service",
+        "environment",
+        "status",
+        "happened_at",
+    ]
+    ingest = CONTRACT.request_schema("/api/deployments", "post")
+    assert ingest == {"$ref": "#/schemas/DeploymentEventIngest"}
+    upsert = CONTRACT.request_schema("/api/fetcher/state/{adapter}", "put")
+    assert upsert == {"$ref": "#/schemas/FetcherStateUpsert"}
+    statuses = {
+        (path, method): sorted(operation["responses"])
+        for path, methods in CONTRACT.document["paths"].items()
+        for method, operation in methods.items()
+        if method != "parameters"
+    }
+    assert statuses[("/api/deployments", "post")] == ["201", "401", "422", "429", "503"]
+    assert statuses[("/api/fetcher/state/{adapter}", "put")] == ["204", "401", "413"]
+    assert statuses[("/readyz", "get")] == ["200", "503"]
+    secured = sorted(
+        f"{method.upper()} {path}"
+        for path, methods in CONTRACT.document["paths"].items()
+        for method, operation in methods.items()
+        if method != "parameters" and operation.get("security") == ["apiKey"]
+    )
+    assert secured == [
+        "GET /api/fetcher/state/{adapter}",
+        "POST /api/deployments",
+        "PUT /api/fetcher/state/{adapter}",
+    ]
 
 
 def test_the_validator_catches_what_breaks_the_contract() -> None:
@@ -221,10 +292,11 @@ def test_the_validator_catches_what_breaks_the_contract() -> None:
 
 @pytest.mark.parametrize("name", sorted(INGEST_EXAMPLES))
 def test_openapi_examples_are_valid_ingest_bodies(name: str) -> None:
-    assert_contract(INGEST_EXAMPLES[name], CONTRACT.schema("DeploymentEventIngest"), closed=True)
+    ingest = CONTRACT.request_schema("/api/deployments", "post")
+    assert_contract(INGEST_EXAMPLES[name], ingest, closed=True)
 
 
-# -- replaying openapi.yaml ------------------------------------------------------------
+# -- replaying the openapi.yaml examples ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(INGEST_EXAMPLES))
@@ -262,7 +334,7 @@ async def test_openapi_examples_replayed_together_reduce_as_described(
     assert matrix["environments"] == ["dev", "prod"]
 
 
-# -- replaying seeds/000 ---------------------------------------------------------------
+# -- replaying seed 000 ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("index", range(len(SEED_INGESTS)))
@@ -271,9 +343,17 @@ async def test_seed_ingest_example_is_accepted(
 ) -> None:
     headers, body = SEED_INGESTS[index]
     stored = await post(client, reporter_key, body, headers)
+    answer = SEED["ingests"][index].get("response")
+    if answer is not None:
+        # What seed 000 shows of the answer: the status, the Location and some fields.
+        assert answer["status"] == 201
+        assert answer["headers"]["Location"].format(id=stored["id"]) == (
+            f"/api/deployments/{stored['id']}"
+        )
+        assert {key: stored[key] for key in answer["body"]} == answer["body"]
     expected = dict(body)
     if isinstance(body.get("run_number"), int):
-        # seeds/000 sends an integer; the schema says string: its digits are kept.
+        # seed 000 sends an integer; the schema says string: its digits are kept.
         expected["run_number"] = str(body["run_number"])
     assert {key: stored[key] for key in body} == expected
     reporter = headers.get("X-Progress-Reporter")
@@ -286,10 +366,12 @@ async def test_seed_ingest_example_is_accepted(
 async def test_seed_terminal_row_appends_to_the_in_progress_one(
     client: httpx.AsyncClient, reporter_key: str
 ) -> None:
-    """seeds/000: a later success for gh-9491-1 is a second row; the matrix shows it."""
+    """seed 000: a later success for gh-9491-1 is a second row; the matrix shows it."""
     _, in_progress = SEED_INGESTS[1]
+    later = SEED["ingests"][1]["followed_by"]
+    assert later == {"deployment_id": "gh-9491-1", "status": "success"}
     first = await post(client, reporter_key, in_progress)
-    success = {**in_progress, "status": "success", "happened_at": "2026-05-28T10:20:00Z"}
+    success = {**in_progress, **later, "happened_at": "2026-05-28T10:20:00Z"}
     second = await post(client, reporter_key, success)
 
     rows = (await client.get("/api/deployments", params={"deployment_id": "gh-9491-1"})).json()
@@ -318,7 +400,7 @@ def _slot_row(environment: str, version: str, status: str, at: str, run: int) ->
 async def test_seed_matrix_snapshot_is_reproduced(
     client: httpx.AsyncClient, reporter_key: str
 ) -> None:
-    """The snapshot of seeds/000, from rows posted out of `happened_at` order."""
+    """The snapshot of seed 000, from rows posted out of `happened_at` order."""
     rows = {
         "prod-failure": _slot_row("prod", "1.4.3", "failure", "10:40:00", 9495),
         "qa-queued": _slot_row("qa", "1.4.4", "queued", "10:05:00", 9490),
@@ -337,8 +419,13 @@ async def test_seed_matrix_snapshot_is_reproduced(
     stored = {name: await post(client, reporter_key, body) for name, body in rows.items()}
 
     response = await client.get("/api/matrix")
-    assert response.status_code == 200
+    snapshot = SEED["matrix_snapshot"]
+    assert response.status_code == snapshot["response"]["status"] == 200
+    assert snapshot["response"]["headers"]["ETag"].startswith('W/"')
     assert response.headers["etag"].startswith('W/"')
+    assert response.headers["content-type"].startswith(
+        snapshot["response"]["headers"]["Content-Type"]
+    )
     matrix = response.json()
     assert_contract(matrix, CONTRACT.response_schema("/api/matrix", "get", 200))
     assert matrix["environments"] == ["dev", "qa", "uat", "prod"]
@@ -350,7 +437,19 @@ async def test_seed_matrix_snapshot_is_reproduced(
         "uat": {"current": stored["uat-success"]},
         "prod": {"current": stored["prod-failure"], "last_successful": stored["prod-success"]},
     }
-    # What seeds/000 spells out.
+    # What seed 000 spells out, as transcribed ...
+    assert matrix["environments"] == snapshot["body"]["environments"]
+    assert [row["service"] for row in matrix["rows"]] == [
+        row["service"] for row in snapshot["body"]["rows"]
+    ]
+    seed_slots = snapshot["body"]["rows"][0]["slots"]
+    assert {env: set(slot) for env, slot in slots.items() if env in seed_slots} == {
+        env: set(slot) for env, slot in seed_slots.items()
+    }
+    for env, slot in seed_slots.items():
+        for key, fields in slot.items():
+            assert {name: slots[env][key][name] for name in fields} == fields, (env, key)
+    # ... and as written out.
     assert slots["dev"]["current"]["status"] == "success"
     assert (slots["qa"]["current"]["status"], slots["qa"]["current"]["version"]) == (
         "success",
@@ -431,6 +530,30 @@ async def test_slot_shape(client: httpx.AsyncClient, reporter_key: str, case: st
             (row for row in stored if row["status"] == want), key=lambda r: r["happened_at"]
         )
         assert slot[key] == latest
+
+
+async def test_seed_fetcher_cursor_is_stored_and_read_back(
+    client: httpx.AsyncClient, reporter_key: str
+) -> None:
+    """seed 000's `PUT /api/fetcher/state/github-actions`, then the contract's read of it."""
+    request = SEED["fetcher_cursor"]["request"]
+    path = "/api/fetcher/state/{adapter}"
+    adapter = request["path"].removeprefix("/api/fetcher/state/")
+    assert (
+        CONTRACT.violations(
+            adapter, CONTRACT.document["paths"][path]["parameters"]["path"]["adapter"]
+        )
+        == []
+    )
+    assert_contract(request["body"], CONTRACT.request_schema(path, "put"), closed=True)
+    headers = {**request["headers"], "X-Api-Key": reporter_key}
+    put = await client.put(request["path"], content=json.dumps(request["body"]), headers=headers)
+    assert put.status_code == 204, put.text
+    assert "204" in CONTRACT.operation(path, "put")["responses"]
+    got = await client.get(request["path"], headers={"X-Api-Key": reporter_key})
+    assert got.status_code == 200
+    assert_contract(got.json(), CONTRACT.response_schema(path, "get", 200))
+    assert (got.json()["adapter"], got.json()["cursor"]) == (adapter, request["body"]["cursor"])
 
 
 async def test_a_slot_with_only_non_effective_rows_is_not_shown(
@@ -531,7 +654,20 @@ async def test_every_answer_matches_its_contract_schema(
     for response, status, schema, media in checks:
         where = f"{response.request.method} {response.request.url.path}"
         assert response.status_code == status, where
+        assert CONTRACT.response_schema(*_operation_of(response), status, media) is schema, where
+        for header in CONTRACT.response_headers(*_operation_of(response), status):
+            assert header in response.headers, (where, header)
         assert response.headers["content-type"].startswith(media), where
         assert CONTRACT.violations(response.json(), schema) == [], where
     refused = checks[-1][0].json()
     assert [error["pointer"] for error in refused["errors"]] == ["/status"]
+
+
+def _operation_of(response: httpx.Response) -> tuple[str, str]:
+    """The contract's `(path template, method)` of a request made above."""
+    path = response.request.url.path
+    for template in CONTRACT.document["paths"]:
+        pattern = re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            return template, response.request.method.lower()
+    raise AssertionError(f"{path} is not in the contract")

@@ -57,7 +57,7 @@ async def api(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def key(engine: Engine, name: str, role: Role, **scopes: list[str]) -> dict[str, str]:
-    _, token = await engine.create_key(name, role, **scopes)
+    _, token = await engine.keys.create(name, role, **scopes)
     return {"X-Api-Key": token}
 
 
@@ -237,7 +237,7 @@ async def test_fifty_concurrent_approvals_start_exactly_one_deployment(db_url: s
                 await api.get("/api/deployments", params={"deployment_id": asked["deployment_id"]})
             ).json()["items"]
             assert [r["status"] for r in rows].count("queued") == 1
-            assert await engine.execution_state(asked["deployment_id"]) is not None
+            assert await engine.deployments.execution_state(asked["deployment_id"]) is not None
     finally:
         await engine.close()
 
@@ -273,8 +273,8 @@ async def test_reject_and_withdraw(api: httpx.AsyncClient, engine: Engine) -> No
 async def test_promotions_expire(api: httpx.AsyncClient, engine: Engine) -> None:
     await seed(api, engine)
     asked = await promote_to_prod(api, await key(engine, "alice", Role.DEPLOYER))
-    assert await engine.expire_promotions(datetime.now(UTC) + timedelta(hours=71)) == 0
-    assert await engine.expire_promotions(datetime.now(UTC) + timedelta(hours=73)) == 1
+    assert await engine.governance.expire_promotions(datetime.now(UTC) + timedelta(hours=71)) == 0
+    assert await engine.governance.expire_promotions(datetime.now(UTC) + timedelta(hours=73)) == 1
     shown = (await api.get(f"/api/promotions/{asked['promotion_id']}")).json()
     assert shown["status"] == "expired"
     rows = (
@@ -501,9 +501,9 @@ async def test_revoked_key_is_refused_once_the_cache_lapses(
     api: httpx.AsyncClient, engine: Engine
 ) -> None:
     from shipdeck.domain import to_micros, utc_now
-    from shipdeck.engine.engine import KEY_CACHE_S
+    from shipdeck.engine.keys import KEY_CACHE_S
 
-    principal, token = await engine.create_key("temp", Role.DEPLOYER)
+    principal, token = await engine.keys.create("temp", Role.DEPLOYER)
     headers = {"X-Api-Key": token}
     assert (await api.get("/api/whoami", headers=headers)).status_code == 200  # cached now
     assert principal.key_id is not None

@@ -113,7 +113,7 @@ async def test_posted_lines_are_numbered_and_read_back(
 async def test_posting_needs_a_reporter_key_that_is_never_echoed(
     client: httpx.AsyncClient, engine: Engine, started: str
 ) -> None:
-    _, viewer = await engine.create_key("dashboard", Role.VIEWER)
+    _, viewer = await engine.keys.create("dashboard", Role.VIEWER)
     for key in (None, "sdk_unknown_key", started + "x"):
         problem = assert_problem(await post_logs(client, key, messages("x")), 401)
         assert key is None or key not in json.dumps(problem)
@@ -198,7 +198,7 @@ async def test_a_deployment_id_may_contain_slashes(client: httpx.AsyncClient, st
 async def test_closed_reads_need_a_key(db_url: str) -> None:
     engine = await Engine.open(db_url, EngineConfig(auth={"read": "key"}))
     try:
-        _, viewer = await engine.create_key("dashboard", Role.VIEWER)
+        _, viewer = await engine.keys.create("dashboard", Role.VIEWER)
         async with app_client(engine) as http:
             assert_problem(await http.get("/api/deployments/d-1/logs"), 401)
             assert_problem(await http.get("/api/deployments/d-1/status-stream"), 401)
@@ -411,8 +411,8 @@ async def test_a_token_opens_the_stream_when_reads_are_closed(
 ) -> None:
     engine = await Engine.open(db_url, EngineConfig(auth={"read": "key"}))
     try:
-        _, reporter = await engine.create_key("ci", Role.REPORTER)
-        _, viewer = await engine.create_key("dashboard", Role.VIEWER)
+        _, reporter = await engine.keys.create("ci", Role.REPORTER)
+        _, viewer = await engine.keys.create("dashboard", Role.VIEWER)
         async with serving(engine) as host:
             served = Live(engine, host, reporter)
             async with served.http:

@@ -33,7 +33,7 @@ async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
 
 @pytest.fixture
 async def admin(engine: Engine) -> AsyncIterator[dict[str, str]]:
-    yield {"X-Api-Key": (await engine.create_key("root", Role.ADMIN))[1]}
+    yield {"X-Api-Key": (await engine.keys.create("root", Role.ADMIN))[1]}
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

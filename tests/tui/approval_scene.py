@@ -36,19 +36,19 @@ async def stage_approvals(engine: Engine) -> None:
     once by carol). Only the last awaits the local admin.
     """
     admin = engine.local_principal()
-    await engine.set_policy(admin, "prod", EnvironmentPolicy(approvals_required=2))
+    await engine.governance.set_policy(admin, "prod", EnvironmentPolicy(approvals_required=2))
     qa = EnvironmentPolicy(approvals_required=1, approvers=["approver"])
-    await engine.set_policy(admin, "qa", qa)
-    real_clock = engine.guard.clock
+    await engine.governance.set_policy(admin, "qa", qa)
+    real_clock = engine.clock
     try:
-        engine.guard.clock = lambda: NOW - timedelta(minutes=25)
-        checkout = await engine.promote(ANA, "checkout-api", "qa", "prod")
-        engine.guard.clock = lambda: NOW - timedelta(minutes=20)
+        engine.clock = lambda: NOW - timedelta(minutes=25)
+        checkout = await engine.actions.promote(ANA, "checkout-api", "qa", "prod")
+        engine.clock = lambda: NOW - timedelta(minutes=20)
         assert checkout.promotion_id is not None
-        await engine.approve(CAROL, checkout.promotion_id, "lgtm, canary clean")
-        engine.guard.clock = lambda: NOW - timedelta(minutes=10)
-        await engine.promote(ANA, "[bold]evil[/bold]", "dev", "qa")
-        engine.guard.clock = lambda: NOW - timedelta(minutes=3)
-        await engine.promote(DAVE, "payments", "dev", "qa")
+        await engine.governance.approve(CAROL, checkout.promotion_id, "lgtm, canary clean")
+        engine.clock = lambda: NOW - timedelta(minutes=10)
+        await engine.actions.promote(ANA, "[bold]evil[/bold]", "dev", "qa")
+        engine.clock = lambda: NOW - timedelta(minutes=3)
+        await engine.actions.promote(DAVE, "payments", "dev", "qa")
     finally:
-        engine.guard.clock = real_clock
+        engine.clock = real_clock

@@ -91,11 +91,11 @@ async def approving(
 
         async def ask_embedded() -> None:
             ana = Principal("ana", Role.DEPLOYER)
-            await client.engine.promote(ana, "checkout-api", "qa", "prod")
+            await client.engine.actions.promote(ana, "checkout-api", "qa", "prod")
 
         async def lock_embedded(environment: str, reason: str) -> None:
             engine = client.engine
-            await engine.lock(engine.local_principal(), environment, reason)
+            await engine.governance.lock(engine.local_principal(), environment, reason)
 
         def local() -> str:
             return client.engine.local_principal().name

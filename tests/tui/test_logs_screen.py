@@ -19,7 +19,7 @@ from textual.strip import Strip
 
 from shipdeck.client import (
     ConnectionStatus,
-    HistoryFilters,
+    DeploymentFilters,
     LinkState,
     LogItem,
     LogLinesArrived,
@@ -363,7 +363,7 @@ async def test_history_l_opens_the_rows_logs(scripted) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         app.open_logs("gh-5")  # a new logs screen (the first one was closed)
         await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
-        app.open_history(HistoryFilters())
+        app.open_history(DeploymentFilters())
         await wait_for(
             pilot,
             lambda: (

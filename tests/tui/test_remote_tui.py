@@ -53,7 +53,7 @@ async def test_header_reconnects_and_nothing_is_missed(db_url: str, server_facto
             e
             for e in (
                 await client.deployments(
-                    __import__("shipdeck.client").client.HistoryFilters(service="search")
+                    __import__("shipdeck.client").client.DeploymentFilters(service="search")
                 )
             ).items
         ]
@@ -81,6 +81,8 @@ async def test_contract_only_server_is_read_only_and_quiet() -> None:
             app = make_app(RemoteClient(f"http://127.0.0.1:{port}"))
             async with app.run_test(size=(160, 40)) as pilot:
                 await wait_for(pilot, lambda: app.matrix.services() == ["checkout-api"])
+                # The model is loaded before the grid has drawn it: wait for the screen.
+                await wait_for(pilot, lambda: "▸◷ 1.4.4" in screen_text(app))
                 text = screen_text(app)
                 assert "read-only" in text and "● live" in text
                 assert "✗ failure 1.4.3" in text and "▸◷ 1.4.4" in text

@@ -10,11 +10,11 @@ the pump wait, which stops it reading: a slow reader slows the source, it never 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..domain import LogLine
+from ._pump import Pump, Pumps
 from .base import (
     ConnectionStatus,
     LinkState,
@@ -32,7 +32,7 @@ QUEUE_SIZE = 2 * MAX_BATCH
 LogSignal = LogLine | LogLinkChanged | LogStreamEnded
 LogOut = asyncio.Queue[LogSignal | None]
 """What a pump fills: lines in order, link changes, the end; `None` only wakes the reader."""
-LogPump = Callable[[LogOut], Coroutine[Any, Any, None]]
+LogPump = Pump[LogSignal | None]
 
 
 def link(state: LinkState, **fields: Any) -> LogLinkChanged:
@@ -47,37 +47,23 @@ def is_final(item: LogSignal) -> bool:
     return isinstance(item, LogLinkChanged) and item.status.state is LinkState.OFFLINE
 
 
-async def batched(
-    pump: LogPump,
-    *,
-    after: int,
-    name: str,
-    tasks: set[asyncio.Task[None]],
-    closed: asyncio.Event,
-) -> AsyncIterator[LogItem]:
+async def batched(pump: LogPump, *, after: int, name: str, pumps: Pumps) -> AsyncIterator[LogItem]:
     """Run `pump` in the background and yield what it queues, lines in batches.
 
     Args:
         pump: fills the queue; it ends after putting a final item (or when cancelled).
         after: the position the stream starts after; no line at or before it is yielded.
         name: the pump task's name.
-        tasks: the owner's running pumps (it cancels them when it closes).
-        closed: set when the owner closes; the iteration then ends.
+        pumps: the owner's running pumps (it cancels them when it closes, and the
+            iteration then ends).
 
     Raises:
         Exception: whatever the pump raised (a bug: network failures never leave a pump).
     """
     out: LogOut = asyncio.Queue(QUEUE_SIZE)
-    task = asyncio.create_task(pump(out), name=name)
-    tasks.add(task)
-    # Wakes the reader when the pump ends; if the queue is full the loop test sees it.
-    task.add_done_callback(lambda _: _offer(out, None))
     last = after
-    try:
-        while not (task.done() and out.empty()):
-            item = await out.get()
-            if item is None or closed.is_set():
-                break
+    async with pumps.run(pump, out, name=name) as run:
+        while (item := await run.next()) is not None:
             if not isinstance(item, LogLine):
                 yield item
                 if is_final(item):
@@ -91,13 +77,6 @@ async def batched(
                 yield held
                 if is_final(held):
                     break
-    finally:
-        task.cancel()
-        tasks.discard(task)
-        await asyncio.wait([task])
-        error = None if task.cancelled() else task.exception()
-    if error is not None:
-        raise error
 
 
 def _take_ready(
@@ -118,8 +97,3 @@ def _take_ready(
         if item.seq > (lines[-1].seq if lines else last):
             lines.append(item)
     return lines, None
-
-
-def _offer(out: LogOut, item: LogSignal | None) -> None:
-    with contextlib.suppress(asyncio.QueueFull):
-        out.put_nowait(item)

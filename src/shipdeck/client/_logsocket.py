@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
@@ -23,10 +22,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, W
 from websockets.frames import Close
 
 from ..domain import LogLine, utc_now
-from ._backoff import Backoff
+from ._backoff import Attempts, Backoff
 from ._logbatch import MAX_BATCH, LogOut, link
 from ._wire import deployment_path, problem_of, why
-from .base import LinkState, LogStreamEnded
+from .base import LinkState, LogLinkChanged, LogStreamEnded
 
 WS_NORMAL = 1000
 """The deployment is over and every line was sent."""
@@ -79,8 +78,10 @@ class LogSocket:
     """The least time between two connection attempts, in seconds."""
     last: int = 0
     """The `seq` of the last line queued: the next connection resumes after it."""
-    _attempt: int = field(default=0, init=False)
-    _lost_since: datetime | None = field(default=None, init=False)
+    _attempts: Attempts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._attempts = Attempts(self.healthy_after)
 
     async def pump(self, out: LogOut) -> None:
         """Queue lines and link changes until the stream ends or is refused."""
@@ -100,20 +101,11 @@ class LogSocket:
                 return
             except _Lost as exc:
                 reason = str(exc)
-            if live_at is not None and loop.time() - live_at >= self.healthy_after:
-                self._attempt, self._lost_since = 0, None  # a healthy connection: start over
-            self._attempt += 1
-            self._lost_since = self._lost_since or utc_now()
-            await out.put(
-                link(
-                    LinkState.RECONNECTING,
-                    attempt=self._attempt,
-                    since=self._lost_since,
-                    detail=reason,
-                )
-            )
+            # A healthy connection starts the count over.
+            status = self._attempts.lost(live_at, loop.time(), reason)
+            await out.put(LogLinkChanged(status))
             spacing = self.min_interval - (loop.time() - tried_at)
-            await asyncio.sleep(max(self.backoff.delay(self._attempt), spacing))
+            await asyncio.sleep(max(self.backoff.delay(status.attempt), spacing))
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[ClientConnection]:

@@ -8,8 +8,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from ..domain import DeploymentEvent, DeploymentEventPage, LogLine, LogPage, Matrix, Status
+from ..domain import DeploymentEvent, DeploymentEventPage, LogLine, LogPage, Matrix
 from ..domain.promotions import EnvironmentView, PromotionView
+from ..domain.queries import (
+    DeploymentFilters as DeploymentFilters,  # the listing's one filters class
+)
 
 
 class LinkState(StrEnum):
@@ -71,18 +74,6 @@ class EnvironmentChanged:
 FeedItem = (
     DeploymentArrived | ResyncNeeded | ConnectionChanged | PromotionChanged | EnvironmentChanged
 )
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryFilters:
-    """Filters of the history listing; `text` matches any field, case-insensitively."""
-
-    service: str | None = None
-    environment: str | None = None
-    status: Status | None = None
-    actor: str | None = None
-    deployment_id: str | None = None
-    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +194,7 @@ class EngineClient(Protocol):
         ...
 
     async def deployments(
-        self, filters: HistoryFilters, cursor: str | None = None, limit: int = 100
+        self, filters: DeploymentFilters, cursor: str | None = None, limit: int = 100
     ) -> DeploymentEventPage:
         """One page of rows, newest first."""
         ...

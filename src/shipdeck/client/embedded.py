@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from ..domain import DeploymentEvent, DeploymentEventPage, LogPage, Matrix, utc_now
 from ..domain.promotions import EnvironmentView, PromotionView
-from ..engine import DeploymentFilters, Engine, EngineConfig, EngineError, Resync
+from ..engine import Engine, EngineConfig, EngineError, Resync
 from . import _results
 from ._logbatch import LogOut, batched, link
+from ._pump import Pumps
 from .base import (
     ActionAccepted,
     ActionRefused,
@@ -23,9 +24,9 @@ from .base import (
     ConnectionChanged,
     ConnectionStatus,
     DeploymentArrived,
+    DeploymentFilters,
     EnvironmentChanged,
     FeedItem,
-    HistoryFilters,
     LinkState,
     LogItem,
     LogStreamEnded,
@@ -68,8 +69,7 @@ class EmbeddedClient:
         self._background = background
         self._engine: Engine | None = None
         self._task: asyncio.Task[None] | None = None
-        self._closed = asyncio.Event()
-        self._log_pumps: set[asyncio.Task[None]] = set()
+        self._pumps = Pumps()
 
     @property
     def engine(self) -> Engine:
@@ -89,11 +89,7 @@ class EmbeddedClient:
             self._task = asyncio.create_task(self._background(self._engine))
 
     async def close(self) -> None:
-        self._closed.set()
-        for pump in self._log_pumps:
-            pump.cancel()
-        if self._log_pumps:
-            await asyncio.wait(list(self._log_pumps))
+        await self._pumps.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,30 +99,22 @@ class EmbeddedClient:
             self._engine = None
 
     async def matrix(self) -> Matrix:
-        return await self.engine.matrix()
+        return await self.engine.matrix.get()
 
     async def environments(self) -> list[str]:
-        return await self.engine.environments()
+        return await self.engine.deployments.environments()
 
     async def deployments(
-        self, filters: HistoryFilters, cursor: str | None = None, limit: int = 100
+        self, filters: DeploymentFilters, cursor: str | None = None, limit: int = 100
     ) -> DeploymentEventPage:
-        query = DeploymentFilters(
-            service=filters.service,
-            environment=filters.environment,
-            status=filters.status,
-            deployment_id=filters.deployment_id,
-            actor=filters.actor,
-            text=filters.text,
-        )
         try:
-            return await self.engine.deployments_page(query, cursor=cursor, limit=limit)
+            return await self.engine.deployments.page(filters, cursor=cursor, limit=limit)
         except EngineError as exc:
             raise ClientError(exc.detail) from exc
 
     async def deployment(self, row_id: str) -> DeploymentEvent:
         try:
-            return await self.engine.get_deployment(row_id)
+            return await self.engine.deployments.get(row_id)
         except EngineError as exc:
             raise ClientError(exc.detail) from exc
 
@@ -139,80 +127,84 @@ class EmbeddedClient:
 
     async def deploy(self, service: str, environment: str, version: str) -> ActionAccepted:
         engine = self.engine
-        action = engine.deploy(engine.local_principal(), service, environment, version)
+        action = engine.actions.deploy(engine.local_principal(), service, environment, version)
         return _results.accepted(await _refusing(action))
 
     async def promote(
         self, service: str, from_environment: str, to_environment: str | None = None
     ) -> ActionAccepted:
         engine = self.engine
-        action = engine.promote(engine.local_principal(), service, from_environment, to_environment)
+        action = engine.actions.promote(
+            engine.local_principal(), service, from_environment, to_environment
+        )
         return _results.accepted(await _refusing(action))
 
     async def promotion_plan(
         self, service: str, from_environment: str, to_environment: str | None = None
     ) -> PromotionPlan:
-        plan = self.engine.promotion_plan(service, from_environment, to_environment)
+        plan = self.engine.actions.promotion_plan(service, from_environment, to_environment)
         return _results.plan(await _refusing(plan))
 
     async def rollback_plan(self, deployment_id: str) -> RollbackPlan:
-        return _results.rollback_plan(await _refusing(self.engine.rollback_plan(deployment_id)))
+        return _results.rollback_plan(
+            await _refusing(self.engine.actions.rollback_plan(deployment_id))
+        )
 
     async def rollback(self, deployment_id: str, version: str | None = None) -> ActionAccepted:
         engine = self.engine
-        action = engine.rollback(engine.local_principal(), deployment_id, version)
+        action = engine.actions.rollback(engine.local_principal(), deployment_id, version)
         return _results.accepted(await _refusing(action))
 
     async def cancel(self, deployment_id: str) -> ActionAccepted:
         engine = self.engine
-        action = engine.cancel(engine.local_principal(), deployment_id)
+        action = engine.actions.cancel(engine.local_principal(), deployment_id)
         return _results.accepted(await _refusing(action))
 
     async def retry(self, deployment_id: str) -> ActionAccepted:
         engine = self.engine
-        action = engine.retry(engine.local_principal(), deployment_id)
+        action = engine.actions.retry(engine.local_principal(), deployment_id)
         return _results.accepted(await _refusing(action))
 
     # -- promotions awaiting approval, environments ----------------------------------
 
     async def promotions(self, status: str | None = None, limit: int = 200) -> list[PromotionView]:
         try:
-            page = await self.engine.promotions_page(status=status, limit=limit)
+            page = await self.engine.governance.promotions_page(status=status, limit=limit)
         except EngineError as exc:
             raise ClientError(exc.detail) from exc
         return page.items
 
     async def pending_for_me(self) -> list[PromotionView]:
         engine = self.engine
-        return await engine.pending_for(engine.local_principal())
+        return await engine.governance.pending_for(engine.local_principal())
 
     async def promotion(self, promotion_id: str) -> PromotionView:
         try:
-            return await self.engine.promotion(promotion_id)
+            return await self.engine.governance.promotion(promotion_id)
         except EngineError as exc:
             raise ClientError(exc.detail) from exc
 
     async def approve(self, promotion_id: str, comment: str | None = None) -> PromotionView:
         engine = self.engine
         return await _refusing(
-            engine.approve(engine.local_principal(), promotion_id, comment or None)
+            engine.governance.approve(engine.local_principal(), promotion_id, comment or None)
         )
 
     async def reject(self, promotion_id: str, comment: str | None = None) -> PromotionView:
         engine = self.engine
         return await _refusing(
-            engine.reject(engine.local_principal(), promotion_id, comment or None)
+            engine.governance.reject(engine.local_principal(), promotion_id, comment or None)
         )
 
     async def withdraw_promotion(
         self, promotion_id: str, comment: str | None = None
     ) -> PromotionView:
         engine = self.engine
-        action = engine.withdraw_promotion(engine.local_principal(), promotion_id, comment or None)
+        action = engine.governance.withdraw(engine.local_principal(), promotion_id, comment or None)
         return await _refusing(action)
 
     async def environment_policies(self) -> list[EnvironmentView]:
-        return await self.engine.environment_views()
+        return await self.engine.governance.environment_views()
 
     # -- logs --------------------------------------------------------------------------
 
@@ -246,15 +238,14 @@ class EmbeddedClient:
             pump,
             after=after,
             name=f"shipdeck logs {deployment_id}",
-            tasks=self._log_pumps,
-            closed=self._closed,
+            pumps=self._pumps,
         )
 
     async def feed(self) -> AsyncIterator[FeedItem]:
         async with self.engine.subscribe() as subscription:
             # Live once subscribed: whatever is committed after this item is delivered.
             yield ConnectionChanged(ConnectionStatus(LinkState.LIVE))
-            while not self._closed.is_set():
+            while not self._pumps.closed.is_set():
                 item = await subscription.next(timeout=1.0)
                 if item is None:
                     continue

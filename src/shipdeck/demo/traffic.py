@@ -120,14 +120,14 @@ class TrafficGenerator:
     # -- picking up where the store is -----------------------------------------------
 
     async def _load(self) -> None:
-        matrix = await self.engine.matrix()
+        matrix = await self.engine.matrix.get()
         if matrix.environments:
             self._environments = list(matrix.environments)
         for row in matrix.rows:
             self._weights.setdefault(row.service, 3.0)
             for environment, slot in row.slots.items():
                 self._adopt(row.service, environment, slot)
-        page = await self.engine.deployments_page(limit=500)
+        page = await self.engine.deployments.page(limit=500)
         numbers = [ids[0] for item in page.items if (ids := run_id(item.deployment_id))]
         self._run_number = max(numbers, default=FIRST_RUN + self._rng.randrange(2_000))
 

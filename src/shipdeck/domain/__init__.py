@@ -44,6 +44,7 @@ from .models import (
     Problem,
     ProblemError,
 )
+from .queries import DeploymentFilters
 from .roles import Role
 from .status import EFFECTIVE, NON_EFFECTIVE, TERMINAL, Status
 from .timestamps import format_rfc3339, parse_rfc3339, to_micros, utc_now
@@ -66,6 +67,7 @@ __all__ = [
     "DeploymentEvent",
     "DeploymentEventIngest",
     "DeploymentEventPage",
+    "DeploymentFilters",
     "FetcherState",
     "FetcherStateUpsert",
     "LogLevel",

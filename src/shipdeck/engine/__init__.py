@@ -1,7 +1,7 @@
 """The engine: the store, the event log and its subscriptions, keys. No HTTP, no UI."""
 
 from .config import ConfigError, EngineConfig, load_config
-from .engine import DeploymentFilters, Engine, MatrixDocument
+from .engine import DeploymentFilters, Engine, EngineStats, MatrixDocument
 from .errors import ActionRefused, EngineError, Forbidden, InvalidRequest, NotFound, Unauthorized
 from .keys import Principal
 from .store import StoredEvent, StoreError
@@ -14,6 +14,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "EngineError",
+    "EngineStats",
     "Forbidden",
     "InvalidRequest",
     "MatrixDocument",

@@ -1,431 +1,262 @@
-"""Deciding actions inside one store transaction: what rows to append, what to queue.
+"""Actions on slots: deploy, promote, roll back, retry, cancel, and their plans.
 
-Every function named `decide_*` runs on the engine's writer thread inside `Store.commit`, so
-its reads and the writes it returns form one transaction: two requests for one slot can never
-both see it idle, and an `Idempotency-Key` answers exactly once.
+Each action checks the caller's role first, then commits its decision (`ActionDecider`) in
+one write transaction and wakes the executor.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
-
-import uuid_utils
+import re
+from collections.abc import Callable, Mapping
 
 from ..domain import (
     Action,
     ActionProblem,
     ActionResult,
-    DeploymentEvent,
+    PolicySummary,
+    PromotionPlanDoc,
     RollbackPlanDoc,
     Status,
-    order_environments,
-    to_micros,
-    utc_now,
 )
-from ..domain.actions import (
-    check_cancellable,
-    check_retryable,
-    next_environment,
-    promotion_version,
-    rollback_version,
-)
+from ..domain.actions import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, request_fingerprint
 from ..domain.authz import Permission
+from ..domain.authz import decide as decide_permission
+from .audit import AuditTrail, Commit
+from .decisions import ActionDecider
+from .errors import ActionRefused, Forbidden, InvalidRequest
+from .executor import Executor
+from .gate import PolicyGate
 from .keys import Principal
-from .store import AuditEntry, DeploymentQuery, ExecutionRecord, NewDeploymentRow, Store, Writes
+from .logs import Runner
+from .rows import RUNNING
+from .store import AuditEntry, ExecutionRecord, PromotionRecord, Writes
 
-if TYPE_CHECKING:
-    from .governance import Guard, Promotions
-
-REPORTER = "shipdeck"
-"""`progress_reporter` of every row the engine appends itself."""
-
-QUEUED, RUNNING, DONE = "queued", "running", "done"
-"""States of an execution."""
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-def new_deployment_id() -> str:
-    """A fresh logical deployment key for a run the engine starts (time-ordered)."""
-    return f"sd-{uuid_utils.uuid7()}"
-
-
-def make_row(
-    execution: ExecutionRecord,
-    status: Status,
-    *,
-    phase: str | None = None,
-    message: str | None = None,
-) -> NewDeploymentRow:
-    """A row of `execution`'s logical deployment, happening now."""
-    fields: dict[str, Any] = {
-        "deployment_id": execution.deployment_id,
-        "service": execution.service,
-        "environment": execution.environment,
-        "version": execution.version,
-        "status": status,
-        "happened_at": utc_now(),
-        "actor": execution.actor,
-        "parent_deployments": list(execution.parents),
-        "phase": phase,
-        "message": message,
-    }
-    event = DeploymentEvent.model_construct(
-        id=str(uuid_utils.uuid7()),
-        progress_reporter=REPORTER,
-        trigger=execution.action,
-        **{k: v for k, v in fields.items() if v is not None},
-    )
-    return NewDeploymentRow(
-        id=event.id,
-        deployment_id=execution.deployment_id,
-        service=execution.service,
-        environment=execution.environment,
-        status=status,
-        happened_at=to_micros(event.happened_at),
-        actor=execution.actor,
-        doc=event.model_dump_json(),
-    )
-
-
-class Desk:
-    """The decisions of actions over one store (see the module docstring)."""
+class Actions:
+    """The engine's actions on slots (`engine.actions`)."""
 
     def __init__(
-        self, store: Store, environment_order: list[str], guard: Guard | None = None
+        self,
+        decider: ActionDecider,
+        gate: PolicyGate,
+        executor: Executor,
+        audit: AuditTrail,
+        *,
+        read: Runner,
+        commit: Commit,
     ) -> None:
-        self.store = store
-        self.environment_order = environment_order
-        self.guard = guard
-        """Policies, locks and freezes (`None`: no checks beyond the caller's)."""
-        self.promotions: Promotions | None = None
-        """Set by the engine once the promotions desk exists."""
+        self.decider = decider
+        self.gate = gate
+        self.executor = executor
+        self.audit = audit
+        self._read = read
+        self._commit = commit
 
-    # -- reads (inside the transaction) ----------------------------------------------
-
-    def rows_of(self, deployment_id: str, limit: int = 200) -> list[DeploymentEvent]:
-        """A logical deployment's rows, newest first."""
-        found = self.store.list_deployments(
-            DeploymentQuery(deployment_id=deployment_id, limit=limit)
-        )
-        return [DeploymentEvent.model_validate_json(doc) for _, _, doc in found]
-
-    def latest_row(self, deployment_id: str) -> DeploymentEvent:
-        """A logical deployment's latest row.
-
-        Raises:
-            ActionProblem: no row has that `deployment_id` (a 404).
-        """
-        rows = self.rows_of(deployment_id, limit=1)
-        if not rows:
-            raise ActionProblem(
-                "not-found", f"no deployment has deployment_id {deployment_id!r}", 404
-            )
-        return rows[0]
-
-    def current(self, service: str, environment: str) -> DeploymentEvent | None:
-        """The slot's current (effective) row."""
-        for record in self.store.slots(service):
-            if record.environment == environment and record.state.current is not None:
-                return DeploymentEvent.model_validate_json(record.state.current.ref)
-        return None
-
-    def successes(self, service: str, environment: str) -> list[DeploymentEvent]:
-        """The slot's successful rows, newest first (the last 200)."""
-        found = self.store.list_deployments(
-            DeploymentQuery(
-                service=service, environment=environment, status=Status.SUCCESS, limit=200
-            )
-        )
-        return [DeploymentEvent.model_validate_json(doc) for _, _, doc in found]
-
-    def environments(self) -> list[str]:
-        """Every environment in display order."""
-        return order_environments(self.store.environments(), self.environment_order)
-
-    # -- planning --------------------------------------------------------------------
-
-    def promotion(
-        self, service: str, from_environment: str, to_environment: str | None
-    ) -> tuple[str, str]:
-        """`(target environment, version)` of a promotion.
-
-        Raises:
-            ActionProblem: unknown source, last environment, no successful version.
-        """
-        order = self.environments()
-        if from_environment not in order:
-            raise ActionProblem(
-                "not-found",
-                f"there is no environment {from_environment!r}; pick one of "
-                f"{', '.join(order) or 'none yet'}",
-                404,
-            )
-        target = to_environment or next_environment(order, from_environment)
-        if target == from_environment:
-            raise ActionProblem(
-                "same-environment",
-                f"{service} cannot be promoted from {target} to itself; pick another target",
-                422,
-            )
-        version = promotion_version(
-            service, from_environment, self.current(service, from_environment)
-        )
-        return target, version
-
-    def queue(
+    async def deploy(
         self,
-        action: Action,
+        principal: Principal,
         service: str,
         environment: str,
         version: str,
-        actor: str | None,
-        parents: tuple[str, ...],
-        message: str,
-        audit: AuditEntry | None = None,
-    ) -> Writes:
-        """Queue a new run in a slot, superseding runs still queued there."""
-        execution = ExecutionRecord(
-            deployment_id=new_deployment_id(),
-            service=service,
-            environment=environment,
-            version=version,
-            action=action.value,
-            actor=actor,
-            parents=parents,
-            state=QUEUED,
-            requested_at=to_micros(utc_now()),
-        )
-        waiting = self.store.executions(service=service, environment=environment, states=[QUEUED])
-        rows = [
-            make_row(
-                old,
-                Status.CANCELLED,
-                message=f"superseded by {execution.deployment_id} ({action} of {version}"
-                + (f" by {actor})" if actor else ")"),
-            )
-            for old in waiting
-        ]
-        rows.append(make_row(execution, Status.QUEUED, message=message))
-        result = ActionResult(
-            deployment_id=execution.deployment_id,
-            action=action,
-            service=service,
-            environment=environment,
-            version=version,
-            status=Status.QUEUED.value,
-            superseded=[old.deployment_id for old in waiting],
-        )
-        return Writes(
-            rows=rows,
-            executions=[execution],
-            states=[(old.deployment_id, DONE) for old in waiting],
-            audit=[] if audit is None else [audit],
-            response=result.model_dump_json(),
-            value=execution,
-        )
-
-    def rollback_plan(self, deployment_id: str, version: str | None) -> RollbackPlanDoc:
-        """What a rollback of `deployment_id`'s slot would deploy."""
-        latest = self.latest_row(deployment_id)
-        service, environment = latest.service, latest.environment
-        current = self.current(service, environment)
-        target = rollback_version(
-            service, environment, current, self.successes(service, environment), version
-        )
-        return RollbackPlanDoc(
-            deployment_id=deployment_id,
-            service=service,
-            environment=environment,
-            from_version=None if current is None else current.version,
-            version=target,
-        )
-
-    def _guard(
-        self,
-        actor: Principal,
-        permission: Permission,
-        service: str,
-        environment: str,
-        audit: AuditEntry,
+        *,
+        idempotency_key: str | None = None,
         override_reason: str | None = None,
-    ) -> AuditEntry:
-        """Check the guard; the audit entry, with the reason of a freeze override."""
-        if self.guard is None:
-            return audit
-        overridden = self.guard.check(
-            actor, permission, service, environment, override_reason=override_reason
+    ) -> ActionResult:
+        """Queue `version` of `service` in `environment` (`202` semantics)."""
+        body = {"service": service, "environment": environment, "version": version}
+        audit = self.audit.entry(
+            principal, Action.DEPLOY, f"{service}/{environment}", override_reason
         )
-        if overridden is None:
-            return audit
-        return replace(audit, reason=overridden)
-
-    def decide_deploy(
-        self,
-        actor: Principal,
-        service: str,
-        environment: str,
-        version: str,
-        audit: AuditEntry,
-        override_reason: str | None = None,
-    ) -> Writes:
-        """Queue `version` of `service` in `environment`."""
-        audit = self._guard(actor, Permission.DEPLOY, service, environment, audit, override_reason)
-        if self.guard is not None:
-            self.guard.approval_gate(actor, environment, Permission.DEPLOY)
-        return self.queue(
+        return await self._act(
+            principal,
             Action.DEPLOY,
-            service,
-            environment,
-            version,
-            actor.name,
-            (),
-            f"deploy of {version} requested by {actor.name}",
             audit,
+            body,
+            idempotency_key,
+            lambda: self._checked(
+                self.decider.decide_deploy(
+                    principal, service, environment, version, audit, override_reason
+                )
+            ),
         )
 
-    def decide_promote(
+    async def promote(
         self,
-        actor: Principal,
+        principal: Principal,
         service: str,
         from_environment: str,
-        to_environment: str | None,
-        audit: AuditEntry,
+        to_environment: str | None = None,
+        *,
+        idempotency_key: str | None = None,
         override_reason: str | None = None,
-    ) -> Writes:
-        """Queue `from_environment`'s current success in the next (or named) environment,
-        or ask for approval when the target's policy wants it."""
-        target, version = self.promotion(service, from_environment, to_environment)
-        audit = self._guard(actor, Permission.PROMOTE, service, target, audit, override_reason)
-        source = self.current(service, from_environment)
-        parents = (source.deployment_id,) if source is not None else ()
-        message = f"promotion of {version} from {from_environment} requested by {actor.name}"
-        if self.guard is not None and self.promotions is not None:
-            policy = self.guard.policy(target)
-            if policy.approvals_required:
-                execution = ExecutionRecord(
-                    deployment_id=new_deployment_id(),
-                    service=service,
-                    environment=target,
-                    version=version,
-                    action=Action.PROMOTE.value,
-                    actor=actor.name,
-                    parents=parents,
-                    state=DONE,
-                    requested_at=to_micros(utc_now()),
+    ) -> ActionResult:
+        """Queue `from_environment`'s current success in the next (or named) environment;
+        into an environment that asks for approvals, create a promotion that waits."""
+        body = {
+            "service": service,
+            "from_environment": from_environment,
+            "to_environment": to_environment,
+        }
+        target = f"{service}/{from_environment}->{to_environment or 'next'}"
+        audit = self.audit.entry(principal, Action.PROMOTE, target, override_reason)
+        return await self._act(
+            principal,
+            Action.PROMOTE,
+            audit,
+            body,
+            idempotency_key,
+            lambda: self._checked(
+                self.decider.decide_promote(
+                    principal, service, from_environment, to_environment, audit, override_reason
                 )
-                writes = self.promotions.request(actor, execution, policy, from_environment, audit)
-                record = writes.value
-                result = ActionResult(
-                    deployment_id=execution.deployment_id,
-                    action=Action.PROMOTE,
-                    service=service,
-                    environment=target,
-                    version=version,
-                    status=Status.WAITING.value,
-                    promotion_id=getattr(record, "id", None),
-                )
-                return replace(writes, response=result.model_dump_json())
-        return self.queue(
-            Action.PROMOTE, service, target, version, actor.name, parents, message, audit
+            ),
         )
 
-    def decide_rollback(
-        self, actor: Principal, deployment_id: str, version: str | None, audit: AuditEntry
-    ) -> Writes:
+    async def promotion_plan(
+        self, service: str, from_environment: str, to_environment: str | None = None
+    ) -> PromotionPlanDoc:
+        """What `promote` would do, without doing it."""
+        try:
+            target, version = await self._read(
+                self.decider.promotion, service, from_environment, to_environment
+            )
+            policy = await self._read(self.gate.policy, target)
+        except ActionProblem as exc:
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
+        driver = self.executor.driver_name(service, target)
+        summary = policy.summary()
+        summary += f"; runs with the {driver} driver" if driver else "; no driver is configured"
+        return PromotionPlanDoc(
+            service=service,
+            from_environment=from_environment,
+            to_environment=target,
+            version=version,
+            policy=PolicySummary(approvals_required=policy.approvals_required, summary=summary),
+        )
+
+    async def rollback_plan(
+        self, deployment_id: str, version: str | None = None
+    ) -> RollbackPlanDoc:
+        """What `rollback` would deploy, without doing it."""
+        try:
+            return await self._read(self.decider.rollback_plan, deployment_id, version)
+        except ActionProblem as exc:
+            raise ActionRefused(exc.kind, exc.detail, exc.status) from exc
+
+    async def rollback(
+        self,
+        principal: Principal,
+        deployment_id: str,
+        version: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
         """Queue the slot's previous successful version (or `version`)."""
-        latest = self.latest_row(deployment_id)
-        audit = self._guard(actor, Permission.ROLLBACK, latest.service, latest.environment, audit)
-        plan = self.rollback_plan(deployment_id, version)
-        service, environment, target = plan.service, plan.environment, plan.version
-        return self.queue(
+        audit = self.audit.entry(principal, Action.ROLLBACK, deployment_id)
+        return await self._act(
+            principal,
             Action.ROLLBACK,
-            service,
-            environment,
-            target,
-            actor.name,
-            (deployment_id,),
-            f"rollback of {deployment_id} to {target} requested by {actor.name}",
             audit,
+            {"version": version},
+            idempotency_key,
+            lambda: self._checked(
+                self.decider.decide_rollback(principal, deployment_id, version, audit)
+            ),
         )
 
-    def decide_retry(self, actor: Principal, deployment_id: str, audit: AuditEntry) -> Writes:
+    async def retry(
+        self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> ActionResult:
         """Queue a finished deployment's version in its slot again."""
-        latest = self.latest_row(deployment_id)
-        audit = self._guard(actor, Permission.RETRY, latest.service, latest.environment, audit)
-        version = check_retryable(deployment_id, latest)
-        if self.guard is not None and self.store.execution(deployment_id) is None:
-            # Only runs shipdeck made (approved, or deployed by an admin) skip the gate.
-            self.guard.approval_gate(actor, latest.environment, Permission.RETRY)
-        return self.queue(
+        audit = self.audit.entry(principal, Action.RETRY, deployment_id)
+        return await self._act(
+            principal,
             Action.RETRY,
-            latest.service,
-            latest.environment,
-            version,
-            actor.name,
-            (deployment_id,),
-            f"retry of {deployment_id} requested by {actor.name}",
             audit,
+            {},
+            idempotency_key,
+            lambda: self._checked(self.decider.decide_retry(principal, deployment_id, audit)),
         )
 
-    def decide_cancel(self, actor: Principal, deployment_id: str, audit: AuditEntry) -> Writes:
-        """End a queued run at once; mark a running one for the executor to stop."""
-        latest = self.latest_row(deployment_id)
-        audit = self._guard(actor, Permission.CANCEL, latest.service, latest.environment, audit)
-        execution = self.store.execution(deployment_id)
-        check_cancellable(deployment_id, latest, execution is not None and execution.state != DONE)
-        assert execution is not None
-        result = ActionResult(
-            deployment_id=deployment_id,
-            action=Action.CANCEL,
-            service=execution.service,
-            environment=execution.environment,
-            version=execution.version,
-            status="cancelling" if execution.state == RUNNING else Status.CANCELLED.value,
-        )
-        if execution.state == RUNNING:
-            # The executor stops the driver and appends the `cancelled` row.
-            return Writes(audit=[audit], response=result.model_dump_json(), value=execution)
-        row = make_row(execution, Status.CANCELLED, message=f"cancelled by {actor.name}")
-        return Writes(
-            rows=[row],
-            states=[(deployment_id, DONE)],
-            audit=[audit],
-            response=result.model_dump_json(),
-            value=None,
+    async def cancel(
+        self, principal: Principal, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> ActionResult:
+        """End a queued run at once, or stop a running one."""
+        audit = self.audit.entry(principal, Action.CANCEL, deployment_id)
+        return await self._act(
+            principal,
+            Action.CANCEL,
+            audit,
+            {},
+            idempotency_key,
+            lambda: self.decider.decide_cancel(principal, deployment_id, audit),
         )
 
-    # -- the executor's transitions --------------------------------------------------
+    def _check_driver(self, service: str, environment: str) -> None:
+        if self.executor.driver_name(service, environment) is None:
+            raise ActionRefused(
+                "no-driver",
+                f"no driver is configured to run {service} in {environment}; set "
+                "[executor] driver (or a per-environment or per-service one) in the engine's "
+                "TOML file",
+            )
 
-    def decide_claim(self, service: str, environment: str, note: str) -> Writes:
-        """Start the slot's oldest queued run, unless one is running there already."""
-        active = self.store.executions(
-            service=service, environment=environment, states=[QUEUED, RUNNING]
-        )
-        if not active or any(e.state == RUNNING for e in active):
-            return Writes()
-        execution = active[0]
-        return Writes(
-            rows=[make_row(execution, Status.IN_PROGRESS, message=note)],
-            states=[(execution.deployment_id, RUNNING)],
-            value=execution,
-        )
+    def _checked(self, writes: Writes) -> Writes:
+        """`writes` if its new run has a driver (checked inside the transaction)."""
+        execution = writes.value
+        if isinstance(execution, ExecutionRecord):
+            self._check_driver(execution.service, execution.environment)
+        elif isinstance(execution, PromotionRecord):
+            self._check_driver(execution.service, execution.to_environment)
+        return writes
 
-    def decide_finish(self, execution: ExecutionRecord, status: Status, message: str) -> Writes:
-        """End a running run (once: a second finish writes nothing)."""
-        stored = self.store.execution(execution.deployment_id)
-        if stored is None or stored.state == DONE:
-            return Writes()
-        return Writes(
-            rows=[make_row(execution, status, message=message)],
-            states=[(execution.deployment_id, DONE)],
-            value=execution,
+    async def _act(
+        self,
+        principal: Principal,
+        action: Action,
+        audit: AuditEntry,
+        body: Mapping[str, str | None],
+        idempotency_key: str | None,
+        decide: Callable[[], Writes],
+    ) -> ActionResult:
+        role_only = decide_permission(
+            principal.name, principal.role, principal.scopes, Permission(action.value)
         )
+        if not role_only.allowed:  # before anything else: a viewer learns nothing more
+            await self.audit.refusal(
+                principal, audit.action, audit.target, "forbidden", role_only.reason
+            )
+            raise Forbidden(role_only.reason)
+        idempotency = None
+        if idempotency_key is not None:
+            if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+                raise InvalidRequest(
+                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII "
+                    "characters that neither start nor end with a space",
+                    pointer="/headers/Idempotency-Key",
+                )
+            fingerprint = request_fingerprint(action, audit.target, body)
+            idempotency = (principal.name, idempotency_key, fingerprint)
+        committed = await self.audit.decided(principal, audit, decide, idempotency)
+        result = ActionResult.model_validate_json(committed.response)
+        if committed.replayed:
+            return result
+        execution = committed.value
+        if isinstance(execution, ExecutionRecord):
+            if action is Action.CANCEL and execution.state == RUNNING:
+                if not self.executor.cancel(execution.deployment_id, principal.name):
+                    await self._commit(
+                        lambda: self.decider.decide_finish(
+                            execution,
+                            Status.FAILURE,
+                            f"cancelled by {principal.name}: stopped before completing",
+                        )
+                    )
+            else:
+                self.executor.kick(execution.service, execution.environment)
+        return result
 
-    def decide_recover(self, message: str) -> Writes:
-        """Fail every run a crash left running (nothing stays in progress forever)."""
-        running = self.store.executions(states=[RUNNING])
-        return Writes(
-            rows=[make_row(e, Status.FAILURE, message=message) for e in running],
-            states=[(e.deployment_id, DONE) for e in running],
-            value=running,
-        )
+
+__all__ = ["Actions"]

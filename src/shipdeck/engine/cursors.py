@@ -41,3 +41,17 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         "cursor is not one this server issued: pass next_cursor from a previous page",
         pointer="/cursor",
     )
+
+
+MAX_PAGE = 500
+"""The largest page any listing returns."""
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size outside 1..`MAX_PAGE`.
+
+    Raises:
+        InvalidRequest: the limit is out of range.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", pointer="/limit")

@@ -1,7 +1,7 @@
 """The executor: runs queued deployments through their drivers, one per slot at a time.
 
 Requests become `executions` rows (state `queued`) in the same transaction as their `queued`
-row (see `actions.Desk`). For each slot with work the executor keeps one task that claims the
+row (see `decisions.ActionDecider`). For each slot with work the executor keeps one task that claims the
 oldest queued run (`running` + an `in-progress` row, one transaction), runs the slot's driver
 with a `Reporter` that appends phase rows and log lines, then appends the final row. On start
 it fails what a crash left running and picks up what is still queued.
@@ -16,14 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..domain import LogLineIngest, Status, utc_now
-from .actions import QUEUED, Desk, make_row
+from ..domain import LogLineIngest, Status
 from .config import (
     CommandDriverSpec,
     EngineConfig,
     GitopsDriverSpec,
     SimulateDriverSpec,
 )
+from .decisions import ActionDecider
 from .drivers import (
     CommandDriver,
     DeployFailed,
@@ -35,6 +35,7 @@ from .drivers import (
     Outcome,
     SimulateDriver,
 )
+from .rows import QUEUED, make_row
 from .store import Committed, ExecutionRecord, Writes
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,13 @@ class _RunReporter:
     async def phase(self, phase: str, message: str | None = None) -> None:
         self.current_phase = phase
         await self.flush()  # a phase's lines land before its successor's row
-        row = make_row(self._execution, Status.IN_PROGRESS, phase=phase, message=message)
+        row = make_row(
+            self._execution,
+            Status.IN_PROGRESS,
+            self._executor.clock(),
+            phase=phase,
+            message=message,
+        )
         await self._executor.commit(lambda: Writes(rows=[row]))
 
     async def log(
@@ -96,7 +103,7 @@ class _RunReporter:
     ) -> None:
         self._lines.append(
             LogLineIngest.model_construct(
-                message=message, level=level.value, stream=stream.value, at=utc_now()
+                message=message, level=level.value, stream=stream.value, at=self._executor.clock()
             )
         )
         if len(self._lines) >= LOG_FLUSH_LINES:
@@ -134,12 +141,14 @@ class Executor:
     def __init__(
         self,
         config: EngineConfig,
-        desk: Desk,
+        decider: ActionDecider,
         commit: Commit,
         append_logs: AppendLogs,
     ) -> None:
         self._config = config
-        self._desk = desk
+        self._decider = decider
+        self.clock = decider.clock
+        """The engine's clock (the decider's)."""
         self.commit = commit
         self.append_logs = append_logs
         self._drivers: dict[str, Driver] = {}
@@ -172,12 +181,12 @@ class Executor:
 
     async def start(self) -> list[ExecutionRecord]:
         """Fail what a crash left running, then start every slot that has queued work."""
-        done = await self.commit(lambda: self._desk.decide_recover(INTERRUPTED))
+        done = await self.commit(lambda: self._decider.decide_recover(INTERRUPTED))
         interrupted: list[ExecutionRecord] = list(done.value or [])  # type: ignore[call-overload]
         for execution in interrupted:
             log.warning("deployment %s was interrupted by a restart", execution.deployment_id)
         queued = await self.commit(
-            lambda: Writes(value=self._desk.store.executions(states=[QUEUED]))
+            lambda: Writes(value=self._decider.store.executions(states=[QUEUED]))
         )
         for execution in queued.value or []:  # type: ignore[attr-defined]
             self.kick(execution.service, execution.environment)
@@ -199,7 +208,7 @@ class Executor:
             name = self.driver_name(service, environment)
             note = f"started by shipdeck (driver {name})" if name else "started by shipdeck"
             claimed = await self.commit(
-                functools.partial(self._desk.decide_claim, service, environment, note)
+                functools.partial(self._decider.decide_claim, service, environment, note)
             )
             execution = claimed.value
             if not isinstance(execution, ExecutionRecord):
@@ -261,7 +270,7 @@ class Executor:
             with contextlib.suppress(Exception):
                 await reporter.log(message, level=LogLevel.ERROR)
         await reporter.flush()
-        await self.commit(lambda: self._desk.decide_finish(execution, status, message))
+        await self.commit(lambda: self._decider.decide_finish(execution, status, message))
 
     def cancel(self, deployment_id: str, actor: str) -> bool:
         """Stop a run of this engine; `False` when it is not running here."""

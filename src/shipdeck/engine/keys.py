@@ -5,13 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..domain import Role
+from ..domain import Role, to_micros
 from ..domain.authz import UNSCOPED, Scopes
+
+if TYPE_CHECKING:
+    from .store import KeyRecord, Store
+
+T = TypeVar("T")
 
 KEY_PREFIX = "sdk"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+KEY_CACHE_S = 0.5
+"""How long a verified key is trusted without asking the store (revocation takes effect
+within this time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +77,69 @@ def secret_matches(secret: str, stored_hash: str | None) -> bool:
     """Constant-time comparison, also when there is no stored key to compare with."""
     candidate = hash_secret(secret)
     return hmac.compare_digest(candidate, stored_hash or _DUMMY_HASH) and stored_hash is not None
+
+
+class _Runner(Protocol):
+    def __call__(self, fn: Callable[..., T], /, *args: object) -> Awaitable[T]: ...
+
+
+class Keys:
+    """Creating keys and authenticating tokens against the store (with a short cache)."""
+
+    def __init__(
+        self, store: Store, read: _Runner, write: _Runner, clock: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self._read = read
+        self._write = write
+        self.clock = clock
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    async def create(
+        self,
+        name: str,
+        role: Role,
+        *,
+        services: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> tuple[Principal, str]:
+        """Create a key for a principal, optionally scoped; the token is returned once and
+        never stored."""
+        issued = issue_key()
+        await self._write(
+            self.store.create_key,
+            name,
+            role,
+            issued.key_id,
+            hash_secret(issued.secret),
+            to_micros(self.clock()),
+            services,
+            environments,
+        )
+        scopes = Scopes.of(services, environments)
+        return Principal(name, role, issued.key_id, scopes), issued.token
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
+        if not token:
+            return None
+        now = time.monotonic()
+        cache_key = hash_secret(token)  # the cache never holds a key in clear
+        cached = self._cache.get(cache_key)
+        if cached is not None and now - cached[0] < KEY_CACHE_S:
+            return cached[1]
+        parts = split_token(token)
+        if parts is None:
+            secret_matches(token, None)  # same work as a real comparison
+            return None
+        key_id, secret = parts
+        record: KeyRecord | None = await self._read(self.store.find_key, key_id)
+        stored = None if record is None or record.revoked_at is not None else record.secret_hash
+        if record is None or not secret_matches(secret, stored):
+            return None
+        scopes = Scopes.of(record.services, record.environments)
+        principal = Principal(record.principal, record.role, record.key_id, scopes)
+        if len(self._cache) > 1024:
+            self._cache.clear()
+        self._cache[cache_key] = (now, principal)
+        return principal

@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar, cast
 from ..domain import (
     FINAL,
     MASK,
+    DeploymentFilters,
     LogLevel,
     LogLine,
     LogLineIngest,
@@ -231,9 +232,17 @@ class DeploymentLogs:
     """Log lines of logical deployments: masked appends, pages and live followers."""
 
     def __init__(
-        self, store: Store, config: LogsConfig, *, read: Runner, write: Runner, queue_size: int
+        self,
+        store: Store,
+        config: LogsConfig,
+        *,
+        read: Runner,
+        write: Runner,
+        queue_size: int,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._max_line_bytes = config.max_line_bytes
         self._secrets = frozenset(v for values in config.secrets.values() for v in values)
         self._read = read
@@ -262,7 +271,7 @@ class DeploymentLogs:
         await self._require(deployment_id)
         extra = frozenset(secrets)
         pattern = mask_pattern(self._secrets | extra if extra else self._secrets)
-        now = to_micros(utc_now())
+        now = to_micros(self._clock())
         new = [
             NewLogLine(
                 now if line.at is None else to_micros(line.at),
@@ -313,7 +322,7 @@ class DeploymentLogs:
 
     async def status(self, deployment_id: str) -> Status | None:
         """The status of the deployment's latest row, or `None` when it has none."""
-        query = DeploymentQuery(deployment_id=deployment_id, limit=1)
+        query = DeploymentQuery(DeploymentFilters(deployment_id=deployment_id), limit=1)
         rows = await self._read(self._store.list_deployments, query)
         return None if not rows else Status(json.loads(rows[0][2])["status"])
 

@@ -49,7 +49,7 @@ def create_app(
         owned = await Engine.open(database_url, config)
         if prepare is not None:
             await prepare(owned)
-        await owned.matrix_document()  # warm: the first dashboard should not pay for it
+        await owned.matrix.document()  # warm: the first dashboard should not pay for it
         app.state.engine = owned
         task = None if background is None else asyncio.create_task(background(owned))
         try:

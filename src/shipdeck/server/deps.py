@@ -49,7 +49,7 @@ async def authorize(
         principal = await _principal(engine, api_key)
     except Unauthorized as exc:
         if action is not None:
-            await engine.audit_refusal(None, action, target, exc.kind, exc.detail)
+            await engine.audit.refusal(None, action, target, exc.kind, exc.detail)
         raise
     if not principal.role.at_least(role):
         detail = (
@@ -57,7 +57,7 @@ async def authorize(
             f" this needs {role.value} or above"
         )
         if action is not None:
-            await engine.audit_refusal(principal, action, target, "forbidden", detail)
+            await engine.audit.refusal(principal, action, target, "forbidden", detail)
         raise Forbidden(detail)
     if action is not None:
         wait = engine.rate_limiter.take(principal.key_id or principal.name)
@@ -76,7 +76,7 @@ async def authorize(
 async def _principal(engine: Engine, api_key: str | None) -> Principal:
     if not api_key:
         raise Unauthorized("send an API key in the X-Api-Key header")
-    principal = await engine.authenticate(api_key)
+    principal = await engine.keys.authenticate(api_key)
     if principal is None:
         raise Unauthorized("the X-Api-Key is unknown or revoked")
     return principal

@@ -25,24 +25,24 @@ class EngineCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        engine = self.engine
+        stats = self.engine.stats()
         yield GaugeMetricFamily(
-            "shipdeck_event_head", "Sequence number of the newest event.", value=engine.head
+            "shipdeck_event_head", "Sequence number of the newest event.", value=stats.event_head
         )
         yield GaugeMetricFamily(
             "shipdeck_stream_subscribers",
             "Live event subscriptions (SSE streams, embedded dashboards).",
-            value=engine.subscriber_count,
+            value=stats.subscribers,
         )
         yield GaugeMetricFamily(
             "shipdeck_log_followers",
             "Live log followers (WebSocket streams).",
-            value=engine.deployment_logs.follower_count,
+            value=stats.log_followers,
         )
         yield GaugeMetricFamily(
             "shipdeck_executor_running",
             "Deployments the executor is running now.",
-            value=len(engine.executor.running),
+            value=stats.running_deployments,
         )
         try:
             tasks = len(asyncio.all_tasks())

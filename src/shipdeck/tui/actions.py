@@ -1,25 +1,18 @@
-"""Actions from the TUI: who may act, what a key acts on, and sending the request.
+"""Actions from the TUI: who may act, what a key acts on, and the request to send.
 
-A request is sent from a worker on the app (so leaving the screen does not cancel it). The
-slot it lands in shows `◌` from the moment it is sent until a row of the deployment the
-engine names arrives on the feed; a refusal clears the mark and shows the engine's sentence.
+A screen posts an `ActionRequested` with the request; the app sends it (see `app_actions`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING
 
-from ..client import ActionAccepted, ActionRefused, EngineClient
+from ..client import ActionAccepted, EngineClient
 from ..domain import DeploymentEvent, Status
-from .messages import PendingChanged
-from .model import Cell, PendingAction, upcoming
+from .context import Deck
+from .model import Cell, upcoming
 from .sanitize import sanitize
-
-if TYPE_CHECKING:
-    from .app import ShipdeckApp
 
 PENDING_TIMEOUT_S = 30.0
 """How long a sent action may wait for the engine's rows before the mark is dropped."""
@@ -36,7 +29,7 @@ LABELS: dict[str, str] = {
 _CANCELLABLE = (Status.QUEUED, Status.IN_PROGRESS)
 
 
-def unavailable_reason(app: ShipdeckApp, action: str) -> str | None:
+def unavailable_reason(app: Deck, action: str) -> str | None:
     """Why `action` is not offered, in words; None when the user may act."""
     if app.force_read_only:
         return "shipdeck runs read-only (--read-only): actions are hidden"
@@ -112,68 +105,3 @@ def accepted_text(request: ActionRequest, accepted: ActionAccepted) -> str:
         count = len(accepted.superseded)
         text += f" (replaces {count} queued deployment{'s' if count > 1 else ''})"
     return text
-
-
-def launch(app: ShipdeckApp, request: ActionRequest) -> None:
-    """Mark the slot and send the request from a worker on the app."""
-    entry = app.matrix.mark_pending(
-        request.service,
-        request.environment,
-        request.action,
-        request.version,
-        final_only=request.action == "cancel",
-    )
-    _pending_changed(app, request.service)
-    app.run_worker(
-        _send(app, request, entry),
-        name=f"action {request.action}",
-        group="actions",
-        exit_on_error=False,
-    )
-
-
-async def _send(app: ShipdeckApp, request: ActionRequest, entry: PendingAction) -> None:
-    try:
-        accepted = await request.send(app.client)
-    except ActionRefused as refused:
-        _drop(app, request, entry)
-        app.notify(
-            sanitize(str(refused)),
-            title=f"{LABELS.get(request.action, request.action)} refused",
-            severity="error",
-            timeout=10,
-            markup=False,
-        )
-        return
-    except BaseException:
-        # The app's worker handler says what went wrong (unreachable, timeout).
-        _drop(app, request, entry)
-        raise
-    if app.matrix.accepted(entry, accepted.deployment_id):
-        _pending_changed(app, request.service)
-    app.notify(accepted_text(request, accepted), title="Accepted", timeout=4, markup=False)
-    app.set_timer(PENDING_TIMEOUT_S, partial(_expire, app, request, entry))
-
-
-def _drop(app: ShipdeckApp, request: ActionRequest, entry: PendingAction) -> bool:
-    dropped = app.matrix.drop_pending(entry)
-    if dropped:
-        _pending_changed(app, request.service)
-    return dropped
-
-
-def _expire(app: ShipdeckApp, request: ActionRequest, entry: PendingAction) -> None:
-    if _drop(app, request, entry):
-        app.notify(
-            f"no confirmation from the engine yet for the {describe(request)}; "
-            "the history shows what happened",
-            title="Still waiting",
-            severity="warning",
-            timeout=8,
-            markup=False,
-        )
-
-
-def _pending_changed(app: ShipdeckApp, service: str) -> None:
-    for screen in app.screen_stack[1:]:
-        screen.post_message(PendingChanged(service))

@@ -17,22 +17,25 @@ from ..client import (
     ConnectionChanged,
     ConnectionStatus,
     DeploymentArrived,
+    DeploymentFilters,
     EngineClient,
     EngineError,
     EnvironmentChanged,
-    HistoryFilters,
     LinkState,
     PromotionChanged,
     ResyncNeeded,
 )
 from ..domain import DeploymentEvent, Status, utc_now
 from ..domain.promotions import PromotionView
-from . import governance
+from .app_actions import ActionsMixin
+from .app_governance import GovernanceMixin
 from .commands import ShipdeckCommands
 from .config import TuiConfig
+from .context import SortOrder
 from .governance import Governance
-from .messages import ConnectionUpdated, ResyncRequested, RowsArrived
+from .messages import ConnectionUpdated, ResyncRequested, RowsArrived, broadcast
 from .model import CellChange, MatrixModel
+from .notify import tell
 from .paths import stylesheets
 from .sanitize import sanitize
 from .screens.approvals import ApprovalsScreen
@@ -40,15 +43,19 @@ from .screens.detail import DetailScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.logs import LogsScreen
-from .screens.matrix import MatrixScreen, SortOrder
+from .screens.matrix import MatrixScreen
 from .screens.promotion_detail import PromotionDetailScreen
 
 ClientFactory = Callable[[str], EngineClient]
 ASKING = "still asking the engine what you may do"
 
 
-class ShipdeckApp(App[None]):
-    """The dashboard: a live matrix, history and details over one `EngineClient`."""
+class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
+    """The dashboard: a live matrix, history and details over one `EngineClient`.
+
+    Screens see it as a `context.Deck`; they change what it keeps only by posting
+    `ActionRequested` or `DecisionRequested` (handled by the two mixins).
+    """
 
     TITLE = "shipdeck"
     CSS_PATH = stylesheets()  # type: ignore[assignment]  # list[Path] is accepted
@@ -72,8 +79,6 @@ class ShipdeckApp(App[None]):
     """State of the live feed (the header shows it)."""
     read_only: reactive[bool] = reactive(False)
     """True with `--read-only` or when the engine offers no actions."""
-    approvals_waiting: reactive[int] = reactive(0)
-    """Promotions awaiting this user's approval (the header shows how many)."""
 
     def __init__(
         self,
@@ -123,7 +128,7 @@ class ShipdeckApp(App[None]):
         self.read_only = self.force_read_only or caps.read_only
         self.refresh_bindings()
         await self._load_matrix()
-        governance.refresh(self)
+        self.refresh_governance()
 
     async def _load_matrix(self) -> None:
         snapshot = await self.client.matrix()
@@ -132,7 +137,7 @@ class ShipdeckApp(App[None]):
         self.matrix = fresh
         self._loaded = True
         self._flush_rows()
-        self._broadcast(ResyncRequested())
+        broadcast(self, ResyncRequested())
 
     @work(exclusive=True, group="reload", exit_on_error=False)
     async def reload_matrix(self) -> None:
@@ -149,12 +154,12 @@ class ShipdeckApp(App[None]):
                 self._pending.append(item.event)
             elif isinstance(item, ResyncNeeded):
                 self.reload_matrix()
-                governance.refresh(self)
+                self.refresh_governance()
             elif isinstance(item, PromotionChanged | EnvironmentChanged):
-                governance.arrived(self, item)
+                self.governance_arrived(item)
             elif isinstance(item, ConnectionChanged):
                 self.connection = item.status
-                self._broadcast(ConnectionUpdated(item.status))
+                broadcast(self, ConnectionUpdated(item.status))
 
     def _flush_rows(self) -> None:
         if not self._loaded or not self._pending:
@@ -162,13 +167,7 @@ class ShipdeckApp(App[None]):
         events, self._pending = self._pending, []
         for event in events:
             self._maybe_notify(self.matrix.apply(event))
-        self._broadcast(RowsArrived(events))
-
-    def _broadcast(self, message: RowsArrived | ResyncRequested | ConnectionUpdated) -> None:
-        # Not to Textual's default screen at the bottom: it has nothing to update, and a
-        # message to it dirties the whole display.
-        for screen in self.screen_stack[1:]:
-            screen.post_message(message)
+        broadcast(self, RowsArrived(events))
 
     def _maybe_notify(self, change: CellChange) -> None:
         if change.after is not Status.FAILURE or change.event.status is not Status.FAILURE:
@@ -180,11 +179,11 @@ class ShipdeckApp(App[None]):
         if isinstance(wanted, list) and change.environment not in wanted:
             return
         version = sanitize(change.event.version) or "?"
-        self.notify(
+        tell(
+            self,
+            "error",
             f"{sanitize(change.service)} {version} failed in {sanitize(change.environment)}",
             title="Deployment failed",
-            severity="error",
-            timeout=10,
         )
 
     @on(Worker.StateChanged)
@@ -201,7 +200,7 @@ class ShipdeckApp(App[None]):
             text = f"unexpected error: {type(error).__name__}: {error}"
         if event.worker.group == "connect":
             self.connection = ConnectionStatus(LinkState.OFFLINE, since=self.clock(), detail=text)
-        self.notify(sanitize(text), title="shipdeck", severity="error", timeout=10, markup=False)
+        tell(self, "error", text, title="shipdeck")
 
     # -- navigation ----------------------------------------------------------------------
 
@@ -222,7 +221,7 @@ class ShipdeckApp(App[None]):
         while len(self.screen_stack) > 2:
             self.pop_screen()
 
-    def open_history(self, filters: HistoryFilters) -> None:
+    def open_history(self, filters: DeploymentFilters) -> None:
         """The history with these filters."""
         if isinstance(self.screen, HistoryScreen):
             self.screen.set_filters(filters)
@@ -278,7 +277,7 @@ class ShipdeckApp(App[None]):
     def switch_profile(self, name: str) -> None:
         """Reconnect to another profile's engine."""
         if self.client_factory is None:
-            self.notify("profiles cannot be switched here", severity="warning")
+            tell(self, "warning", "profiles cannot be switched here")
             return
         self._switch(name)
 
@@ -297,4 +296,4 @@ class ShipdeckApp(App[None]):
         self.open_matrix()
         self.connection = ConnectionStatus(LinkState.CONNECTING)
         self.connect()
-        self.notify(f"Profile {sanitize(name)}: {sanitize(new_client.label)}", timeout=3)
+        tell(self, "info", f"Profile {sanitize(name)}: {sanitize(new_client.label)}")

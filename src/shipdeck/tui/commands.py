@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.markup import escape
 
-from ..client import HistoryFilters
+from ..client import DeploymentFilters
 from ..domain import Status
 from .actions import unavailable_reason
+from .context import Deck, deck_of
 from .sanitize import sanitize
 from .screens._acting import ACTION_KEYS, ActingScreen
-
-if TYPE_CHECKING:
-    from .app import ShipdeckApp
 
 Command = tuple[str, Callable[[], object], str]
 
@@ -40,17 +37,15 @@ class ShipdeckCommands(Provider):
     """shipdeck's own commands, beside Textual's (theme, keys, quit)."""
 
     @property
-    def deck(self) -> ShipdeckApp:
-        from .app import ShipdeckApp
-
-        assert isinstance(self.app, ShipdeckApp)
-        return self.app
+    def deck(self) -> Deck:
+        """The app, as a `Deck`."""
+        return deck_of(self.app)
 
     def commands(self) -> Iterator[Command]:
         """Every command with its help line."""
         deck = self.deck
         yield ("Matrix", deck.open_matrix, "Show the environment matrix")
-        yield ("History", partial(deck.open_history, HistoryFilters()), "Every deployment")
+        yield ("History", partial(deck.open_history, DeploymentFilters()), "Every deployment")
         yield ("Logs", deck.show_logs, "Log panes of deployments (o opens one by id)")
         yield (
             "Approvals",
@@ -68,14 +63,14 @@ class ShipdeckCommands(Provider):
         for status in (Status.FAILURE, Status.IN_PROGRESS, Status.WAITING):
             yield (
                 f"History: status {status.value}",
-                partial(deck.open_history, HistoryFilters(status=status)),
+                partial(deck.open_history, DeploymentFilters(status=status)),
                 f"Rows with status {status.value}",
             )
         for service in deck.matrix.services():
             name = _plain(service)
             yield (
                 f"History: service {name}",
-                partial(deck.open_history, HistoryFilters(service=service)),
+                partial(deck.open_history, DeploymentFilters(service=service)),
                 f"Every deployment of {name}",
             )
             yield (
@@ -87,7 +82,7 @@ class ShipdeckCommands(Provider):
             name = _plain(env)
             yield (
                 f"History: environment {name}",
-                partial(deck.open_history, HistoryFilters(environment=env)),
+                partial(deck.open_history, DeploymentFilters(environment=env)),
                 f"Every deployment to {name}",
             )
         for profile in sorted(deck.tui_config.profiles):

@@ -1,14 +1,32 @@
-"""Messages about the engine that travel from the app's feed worker to the screens."""
+"""Messages between the app and its screens.
+
+Down, from the app's feed worker to the screens: rows, resyncs, the connection, pending
+marks, promotions and environments (`broadcast`). Up, from a screen to the app, the one way
+a screen changes what the app keeps: `ActionRequested` and `DecisionRequested`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from textual.app import App
 from textual.message import Message
 
 from ..client import ConnectionStatus
 from ..domain import DeploymentEvent
 from ..domain.promotions import EnvironmentView, PromotionView
+from .actions import ActionRequest
+
+
+def broadcast(app: App[Any], message: Message) -> None:
+    """Post `message` to every shipdeck screen.
+
+    Not to Textual's default screen at the bottom: it has nothing to update, and a message
+    to it dirties the whole display.
+    """
+    for screen in app.screen_stack[1:]:
+        screen.post_message(message)
 
 
 @dataclass
@@ -49,3 +67,19 @@ class EnvironmentUpdated(Message):
     """An environment's lock, freeze or policy changed (the app's states are updated)."""
 
     environment: EnvironmentView
+
+
+@dataclass
+class ActionRequested(Message):
+    """A screen asks the app to send an action (the user confirmed it)."""
+
+    request: ActionRequest
+
+
+@dataclass
+class DecisionRequested(Message):
+    """A screen asks the app to send a decision (`approve`, `reject`, `withdraw`)."""
+
+    verb: str
+    promotion: PromotionView
+    comment: str

@@ -20,7 +20,7 @@ ALICE = Principal("alice", Role.DEPLOYER, "k1")
 
 async def final_rows(engine: Engine, deployment_id: str) -> list[str]:
     for _ in range(1000):
-        page = await engine.deployments_page(DeploymentFilters(deployment_id=deployment_id))
+        page = await engine.deployments.page(DeploymentFilters(deployment_id=deployment_id))
         if page.items and page.items[0].status in (Status.SUCCESS, Status.FAILURE):
             return [row.status.value for row in reversed(page.items)]
         await asyncio.sleep(0.02)
@@ -49,7 +49,7 @@ values_path = "{VALUES}"
     assert config.executor.driver_for("checkout-api", "dev") == "simulate"
     engine = await Engine.open(db_url, config)
     try:
-        result = await engine.deploy(ALICE, "checkout-api", "prod", "2.0.0")
+        result = await engine.actions.deploy(ALICE, "checkout-api", "prod", "2.0.0")
         statuses = await final_rows(engine, result.deployment_id)
         assert statuses[-1] == "success" and statuses[0] == "queued"
         committed = yaml.safe_load(git(remote, "show", f"main:{PROD_VALUES}"))

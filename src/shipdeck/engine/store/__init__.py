@@ -1,6 +1,7 @@
 """Durable state: the storage interface and its backends."""
 
-from .base import (
+from .base import Store
+from .records import (
     ApprovalRecord,
     AuditEntry,
     AuditRecord,
@@ -15,7 +16,6 @@ from .base import (
     NewLogLine,
     PromotionRecord,
     SlotRecord,
-    Store,
     StoredEvent,
     StoredLogLine,
     StoreError,

@@ -6,10 +6,10 @@ the executor then appends its rows. `Idempotency-Key` makes a retried request sa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -18,14 +18,14 @@ from ...domain import (
     DeployRequest,
     PromoteRequest,
     PromotionPlanDoc,
-    Role,
     RollbackPlanDoc,
     RollbackRequest,
     WhoAmI,
 )
-from ...domain.actions import IDEMPOTENCY_KEY_PATTERN
-from ...engine import Engine, Principal, Unauthorized
-from ..deps import EngineDep, ReadAccess, authorize, parse_body
+from ...domain.actions import IDEMPOTENCY_KEY_PATTERN, Action
+from ...engine import Principal, Unauthorized
+from ..auth import authorized
+from ..deps import EngineDep, ReadAccess, parse_body
 from ..openapi import (
     API_KEY,
     DEPLOYMENT_OPERATIONS,
@@ -35,12 +35,13 @@ from ..openapi import (
     links,
     problem_responses,
 )
-from .logs import DEPLOYMENT, DeploymentIdPath
+from .logs import DEPLOYMENT, DeploymentIdPath, deployment_target
 
 router = APIRouter(tags=["actions"])
 
 ACTION_BODY_LIMIT = 16 * 1024
-_Body = TypeVar("_Body", bound=BaseModel)
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)]
 
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
@@ -90,12 +91,11 @@ def _action(
     }
 
 
-async def _actor(request: Request, action: str, target: str = "") -> tuple[Engine, Principal]:
-    engine: Engine = request.app.state.engine
-    principal = await authorize(
-        engine, request.headers.get("x-api-key"), Role.VIEWER, action=action, target=target
-    )
-    return engine, principal
+Deployer = Annotated[Principal, authorized(Action.DEPLOY)]
+Promoter = Annotated[Principal, authorized(Action.PROMOTE)]
+RollingBack = Annotated[Principal, authorized(Action.ROLLBACK, deployment_target)]
+Canceller = Annotated[Principal, authorized(Action.CANCEL, deployment_target)]
+Retrier = Annotated[Principal, authorized(Action.RETRY, deployment_target)]
 
 
 def _accepted(result: ActionResult) -> Response:
@@ -122,51 +122,55 @@ async def whoami(request: Request, engine: EngineDep) -> WhoAmI:
     token = request.headers.get("x-api-key")
     if not token:
         return await engine.whoami(None)
-    principal = await engine.authenticate(token)
+    principal = await engine.keys.authenticate(token)
     if principal is None:
         raise Unauthorized("the X-Api-Key is unknown or revoked")
     return await engine.whoami(principal)
 
 
 @router.post("/api/deploys", **_action("deploy", "Deploy a version to a slot.", DeployRequest))
-async def deploy(request: Request) -> Response:
+async def deploy(
+    request: Request, engine: EngineDep, principal: Deployer, key: IdempotencyKey = None
+) -> Response:
     """Queue `version` of `service` in `environment`; a newer request supersedes a queued one.
 
     Into an environment whose policy asks for approvals, only an admin may deploy directly;
     during a freeze window an admin may pass `override_reason` (audited)."""
-    engine, principal = await _actor(request, "deploy")
     body = await parse_body(request, DeployRequest, ACTION_BODY_LIMIT)
-    result = await engine.deploy(
-        principal,
-        body.service,
-        body.environment,
-        body.version,
-        idempotency_key=request.headers.get("idempotency-key"),
-        override_reason=body.override_reason,
+    return _accepted(
+        await engine.actions.deploy(
+            principal,
+            body.service,
+            body.environment,
+            body.version,
+            idempotency_key=key,
+            override_reason=body.override_reason,
+        )
     )
-    return _accepted(result)
 
 
 @router.post(
     "/api/promotions",
     **_action("promote", "Promote a slot's current successful version onward.", PromoteRequest),
 )
-async def promote(request: Request) -> Response:
+async def promote(
+    request: Request, engine: EngineDep, principal: Promoter, key: IdempotencyKey = None
+) -> Response:
     """Deploy `from_environment`'s current success to `to_environment` (default: the next).
 
     When the target's policy asks for approvals the answer's status is `waiting` and it
     names the `promotion_id` to approve."""
-    engine, principal = await _actor(request, "promote")
     body = await parse_body(request, PromoteRequest, ACTION_BODY_LIMIT)
-    result = await engine.promote(
-        principal,
-        body.service,
-        body.from_environment,
-        body.to_environment,
-        idempotency_key=request.headers.get("idempotency-key"),
-        override_reason=body.override_reason,
+    return _accepted(
+        await engine.actions.promote(
+            principal,
+            body.service,
+            body.from_environment,
+            body.to_environment,
+            idempotency_key=key,
+            override_reason=body.override_reason,
+        )
     )
-    return _accepted(result)
 
 
 @router.get(
@@ -184,7 +188,7 @@ async def promotion_plan(
     to_environment: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> PromotionPlanDoc:
     """Nothing is queued; the same refusals as the promotion itself."""
-    return await engine.promotion_plan(service, from_environment, to_environment)
+    return await engine.actions.promotion_plan(service, from_environment, to_environment)
 
 
 @router.get(
@@ -201,51 +205,54 @@ async def rollback_plan(
     version: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
 ) -> RollbackPlanDoc:
     """Nothing is queued; the same refusals as the rollback itself."""
-    return await engine.rollback_plan(deployment_id, version)
+    return await engine.actions.rollback_plan(deployment_id, version)
 
 
 @router.post(
     DEPLOYMENT + "/rollback",
     **_action("rollback", "Roll a deployment's slot back.", RollbackRequest, body_required=False),
 )
-async def rollback(deployment_id: DeploymentIdPath, request: Request) -> Response:
+async def rollback(
+    deployment_id: DeploymentIdPath,
+    request: Request,
+    engine: EngineDep,
+    principal: RollingBack,
+    key: IdempotencyKey = None,
+) -> Response:
     """Deploy the slot's last successful version before its current one, or `version`.
 
     The body is optional.
     """
-    engine, principal = await _actor(request, "rollback", deployment_id)
     body = await parse_body(request, RollbackRequest, ACTION_BODY_LIMIT, optional=True)
-    result = await engine.rollback(
-        principal,
-        deployment_id,
-        body.version,
-        idempotency_key=request.headers.get("idempotency-key"),
+    return _accepted(
+        await engine.actions.rollback(principal, deployment_id, body.version, idempotency_key=key)
     )
-    return _accepted(result)
 
 
 @router.post(
     DEPLOYMENT + "/cancel",
     **_action("cancel", "Cancel a queued or running deployment.", None),
 )
-async def cancel(deployment_id: DeploymentIdPath, request: Request) -> Response:
+async def cancel(
+    deployment_id: DeploymentIdPath,
+    engine: EngineDep,
+    principal: Canceller,
+    key: IdempotencyKey = None,
+) -> Response:
     """A queued deployment ends at once (`cancelled`); a running one is stopped
     (`cancelling`, then a `cancelled` row)."""
-    engine, principal = await _actor(request, "cancel", deployment_id)
-    result = await engine.cancel(
-        principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
-    )
-    return _accepted(result)
+    return _accepted(await engine.actions.cancel(principal, deployment_id, idempotency_key=key))
 
 
 @router.post(
     DEPLOYMENT + "/retry",
     **_action("retry", "Run a finished deployment's version again.", None),
 )
-async def retry(deployment_id: DeploymentIdPath, request: Request) -> Response:
+async def retry(
+    deployment_id: DeploymentIdPath,
+    engine: EngineDep,
+    principal: Retrier,
+    key: IdempotencyKey = None,
+) -> Response:
     """A new deployment of the same version in the same slot, naming this one as parent."""
-    engine, principal = await _actor(request, "retry", deployment_id)
-    result = await engine.retry(
-        principal, deployment_id, idempotency_key=request.headers.get("idempotency-key")
-    )
-    return _accepted(result)
+    return _accepted(await engine.actions.retry(principal, deployment_id, idempotency_key=key))

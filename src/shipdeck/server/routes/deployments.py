@@ -14,6 +14,7 @@ from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPag
 from ...domain.models import DATE_TIME_SCHEMA
 from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
 from ...engine import DeploymentFilters, Engine, InvalidRequest
+from ..auth import Change
 from ..deps import EngineDep, ReadAccess, authorize, read_body
 from ..openapi import API_KEY, DEPLOYMENT_OPERATIONS, body_schema, links, problem_responses
 from ..problems import pointer_errors, validation_problem
@@ -66,7 +67,9 @@ async def ingest_deployment(request: Request) -> Response:
     """
     engine: Engine = request.app.state.engine
     headers = request.headers
-    principal = await authorize(engine, headers.get("x-api-key"), Role.REPORTER, action="ingest")
+    principal = await authorize(
+        engine, headers.get("x-api-key"), Role.REPORTER, action=Change.INGEST.value
+    )
     raw = await read_body(request, INGEST_BODY_LIMIT)
     errors: list[dict[str, str]] = []
     progress_reporter = headers.get("x-progress-reporter")
@@ -144,7 +147,7 @@ async def list_deployments(
         since=_timestamp(since, "since"),
         until=_timestamp(until, "until"),
     )
-    docs, next_cursor = await engine.list_deployments(filters, cursor=cursor, limit=limit)
+    docs, next_cursor = await engine.deployments.documents(filters, cursor=cursor, limit=limit)
     tail = "null" if next_cursor is None else f'"{next_cursor}"'
     return Response(
         f'{{"items":[{",".join(docs)}],"next_cursor":{tail}}}', media_type="application/json"
@@ -161,5 +164,5 @@ async def list_deployments(
 )
 async def get_deployment(id: uuid.UUID, engine: EngineDep) -> Response:
     """One row by its id."""
-    doc = await engine.get_deployment_document(str(id))
+    doc = await engine.deployments.document(str(id))
     return Response(doc, media_type="application/json")

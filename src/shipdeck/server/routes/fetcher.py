@@ -9,7 +9,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ...domain import FetcherState, FetcherStateUpsert, Role
-from ..deps import EngineDep, authorize, read_body, require_role, too_large
+from ...engine import Principal
+from ..auth import Change, authorized
+from ..deps import EngineDep, read_body, require_role, too_large
 from ..openapi import API_KEY, body_schema, links, problem_responses
 from ..problems import pointer_errors, validation_problem
 
@@ -22,6 +24,13 @@ BODY_LIMIT = 6 * CURSOR_LIMIT + 1024
 Adapter = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Adapter id.")]
 
 
+async def _adapter(adapter: Adapter) -> str:
+    return adapter
+
+
+Writer = Annotated[Principal, authorized(Change.PUT_FETCHER_STATE, _adapter, role=Role.REPORTER)]
+
+
 @router.get(
     "/api/fetcher/state/{adapter}",
     operation_id="getFetcherState",
@@ -32,7 +41,7 @@ Adapter = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description=
 )
 async def get_fetcher_state(adapter: Adapter, engine: EngineDep) -> Response:
     """The stored cursor, `404` before the first `PUT`."""
-    state = await engine.fetcher_state(adapter)
+    state = await engine.fetchers.get(adapter)
     return Response(state.model_dump_json(), media_type="application/json")
 
 
@@ -47,15 +56,10 @@ async def get_fetcher_state(adapter: Adapter, engine: EngineDep) -> Response:
     },
     openapi_extra={**body_schema(FetcherStateUpsert), "security": API_KEY},
 )
-async def put_fetcher_state(adapter: Adapter, request: Request, engine: EngineDep) -> Response:
+async def put_fetcher_state(
+    adapter: Adapter, request: Request, engine: EngineDep, _: Writer
+) -> Response:
     """Store the cursor verbatim (max 8 KiB; latest write wins)."""
-    await authorize(
-        engine,
-        request.headers.get("x-api-key"),
-        Role.REPORTER,
-        action="put-fetcher-state",
-        target=adapter,
-    )
     raw = await read_body(request, BODY_LIMIT)
     try:
         body = FetcherStateUpsert.model_validate_json(raw or b"null")
@@ -63,5 +67,5 @@ async def put_fetcher_state(adapter: Adapter, request: Request, engine: EngineDe
         return validation_problem(request, pointer_errors(exc.errors()))
     if len(body.cursor.encode()) > CURSOR_LIMIT:
         raise too_large(CURSOR_LIMIT, "the cursor")
-    await engine.put_fetcher_state(adapter, body.cursor)
+    await engine.fetchers.put(adapter, body.cursor)
     return Response(status_code=204)

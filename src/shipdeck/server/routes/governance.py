@@ -1,14 +1,16 @@
 """Promotions awaiting approval, environment policies and locks, and the audit log."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the decision routes are built in a closure, and
+# FastAPI reads their annotations (which name the closure's decision) at run time.
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from ...domain import Role
+from ...domain.actions import Action
 from ...domain.audit import AUDIT_CURSOR_PATTERN, AuditPage, AuditVerdict
 from ...domain.authz import Permission
 from ...domain.authz import decide as decide_permission
@@ -22,7 +24,8 @@ from ...domain.promotions import (
     PromotionView,
 )
 from ...engine import Engine, Forbidden, Principal
-from ..deps import EngineDep, ReadAccess, authorize, parse_body
+from ..auth import Audited, Change, CurrentPrincipal, authorized
+from ..deps import EngineDep, ReadAccess, parse_body
 from ..openapi import (
     API_KEY,
     DEPLOYMENT_OPERATIONS,
@@ -46,13 +49,17 @@ def _json(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
-async def _caller(request: Request, action: str, target: str) -> tuple[Engine, Principal]:
-    engine: Engine = request.app.state.engine
-    principal = await authorize(
-        engine, request.headers.get("x-api-key"), Role.VIEWER, action=action, target=target
-    )
-    return engine, principal
+async def _promotion(promotion_id: PromotionId) -> str:
+    return promotion_id
 
+
+async def _environment(environment: EnvironmentName) -> str:
+    return environment
+
+
+PolicySetter = Annotated[Principal, authorized(Change.SET_POLICY, _environment)]
+Locker = Annotated[Principal, authorized(Action.LOCK, _environment)]
+Unlocker = Annotated[Principal, authorized(Action.UNLOCK, _environment)]
 
 _ENVIRONMENT_OPERATIONS = (
     "getEnvironmentPolicy",
@@ -124,7 +131,7 @@ async def list_promotions(
             f"status must be one of {', '.join(PROMOTION_STATUSES)}",
             errors=[{"pointer": "/status", "message": "is not a promotion status"}],
         )
-    page = await engine.promotions_page(
+    page = await engine.governance.promotions_page(
         status=status, service=service, environment=environment, cursor=cursor, limit=limit
     )
     return _json(page)
@@ -138,10 +145,9 @@ async def list_promotions(
     responses=problem_responses(401),
     openapi_extra={"security": API_KEY},
 )
-async def pending_for_me(request: Request, engine: EngineDep) -> Response:
+async def pending_for_me(engine: EngineDep, principal: CurrentPrincipal) -> Response:
     """Not the caller's own requests (unless the policy allows it), not decided ones."""
-    principal = await authorize(engine, request.headers.get("x-api-key"), Role.VIEWER)
-    items = await engine.pending_for(principal)
+    items = await engine.governance.pending_for(principal)
     return _json(PromotionPage(items=items))
 
 
@@ -155,59 +161,85 @@ async def pending_for_me(request: Request, engine: EngineDep) -> Response:
 )
 async def get_promotion(promotion_id: PromotionId, engine: EngineDep) -> Response:
     """`404` for an unknown id."""
-    return _json(await engine.promotion(promotion_id))
+    return _json(await engine.governance.promotion(promotion_id))
 
 
-@router.post(
-    "/api/promotions/{promotion_id}/approve",
-    **_mutation(
+Decide = Callable[[Principal, str, str | None], Awaitable[PromotionView]]
+"""An engine's decision on a promotion: `(principal, promotion_id, comment)`."""
+
+
+class _Decision(NamedTuple):
+    """One decision on a promotion awaiting approval: `POST /api/promotions/{id}/<path>`."""
+
+    name: str
+    path: str
+    operation_id: str
+    summary: str
+    description: str
+    action: Audited
+    decide: Callable[[Engine], Decide]
+
+
+_DECISIONS = (
+    _Decision(
+        "approve",
+        "approve",
         "approvePromotion",
         "Approve a promotion.",
-        DecisionRequest,
-        PromotionView,
-        body_required=False,
+        "Counted once per principal; at the quorum exactly one deployment is queued. The\n"
+        "requester may not approve their own request unless the policy allows it.",
+        Action.APPROVE,
+        lambda engine: engine.governance.approve,
     ),
-)
-async def approve(promotion_id: PromotionId, request: Request) -> Response:
-    """Counted once per principal; at the quorum exactly one deployment is queued. The
-    requester may not approve their own request unless the policy allows it."""
-    engine, principal = await _caller(request, "approve", promotion_id)
-    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
-    return _json(await engine.approve(principal, promotion_id, body.comment))
-
-
-@router.post(
-    "/api/promotions/{promotion_id}/reject",
-    **_mutation(
+    _Decision(
+        "reject",
+        "reject",
         "rejectPromotion",
         "Reject a promotion.",
-        DecisionRequest,
-        PromotionView,
-        body_required=False,
+        "One rejection ends it: the target slot gets a `rejected` row.",
+        Action.REJECT,
+        lambda engine: engine.governance.reject,
     ),
-)
-async def reject(promotion_id: PromotionId, request: Request) -> Response:
-    """One rejection ends it: the target slot gets a `rejected` row."""
-    engine, principal = await _caller(request, "reject", promotion_id)
-    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
-    return _json(await engine.reject(principal, promotion_id, body.comment))
-
-
-@router.post(
-    "/api/promotions/{promotion_id}/cancel",
-    **_mutation(
+    _Decision(
+        "withdraw",
+        "cancel",
         "cancelPromotion",
         "Withdraw a promotion.",
-        DecisionRequest,
-        PromotionView,
-        body_required=False,
+        "The requester or an admin; the target slot gets a `cancelled` row.",
+        Change.WITHDRAW,
+        lambda engine: engine.governance.withdraw,
     ),
 )
-async def cancel(promotion_id: PromotionId, request: Request) -> Response:
-    """The requester or an admin; the target slot gets a `cancelled` row."""
-    engine, principal = await _caller(request, "cancel-promotion", promotion_id)
-    body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
-    return _json(await engine.withdraw_promotion(principal, promotion_id, body.comment))
+
+
+def _decision_route(decision: _Decision) -> None:
+    """Register the route of one decision; the optional body is a `DecisionRequest`."""
+
+    async def route(
+        promotion_id: PromotionId,
+        request: Request,
+        engine: EngineDep,
+        principal: Annotated[Principal, authorized(decision.action, _promotion)],
+    ) -> Response:
+        body = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
+        return _json(await decision.decide(engine)(principal, promotion_id, body.comment))
+
+    route.__name__ = route.__qualname__ = decision.name
+    route.__doc__ = decision.description
+    router.post(
+        f"/api/promotions/{{promotion_id}}/{decision.path}",
+        **_mutation(
+            decision.operation_id,
+            decision.summary,
+            DecisionRequest,
+            PromotionView,
+            body_required=False,
+        ),
+    )(route)
+
+
+for _decision in _DECISIONS:
+    _decision_route(_decision)
 
 
 # -- environments -----------------------------------------------------------------------
@@ -229,7 +261,7 @@ class EnvironmentList(BaseModel):
 )
 async def environment_policies(engine: EngineDep) -> Response:
     """In display order."""
-    return _json(EnvironmentList(items=await engine.environment_views()))
+    return _json(EnvironmentList(items=await engine.governance.environment_views()))
 
 
 @router.get(
@@ -242,7 +274,7 @@ async def environment_policies(engine: EngineDep) -> Response:
 )
 async def get_policy(environment: EnvironmentName, engine: EngineDep) -> Response:
     """An environment without a policy has the default one (no approvals, no freezes)."""
-    return _json(await engine.environment_view(environment))
+    return _json(await engine.governance.environment_view(environment))
 
 
 @router.put(
@@ -254,22 +286,24 @@ async def get_policy(environment: EnvironmentName, engine: EngineDep) -> Respons
         EnvironmentView,
     ),
 )
-async def put_policy(environment: EnvironmentName, request: Request) -> Response:
+async def put_policy(
+    environment: EnvironmentName, request: Request, engine: EngineDep, principal: PolicySetter
+) -> Response:
     """Overrides the engine TOML's `[policies.<environment>]`; audited."""
-    engine, principal = await _caller(request, "set-policy", environment)
     policy: EnvironmentPolicy = await parse_body(request, EnvironmentPolicy, BODY_LIMIT)
-    return _json(await engine.set_policy(principal, environment, policy))
+    return _json(await engine.governance.set_policy(principal, environment, policy))
 
 
 @router.post(
     "/api/environments/{environment}/lock",
     **_mutation("lockEnvironment", "Lock an environment (admin).", LockRequest, EnvironmentView),
 )
-async def lock(environment: EnvironmentName, request: Request) -> Response:
+async def lock(
+    environment: EnvironmentName, request: Request, engine: EngineDep, principal: Locker
+) -> Response:
     """Every action on the environment is refused (`environment-locked`) until unlocked."""
-    engine, principal = await _caller(request, "lock", environment)
     body: LockRequest = await parse_body(request, LockRequest, BODY_LIMIT)
-    return _json(await engine.lock(principal, environment, body.reason))
+    return _json(await engine.governance.lock(principal, environment, body.reason))
 
 
 @router.post(
@@ -282,20 +316,19 @@ async def lock(environment: EnvironmentName, request: Request) -> Response:
         body_required=False,
     ),
 )
-async def unlock(environment: EnvironmentName, request: Request) -> Response:
+async def unlock(
+    environment: EnvironmentName, request: Request, engine: EngineDep, principal: Unlocker
+) -> Response:
     """`409` `not-locked` when it is not locked."""
-    engine, principal = await _caller(request, "unlock", environment)
     body: DecisionRequest = await parse_body(request, DecisionRequest, BODY_LIMIT, optional=True)
-    return _json(await engine.unlock(principal, environment, body.comment))
+    return _json(await engine.governance.unlock(principal, environment, body.comment))
 
 
 # -- audit ------------------------------------------------------------------------------
 
 
-async def _auditor(request: Request) -> Engine:
+async def _auditor(engine: EngineDep, principal: CurrentPrincipal) -> Engine:
     """A dependency: the caller may read the audit log (`401`/`403` before any `422`)."""
-    engine: Engine = request.app.state.engine
-    principal = await authorize(engine, request.headers.get("x-api-key"), Role.VIEWER)
     checked = decide_permission(
         principal.name, principal.role, principal.scopes, Permission.READ_AUDIT
     )
@@ -328,7 +361,7 @@ async def list_audit(
     limit: Limit = 100,
 ) -> Response:
     """Every decision on a mutating request, refusals included."""
-    page = await engine.audit_page(
+    page = await engine.audit.page(
         principal=principal, action=action, target=target, cursor=cursor, limit=limit
     )
     return _json(page)
@@ -345,4 +378,4 @@ async def list_audit(
 )
 async def verify_audit(engine: AuditorDep) -> Response:
     """`ok: false` names the first entry whose link does not hold."""
-    return _json(await engine.verify_audit())
+    return _json(await engine.audit.verify())

@@ -24,9 +24,10 @@ from starlette.types import Scope
 from ...domain import FINAL, DeploymentEvent, LogLinesIngest, LogPage, LogsAppended, Role
 from ...domain.logs import TOO_LARGE
 from ...domain.stream import StatusChange
-from ...engine import DeploymentFilters, Engine, NotFound, Resync, StreamItem
+from ...engine import DeploymentFilters, Engine, NotFound, Principal, Resync, StreamItem
 from ...engine.logs import LogFollower
-from ..deps import EngineDep, ReadAccess, authorize, read_body
+from ..auth import Change, authorized
+from ..deps import EngineDep, ReadAccess, read_body
 from ..openapi import API_KEY, body_schema, problem_responses, sse_response
 from ..problems import pointer_errors, problem_response, validation_problem
 
@@ -64,6 +65,16 @@ DeploymentIdPath = Annotated[
         description="The logical deployment key (`deployment_id` of its rows).",
     ),
 ]
+
+
+async def deployment_target(deployment_id: DeploymentIdPath) -> str:
+    """What an action on a logical deployment changes: its key (a dependency)."""
+    return deployment_id
+
+
+Reporter = Annotated[
+    Principal, authorized(Change.APPEND_LOGS, deployment_target, role=Role.REPORTER)
+]
 After = Annotated[
     int, Query(ge=0, le=MAX_AFTER, description="Only lines with a greater `seq` (0: all).")
 ]
@@ -78,20 +89,14 @@ After = Annotated[
     responses=problem_responses(401, 403, 404, 408, 413, 422, 429),
     openapi_extra={**body_schema(LogLinesIngest), "security": API_KEY},
 )
-async def append_logs(deployment_id: DeploymentIdPath, request: Request) -> Response:
+async def append_logs(
+    deployment_id: DeploymentIdPath, request: Request, engine: EngineDep, _: Reporter
+) -> Response:
     """Number and store up to 1000 lines, in order; configured secrets become `••••`.
 
     `404` until the deployment has a row; `413` for more than 1000 lines or a message
     over 8 KiB; `422` for anything else malformed.
     """
-    engine: Engine = request.app.state.engine
-    await authorize(
-        engine,
-        request.headers.get("x-api-key"),
-        Role.REPORTER,
-        action="append-logs",
-        target=deployment_id,
-    )
     raw = await read_body(request, LOGS_BODY_LIMIT)
     try:
         body = LogLinesIngest.model_validate_json(raw or b"null")
@@ -233,7 +238,7 @@ async def _check_stream(
     engine: Engine, key: str | None, deployment_id: str, scope: Scope
 ) -> tuple[tuple[int, str] | None, int]:
     """`(close code and reason, or None to stream; after)` for a WebSocket request."""
-    if engine.config.auth.read == "key" and await engine.authenticate(key) is None:
+    if engine.config.auth.read == "key" and await engine.keys.authenticate(key) is None:
         return (WS_UNAUTHORIZED, "send a valid API key in X-Api-Key or ?token="), 0
     raw = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("after", "0")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or int(raw) > MAX_AFTER:
@@ -303,7 +308,7 @@ async def stream_status(deployment_id: DeploymentIdPath, engine: EngineDep) -> S
 async def latest_row(engine: Engine, deployment_id: str) -> DeploymentEvent | None:
     """The deployment's latest row (by `happened_at`, then id), or `None` if it has none."""
     filters = DeploymentFilters(deployment_id=deployment_id)
-    docs, _ = await engine.list_deployments(filters, limit=1)
+    docs, _ = await engine.deployments.documents(filters, limit=1)
     return DeploymentEvent.model_validate_json(docs[0]) if docs else None
 
 

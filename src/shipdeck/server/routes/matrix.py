@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
@@ -30,6 +30,17 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates or bare in candidates
 
 
+def _discovery(operation_id: str, summary: str) -> dict[str, Any]:
+    """The route arguments of a discovery list (an `ItemList`)."""
+    return {
+        "tags": ["discovery"],
+        "operation_id": operation_id,
+        "summary": summary,
+        "response_model": ItemList,
+        "responses": problem_responses(401),
+    }
+
+
 @router.get(
     "/api/matrix",
     tags=["matrix"],
@@ -44,7 +55,7 @@ async def get_matrix(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """The matrix snapshot, with a weak ETag; `If-None-Match` answers `304` when unchanged."""
-    document = await engine.matrix_document(service)
+    document = await engine.matrix.document(service)
     headers = {"ETag": document.etag, "Cache-Control": "no-cache"}
     if _etag_matches(if_none_match, document.etag):
         return Response(status_code=304, headers=headers)
@@ -53,25 +64,17 @@ async def get_matrix(
 
 @router.get(
     "/api/services",
-    tags=["discovery"],
-    operation_id="listServices",
-    summary="Distinct service identifiers derived from stored events.",
-    response_model=ItemList,
-    responses=problem_responses(401),
+    **_discovery("listServices", "Distinct service identifiers derived from stored events."),
 )
 async def list_services(engine: EngineDep) -> JSONResponse:
     """Sorted service identifiers."""
-    return JSONResponse({"items": await engine.services()})
+    return JSONResponse({"items": await engine.deployments.services()})
 
 
 @router.get(
     "/api/environments",
-    tags=["discovery"],
-    operation_id="listEnvironments",
-    summary="Environment identifiers in the engine's order.",
-    response_model=ItemList,
-    responses=problem_responses(401),
+    **_discovery("listEnvironments", "Environment identifiers in the engine's order."),
 )
 async def list_environments(engine: EngineDep) -> JSONResponse:
     """Configured environments first, then the conventional order, then by name."""
-    return JSONResponse({"items": await engine.environments()})
+    return JSONResponse({"items": await engine.deployments.environments()})

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from ..notify import tell
 from ._base import ActionModal
 
 MAX_COMMENT = 2000
@@ -61,8 +62,6 @@ class CommentModal(ActionModal[str]):
     def confirm(self) -> None:
         comment = self.query_one("#modal-comment", Input).value.strip()
         if self.required and not comment:
-            self.notify(
-                "A rejection needs a comment: say why.", severity="warning", timeout=4, markup=False
-            )
+            tell(self, "nudge", "A rejection needs a comment: say why.")
             return
         self.dismiss(comment)

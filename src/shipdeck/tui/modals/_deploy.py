@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 
 from ..format import GLYPHS, STATUS_STYLES, WORDS, age
 from ..model import SeenVersion
+from ..notify import tell
 from ..sanitize import sanitize, truncate
 from ._base import ActionModal, facts
 
@@ -98,6 +99,6 @@ class DeployModal(ActionModal[str]):
     def confirm(self) -> None:
         version = self.query_one("#modal-version", Input).value.strip()
         if not version:
-            self.notify("Pick a version or type one.", severity="warning", timeout=3)
+            tell(self, "nudge", "Pick a version or type one.")
             return
         self.dismiss(version)

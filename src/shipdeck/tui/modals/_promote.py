@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Button, Static
+from textual.widgets import Button
 
-from ...client import EngineError, PromotionPlan
-from ._base import ActionModal, facts
+from ...client import PromotionPlan
+from ._plan import PlanModal
 
 
-class PromoteModal(ActionModal[PromotionPlan]):
+class PromoteModal(PlanModal[PromotionPlan]):
     """Answers the plan the user confirmed, or None; a refused plan shows its sentence."""
 
-    AUTO_FOCUS = "#close"
     CONFIRM_LABEL = "Promote"
+    ASKING = "Asking the engine what this promotion would do…"
 
     def __init__(
         self, service: str, from_environment: str, plan: Callable[[], Awaitable[PromotionPlan]]
@@ -29,49 +28,29 @@ class PromoteModal(ActionModal[PromotionPlan]):
             from_environment: Where its current successful version is taken from.
             plan: Asks the engine what the promotion would do.
         """
-        super().__init__()
+        super().__init__(plan)
         self.service = service
         self.from_environment = from_environment
-        self._fetch = plan
-        self.plan: PromotionPlan | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="modal-box") as box:
             box.border_title = "Promote"
-            rows = [("service", self.service, "bold"), ("from", self.from_environment, "bold")]
-            yield Static(facts(rows), id="modal-facts")
-            yield Static(
-                "Asking the engine what this promotion would do…", id="modal-plan", markup=False
-            )
-            yield Static(id="modal-problem", classes="modal-problem")
+            yield from self.asking()
             yield from self.buttons(ready=False)
 
-    def on_mount(self) -> None:
-        self.query_one("#modal-problem").display = False
-        self.load()
+    def known_facts(self) -> list[tuple[str, str, str]]:
+        return [("service", self.service, "bold"), ("from", self.from_environment, "bold")]
 
-    @work(exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
-        """Fetch the plan; a refusal (or an unreachable engine) is shown in the box."""
-        try:
-            plan = await self._fetch()
-        except EngineError as exc:
-            self.query_one("#modal-plan", Static).display = False
-            self.show_problem(str(exc))
-            return
-        self.plan = plan
-        self.query_one("#modal-facts", Static).update(
-            facts(
-                [
-                    ("service", plan.service, "bold"),
-                    ("from", plan.from_environment, "bold"),
-                    ("to", plan.to_environment, "bold"),
-                    ("version", plan.version, "bold"),
-                    ("policy", plan.policy, ""),
-                ]
-            )
-        )
-        self.query_one("#modal-plan", Static).display = False
+    def plan_facts(self, plan: PromotionPlan) -> list[tuple[str, str, str]]:
+        return [
+            ("service", plan.service, "bold"),
+            ("from", plan.from_environment, "bold"),
+            ("to", plan.to_environment, "bold"),
+            ("version", plan.version, "bold"),
+            ("policy", plan.policy, ""),
+        ]
+
+    def plan_shown(self) -> None:
         confirm = self.query_one("#confirm", Button)
         confirm.disabled = False
         confirm.focus()

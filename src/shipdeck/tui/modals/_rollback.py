@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Button, Input, Static
 
-from ...client import EngineError, RollbackPlan
+from ...client import RollbackPlan
+from ..notify import tell
 from ..sanitize import sanitize
-from ._base import ActionModal, facts
+from ._base import ActionModal
+from ._plan import PlanModal
 
 
-class RollbackModal(ActionModal[RollbackPlan]):
+class RollbackModal(PlanModal[RollbackPlan]):
     """Answers the plan the user confirmed, or None; a refused plan shows its sentence."""
 
-    AUTO_FOCUS = "#close"
     CONFIRM_LABEL = "Roll back"
+    ASKING = "Asking the engine what this rollback would deploy…"
 
     def __init__(
         self,
@@ -38,11 +40,9 @@ class RollbackModal(ActionModal[RollbackPlan]):
             last_environment: The slot is in the last environment: typing the service's
                 name confirms.
         """
-        super().__init__()
+        super().__init__(plan)
         self.service = service
         self.environment = environment
-        self._fetch = plan
-        self.plan: RollbackPlan | None = None
         self.guarded = last_environment
         self.HINT = (
             "type the service's name, then enter · esc closes without acting"
@@ -53,12 +53,7 @@ class RollbackModal(ActionModal[RollbackPlan]):
     def compose(self) -> ComposeResult:
         with Vertical(id="modal-box") as box:
             box.border_title = "Roll back"
-            rows = [("service", self.service, "bold"), ("in", self.environment, "bold")]
-            yield Static(facts(rows), id="modal-facts")
-            yield Static(
-                "Asking the engine what this rollback would deploy…", id="modal-plan", markup=False
-            )
-            yield Static(id="modal-problem", classes="modal-problem")
+            yield from self.asking()
             if self.guarded:
                 yield Static(
                     f"{sanitize(self.environment)} is the last environment: "
@@ -69,33 +64,22 @@ class RollbackModal(ActionModal[RollbackPlan]):
                 yield Input(placeholder="service name", id="modal-typed", max_length=200)
             yield from self.buttons(ready=False)
 
-    def on_mount(self) -> None:
-        self.query_one("#modal-problem").display = False
-        self.load()
+    def known_facts(self) -> list[tuple[str, str, str]]:
+        return [("service", self.service, "bold"), ("in", self.environment, "bold")]
 
-    @work(exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
-        """Fetch the plan; a refusal (or an unreachable engine) is shown in the box."""
-        try:
-            plan = await self._fetch()
-        except EngineError as exc:
-            self.query_one("#modal-plan", Static).display = False
-            for guard in self.query("#modal-guard, #modal-typed"):
-                guard.display = False
-            self.show_problem(str(exc))
-            return
-        self.plan = plan
-        self.query_one("#modal-facts", Static).update(
-            facts(
-                [
-                    ("service", plan.service, "bold"),
-                    ("in", plan.environment, "bold"),
-                    ("from", plan.from_version or "-", ""),
-                    ("to", plan.version, "bold"),
-                ]
-            )
-        )
-        self.query_one("#modal-plan", Static).display = False
+    def plan_facts(self, plan: RollbackPlan) -> list[tuple[str, str, str]]:
+        return [
+            ("service", plan.service, "bold"),
+            ("in", plan.environment, "bold"),
+            ("from", plan.from_version or "-", ""),
+            ("to", plan.version, "bold"),
+        ]
+
+    def plan_refused(self) -> None:
+        for guard in self.query("#modal-guard, #modal-typed"):
+            guard.display = False
+
+    def plan_shown(self) -> None:
         self._update_confirm()
         if self.guarded:
             self.query_one("#modal-typed", Input).focus()
@@ -120,12 +104,7 @@ class RollbackModal(ActionModal[RollbackPlan]):
         if self.ready:
             self.confirm()
         else:
-            self.notify(
-                f"Type {sanitize(self.service)} exactly to roll back.",
-                severity="warning",
-                timeout=3,
-                markup=False,
-            )
+            tell(self, "nudge", f"Type {sanitize(self.service)} exactly to roll back.")
 
     def confirm(self) -> None:
         if self.ready and self.plan is not None:

@@ -8,22 +8,18 @@ the action, shown while the user may act, and to `explain`, hidden, which says w
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 
 from ...client import PromotionPlan, RollbackPlan
 from ...domain import DeploymentEvent
-from ..actions import (
-    LABELS,
-    ActionRequest,
-    ActionTarget,
-    launch,
-    unavailable_reason,
-)
+from ..actions import LABELS, ActionRequest, ActionTarget, unavailable_reason
 from ..format import status_label
+from ..messages import ActionRequested
 from ..modals import ConfirmModal, DeployModal, PromoteModal, RollbackModal
 from ..model import versions_seen
+from ..notify import tell
 from ..sanitize import sanitize
-from ._deck import DeckScreen
+from ._deck import DeckScreen, gated_bindings
 
 ACTION_KEYS: tuple[tuple[str, str, str], ...] = (
     ("d", "deploy", "Deploy a version to the focused slot (pick one seen anywhere, or type one)"),
@@ -37,23 +33,13 @@ ACTION_KEYS: tuple[tuple[str, str, str], ...] = (
 
 def action_bindings(prefix: str) -> list[BindingType]:
     """The action keys of a screen, with ids `PREFIX.deploy`, … (remappable by keymap)."""
-    bindings: list[BindingType] = []
-    for key, action, tooltip in ACTION_KEYS:
-        label = LABELS[action]
-        binding_id = f"{prefix}.{action}"
-        bindings.append(Binding(key, action, label, id=binding_id, tooltip=tooltip))
-        bindings.append(
-            Binding(
-                key,
-                f"explain('{action}')",
-                label,
-                show=False,
-                system=True,
-                id=binding_id,
-                tooltip=f"Why {label.lower()} is not available",
-            )
-        )
-    return bindings
+    return gated_bindings(
+        prefix,
+        *(
+            (key, action, LABELS[action], action, f"explain('{action}')", tooltip)
+            for key, action, tooltip in ACTION_KEYS
+        ),
+    )
 
 
 def _slot(service: str, environment: str) -> str:
@@ -68,6 +54,26 @@ def _row_text(row: DeploymentEvent) -> Text:
         (sanitize(row.version) or "-", "bold"),
         f" in {sanitize(row.environment)} ",
         f"({status_label(row.status, sanitize(row.phase) or None)}, {sanitize(row.deployment_id)})",
+    )
+
+
+def _promotion(plan: PromotionPlan) -> ActionRequest:
+    return ActionRequest(
+        "promote",
+        plan.service,
+        plan.to_environment,
+        plan.version,
+        lambda c: c.promote(plan.service, plan.from_environment, plan.to_environment),
+    )
+
+
+def _rollback(plan: RollbackPlan) -> ActionRequest:
+    return ActionRequest(
+        "rollback",
+        plan.service,
+        plan.environment,
+        plan.version,
+        lambda c: c.rollback(plan.deployment_id, plan.version),
     )
 
 
@@ -88,15 +94,7 @@ class ActingScreen(DeckScreen):
 
     def action_explain(self, action: str) -> None:
         """Say why `action` is not available."""
-        reason = unavailable_reason(self.deck, action)
-        if reason is not None:
-            self.notify(
-                sanitize(reason),
-                title=f"{LABELS.get(action, action)} is not available",
-                severity="warning",
-                timeout=5,
-                markup=False,
-            )
+        self.explain(LABELS.get(action, action), unavailable_reason(self.deck, action))
 
     def request_action(self, action: str) -> None:
         """Act on the focused slot or row, or say why not (the palette's entry point)."""
@@ -114,14 +112,27 @@ class ActingScreen(DeckScreen):
     def _target(self) -> ActionTarget | None:
         target = self.action_target()
         if target is None:
-            self.notify("Nothing is focused to act on.", severity="warning", timeout=3)
+            tell(self, "nudge", "Nothing is focused to act on.")
         return target
 
-    def _say(self, text: str) -> None:
-        self.notify(text, severity="warning", timeout=5, markup=False)
+    def _deployed(self) -> tuple[ActionTarget, DeploymentEvent] | None:
+        """The focused target and the deployment rollback and retry act on, or say why
+        there is none."""
+        target = self._target()
+        if target is None:
+            return None
+        if target.deployment is None:
+            self._say(f"Nothing was deployed in {_slot(target.service, target.environment)}.")
+            return None
+        return target, target.deployment
 
-    def _launch(self, request: ActionRequest) -> None:
-        launch(self.deck, request)
+    def _say(self, text: str) -> None:
+        tell(self, "warning", text)
+
+    def _launch(self, request: ActionRequest | None) -> None:
+        """Ask the app to send `request` (None: the user closed the modal)."""
+        if request is not None:
+            self.post_message(ActionRequested(request))
 
     # -- deploy ------------------------------------------------------------------------
 
@@ -163,28 +174,15 @@ class ActingScreen(DeckScreen):
         self.app.push_screen(modal, self._promote)
 
     def _promote(self, plan: PromotionPlan | None) -> None:
-        if plan is None:
-            return
-        self._launch(
-            ActionRequest(
-                "promote",
-                plan.service,
-                plan.to_environment,
-                plan.version,
-                lambda c: c.promote(plan.service, plan.from_environment, plan.to_environment),
-            )
-        )
+        self._launch(None if plan is None else _promotion(plan))
 
     # -- rollback ----------------------------------------------------------------------
 
     def action_rollback(self) -> None:
-        target = self._target()
-        if target is None:
+        found = self._deployed()
+        if found is None:
             return
-        row = target.deployment
-        if row is None:
-            self._say(f"Nothing was deployed in {_slot(target.service, target.environment)}.")
-            return
+        target, row = found
         client = self.deck.client
         environments = self.deck.matrix.environments
         modal = RollbackModal(
@@ -196,17 +194,7 @@ class ActingScreen(DeckScreen):
         self.app.push_screen(modal, self._rollback)
 
     def _rollback(self, plan: RollbackPlan | None) -> None:
-        if plan is None:
-            return
-        self._launch(
-            ActionRequest(
-                "rollback",
-                plan.service,
-                plan.environment,
-                plan.version,
-                lambda c: c.rollback(plan.deployment_id, plan.version),
-            )
-        )
+        self._launch(None if plan is None else _rollback(plan))
 
     # -- cancel and retry --------------------------------------------------------------
 
@@ -230,13 +218,10 @@ class ActingScreen(DeckScreen):
         self.app.push_screen(modal, lambda yes: self._act_on(row, "cancel", yes))
 
     def action_retry(self) -> None:
-        target = self._target()
-        if target is None:
+        found = self._deployed()
+        if found is None:
             return
-        row = target.deployment
-        if row is None:
-            self._say(f"Nothing was deployed in {_slot(target.service, target.environment)}.")
-            return
+        _, row = found
         question = Text.assemble(
             "Run ",
             _row_text(row),

@@ -9,14 +9,16 @@ Every decision asks first, in a modal with a comment (required to reject).
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 
 from ...domain.promotions import AWAITING, PromotionView
 from ..actions import unavailable_reason
-from ..governance import DECISION_PERMISSIONS, DECISIONS, approvals_count, decide
+from ..governance import DECISION_PERMISSIONS, DECISIONS, approvals_count
+from ..messages import DecisionRequested
 from ..modals import CommentModal
+from ..notify import tell
 from ..sanitize import sanitize
-from ._deck import DeckScreen
+from ._deck import DeckScreen, gated_bindings
 
 DECISION_KEYS: tuple[tuple[str, str, str], ...] = (
     ("a", "approve", "Approve the focused promotion (with an optional comment)"),
@@ -34,22 +36,13 @@ _TITLES = {
 
 def decision_bindings(prefix: str) -> list[BindingType]:
     """The decision keys of a screen, ids `PREFIX.approve`, … (remappable by keymap)."""
-    bindings: list[BindingType] = []
-    for key, verb, tooltip in DECISION_KEYS:
-        label, binding_id = DECISIONS[verb], f"{prefix}.{verb}"
-        bindings.append(Binding(key, f"decide('{verb}')", label, id=binding_id, tooltip=tooltip))
-        bindings.append(
-            Binding(
-                key,
-                f"explain_decision('{verb}')",
-                label,
-                show=False,
-                system=True,
-                id=binding_id,
-                tooltip=f"Why {label.lower()} is not available",
-            )
-        )
-    return bindings
+    return gated_bindings(
+        prefix,
+        *(
+            (key, verb, DECISIONS[verb], f"decide('{verb}')", f"explain_decision('{verb}')", tip)
+            for key, verb, tip in DECISION_KEYS
+        ),
+    )
 
 
 def promotion_facts(promotion: PromotionView) -> Text:
@@ -96,29 +89,16 @@ class DecidingScreen(DeckScreen):
 
     def action_explain_decision(self, verb: str) -> None:
         """Say why `verb` is not available."""
-        reason = self._unavailable(verb)
-        if reason is not None:
-            self.notify(
-                sanitize(reason),
-                title=f"{DECISIONS[verb]} is not available",
-                severity="warning",
-                timeout=5,
-                markup=False,
-            )
+        self.explain(DECISIONS[verb], self._unavailable(verb))
 
     def action_decide(self, verb: str) -> None:
         """Ask for a comment (and a confirmation), then send the decision."""
         promotion = self.focused_promotion()
         if promotion is None:
-            self.notify("No promotion is focused.", severity="warning", timeout=3)
+            tell(self, "nudge", "No promotion is focused.")
             return
         if promotion.status != AWAITING:
-            self.notify(
-                f"This promotion is {sanitize(promotion.status)} already.",
-                severity="warning",
-                timeout=4,
-                markup=False,
-            )
+            tell(self, "nudge", f"This promotion is {sanitize(promotion.status)} already.")
             return
         title, confirm = _TITLES[verb]
         modal = CommentModal(title, promotion_facts(promotion), confirm, required=verb == "reject")
@@ -126,4 +106,4 @@ class DecidingScreen(DeckScreen):
 
     def _send(self, verb: str, promotion: PromotionView, comment: str | None) -> None:
         if comment is not None:
-            decide(self.deck, verb, promotion, comment)
+            self.post_message(DecisionRequested(verb, promotion, comment))

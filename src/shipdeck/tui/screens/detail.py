@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...client import HistoryFilters
+from ...client import DeploymentFilters
 from ...domain import DeploymentEvent
 from ..actions import ActionTarget, row_target
 from ..format import STATUS_STYLES, age, status_label, timestamp
@@ -112,7 +112,9 @@ class DetailScreen(ActingScreen):
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def load(self) -> None:
         client = self.deck.client
-        page = await client.deployments(HistoryFilters(deployment_id=self.deployment_id), limit=500)
+        page = await client.deployments(
+            DeploymentFilters(deployment_id=self.deployment_id), limit=500
+        )
         self.rows = sorted(page.items, key=lambda r: (r.happened_at, r.id))
         self.query_one("#detail-summary", Static).update(
             summary_text(self.deployment_id, self.rows)
@@ -132,7 +134,7 @@ class DetailScreen(ActingScreen):
         if anchor is None:
             return
         slot = await client.deployments(
-            HistoryFilters(service=anchor.service, environment=anchor.environment), limit=100
+            DeploymentFilters(service=anchor.service, environment=anchor.environment), limit=100
         )
         latest: dict[str, DeploymentEvent] = {}
         for row in slot.items:
@@ -170,5 +172,5 @@ class DetailScreen(ActingScreen):
         anchor = self.rows[-1] if self.rows else self.row
         if anchor is not None:
             self.deck.open_history(
-                HistoryFilters(service=anchor.service, environment=anchor.environment)
+                DeploymentFilters(service=anchor.service, environment=anchor.environment)
             )

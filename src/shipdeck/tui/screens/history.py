@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import shlex
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import Footer, Input, Static
 
-from ...client import HistoryFilters
+from ...client import DeploymentFilters
 from ...domain import DeploymentEvent, Status
 from ..actions import ActionTarget, row_target
 from ..messages import ResyncRequested, RowsArrived
+from ..notify import tell
 from ..sanitize import sanitize
 from ..widgets.deck_header import DeckHeader
 from ..widgets.history_table import HistoryTable
 from ._acting import ActingScreen, action_bindings
+from ._deck import key_bindings
 
 PAGE_SIZE = 100
 _KEYS = {
@@ -34,13 +36,13 @@ class FilterSyntaxError(ValueError):
     """The filter line cannot be read; the message says how to write it."""
 
 
-def parse_filters(line: str) -> HistoryFilters:
+def parse_filters(line: str) -> DeploymentFilters:
     """`service:api env:prod status:failure actor:alice free words` → filters."""
     try:
         words = shlex.split(line)
     except ValueError as exc:
         raise FilterSyntaxError(f"unbalanced quotes: {exc}") from None
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}  # only the str-valued filters are named by _KEYS
     text: list[str] = []
     for word in words:
         key, sep, value = word.partition(":")
@@ -55,10 +57,10 @@ def parse_filters(line: str) -> HistoryFilters:
         except ValueError:
             choices = ", ".join(s.value for s in Status)
             raise FilterSyntaxError(f"status must be one of {choices}") from None
-    return HistoryFilters(status=status, text=" ".join(text) or None, **fields)
+    return DeploymentFilters(status=status, text=" ".join(text) or None, **fields)
 
 
-def format_filters(filters: HistoryFilters) -> str:
+def format_filters(filters: DeploymentFilters) -> str:
     """The filter line that `parse_filters` reads back to `filters`."""
     parts = [
         f"{key}:{shlex.quote(str(getattr(filters, name)))}"
@@ -77,12 +79,12 @@ def format_filters(filters: HistoryFilters) -> str:
     return " ".join(parts)
 
 
-def shown_filters(filters: HistoryFilters) -> str:
+def shown_filters(filters: DeploymentFilters) -> str:
     """`format_filters`, made safe for the terminal (an Input draws its text as it is)."""
     return sanitize(format_filters(filters))
 
 
-def matches(filters: HistoryFilters, event: DeploymentEvent) -> bool:
+def matches(filters: DeploymentFilters, event: DeploymentEvent) -> bool:
     """Whether a live row belongs in a listing with these filters."""
     for name in ("service", "environment", "actor", "deployment_id"):
         wanted = getattr(filters, name)
@@ -101,25 +103,24 @@ class HistoryScreen(ActingScreen):
     AUTO_FOCUS = "#history-table"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "/",
-            "filter",
-            "Filter",
-            id="history.filter",
-            tooltip="Filter: service:NAME env:NAME status:STATUS actor:NAME id:ID words",
-        ),
-        Binding(
-            "ctrl+r", "reload", "Reload", id="history.reload", tooltip="Fetch the newest rows again"
-        ),
-        Binding(
-            "l,L", "logs", "Logs", id="history.logs", tooltip="Logs of the focused row's deployment"
+        *key_bindings(
+            "history",
+            (
+                "/",
+                "filter",
+                "Filter",
+                "filter",
+                "Filter: service:NAME env:NAME status:STATUS actor:NAME id:ID words",
+            ),
+            ("ctrl+r", "reload", "Reload", "reload", "Fetch the newest rows again"),
+            ("l,L", "logs", "Logs", "logs", "Logs of the focused row's deployment"),
         ),
         *action_bindings("history"),
     ]
 
-    def __init__(self, filters: HistoryFilters | None = None) -> None:
+    def __init__(self, filters: DeploymentFilters | None = None) -> None:
         super().__init__()
-        self.filters = filters or HistoryFilters()
+        self.filters = filters or DeploymentFilters()
         self._cursor: str | None = None
         self._shown = shown_filters(self.filters)
         """The filter line as displayed: outside names (a service from a slot) sanitised.
@@ -158,7 +159,7 @@ class HistoryScreen(ActingScreen):
         self.fetch_page(self.filters, None)
 
     @work(exclusive=True, group="history-page", exit_on_error=False)
-    async def fetch_page(self, filters: HistoryFilters, cursor: str | None) -> None:
+    async def fetch_page(self, filters: DeploymentFilters, cursor: str | None) -> None:
         page = await self.deck.client.deployments(filters, cursor=cursor, limit=PAGE_SIZE)
         if filters != self.filters:
             return  # the filter changed while this page was on its way
@@ -209,12 +210,12 @@ class HistoryScreen(ActingScreen):
                 self.filters = parse_filters(event.value)
                 self._shown = shown_filters(self.filters)
         except FilterSyntaxError as exc:
-            self.notify(str(exc), title="Filter not applied", severity="warning")
+            tell(self, "warning", str(exc), title="Filter not applied")
             return
         self.query_one(HistoryTable).focus()
         self.reload()
 
-    def set_filters(self, filters: HistoryFilters) -> None:
+    def set_filters(self, filters: DeploymentFilters) -> None:
         """Show the history with other filters (from the palette)."""
         self.filters = filters
         self._shown = shown_filters(filters)

@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
+from ..notify import tell
 from ..widgets.deck_header import DeckHeader
 from ..widgets.log_pane import LogPane
 from ..widgets.log_view import LogView
@@ -218,9 +219,9 @@ class LogsScreen(DeckScreen):
         if view is None:
             return
         if not view.needle:
-            self.notify("Search first (/)", timeout=2)
+            tell(self, "hint", "Search first (/)")
         elif not view.find(direction):
-            self.notify("No match among the lines in memory", severity="warning", timeout=3)
+            tell(self, "nudge", "No match among the lines in memory")
 
     def action_cancel_input(self) -> None:
         for box in self.query(Input):
@@ -254,4 +255,4 @@ class LogsScreen(DeckScreen):
             return
         view.focus()
         if not view.search(event.value) and event.value:
-            self.notify("No match among the lines in memory", severity="warning", timeout=3)
+            tell(self, "nudge", "No match among the lines in memory")

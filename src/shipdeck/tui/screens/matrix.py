@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.reactive import reactive
 from textual.widgets import Footer, Input
 
-from ...client import HistoryFilters
+from ...client import DeploymentFilters
 from ...domain import Status
 from ..actions import ActionTarget, slot_target
+from ..context import SortOrder
 from ..messages import EnvironmentUpdated, PendingChanged, ResyncRequested, RowsArrived
 from ..model import fuzzy_match, upcoming
+from ..notify import tell
 from ..widgets.deck_header import DeckHeader
 from ..widgets.matrix_columns import MatrixColumns
 from ..widgets.matrix_grid import MatrixGrid
 from ..widgets.slot_panel import SlotPanel
 from ._acting import ActingScreen, action_bindings
-
-SortOrder = Literal["name", "change"]
+from ._deck import key_bindings
 
 
 class MatrixScreen(ActingScreen):
@@ -30,49 +31,39 @@ class MatrixScreen(ActingScreen):
     AUTO_FOCUS = "#matrix-grid"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "/",
-            "filter",
-            "Filter",
-            id="matrix.filter",
-            tooltip="Filter services by name (substring or fuzzy)",
-        ),
-        Binding(
-            "s", "sort", "Sort", id="matrix.sort", tooltip="Sort services by name or by last change"
-        ),
-        Binding(
-            "enter",
-            "slot_history",
-            "Slot history",
-            id="matrix.slot-history",
-            tooltip="History of the focused slot",
-        ),
-        Binding(
-            "H", "history", "History", id="matrix.history", tooltip="History of every deployment"
-        ),
-        Binding(
-            "L",
-            "logs",
-            "Logs",
-            id="matrix.logs",
-            tooltip="Logs of the focused slot's deployment (its next when queued or running)",
-        ),
-        Binding(
-            "escape",
-            "clear_filter",
-            "Clear filter",
-            show=False,
-            id="matrix.clear-filter",
-            tooltip="Clear the service filter",
+        *key_bindings(
+            "matrix",
+            ("/", "filter", "Filter", "filter", "Filter services by name (substring or fuzzy)"),
+            ("s", "sort", "Sort", "sort", "Sort services by name or by last change"),
+            (
+                "enter",
+                "slot_history",
+                "Slot history",
+                "slot-history",
+                "History of the focused slot",
+            ),
+            ("H", "history", "History", "history", "History of every deployment"),
+            (
+                "L",
+                "logs",
+                "Logs",
+                "logs",
+                "Logs of the focused slot's deployment (its next when queued or running)",
+            ),
+            ("escape", "clear_filter", "Clear filter", "clear-filter", "Clear the service filter"),
+            hidden=("clear-filter",),
         ),
         *action_bindings("matrix"),
         # After the action keys: at 80 columns the footer keeps those (A is in `?` and `:`).
-        Binding(
-            "A",
-            "approvals",
-            "Approvals",
-            id="matrix.approvals",
-            tooltip="Promotions awaiting approval: those waiting for you, and all pending",
+        *key_bindings(
+            "matrix",
+            (
+                "A",
+                "approvals",
+                "Approvals",
+                "approvals",
+                "Promotions awaiting approval: those waiting for you, and all pending",
+            ),
         ),
     ]
 
@@ -216,7 +207,7 @@ class MatrixScreen(ActingScreen):
 
     def action_sort(self) -> None:
         self.sort_by = "change" if self.sort_by == "name" else "name"
-        self.notify(f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}", timeout=2)
+        tell(self, "hint", f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}")
 
     def watch_sort_by(self) -> None:
         self.redraw()
@@ -224,10 +215,10 @@ class MatrixScreen(ActingScreen):
     def action_slot_history(self) -> None:
         service, env = self.query_one(MatrixGrid).focused_slot
         if service is not None:
-            self.deck.open_history(HistoryFilters(service=service, environment=env))
+            self.deck.open_history(DeploymentFilters(service=service, environment=env))
 
     def action_history(self) -> None:
-        self.deck.open_history(HistoryFilters())
+        self.deck.open_history(DeploymentFilters())
 
     def action_approvals(self) -> None:
         self.deck.open_approvals()
@@ -236,7 +227,7 @@ class MatrixScreen(ActingScreen):
         service, env = self.query_one(MatrixGrid).focused_slot
         cell = self.deck.matrix.cell(service, env) if service and env else None
         if cell is None:
-            self.notify("No deployment in this slot", timeout=2)
+            tell(self, "hint", "No deployment in this slot")
             return
         nxt = upcoming(cell)
         if nxt is not None and nxt.status in (Status.IN_PROGRESS, Status.QUEUED):
@@ -244,7 +235,7 @@ class MatrixScreen(ActingScreen):
         elif cell.current is not None:
             row = cell.current.ref
         else:
-            self.notify("No deployment in this slot", timeout=2)
+            tell(self, "hint", "No deployment in this slot")
             return
         title = f"{row.service} → {row.environment} {row.version or '-'}"
         self.deck.open_logs(row.deployment_id, title)

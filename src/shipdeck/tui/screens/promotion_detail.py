@@ -12,13 +12,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label, Static
 
-from ...client import HistoryFilters
+from ...client import DeploymentFilters
 from ...domain import DeploymentEvent, Status
 from ...domain.promotions import AWAITING, PromotionView
 from ..format import AWAITING_MARK, GLYPHS, age, status_label, timestamp
 from ..governance import approvals_count
 from ..messages import PromotionUpdated, ResyncRequested
 from ..model import MatrixModel, last_successful
+from ..notify import tell
 from ..sanitize import sanitize
 from ..widgets.deck_header import DeckHeader
 from ._deciding import DecidingScreen, decision_bindings
@@ -170,7 +171,7 @@ class PromotionDetailScreen(DecidingScreen):
                 f"Source deployment {sanitize(source)} in "
                 f"{sanitize(promotion.from_environment)} (oldest first)"
             )
-            page = await client.deployments(HistoryFilters(deployment_id=source), limit=500)
+            page = await client.deployments(DeploymentFilters(deployment_id=source), limit=500)
             rows = sorted(page.items, key=lambda r: (r.happened_at, r.id))
         self.source_rows = rows
         self.query_one("#promotion-source", Static).update(timeline_text(rows))
@@ -197,7 +198,7 @@ class PromotionDetailScreen(DecidingScreen):
     def action_open_source(self) -> None:
         source = self.promotion.source_deployment_id if self.promotion else None
         if source is None:
-            self.notify("No source deployment was recorded.", timeout=3)
+            tell(self, "info", "No source deployment was recorded.")
             return
         row = self.source_rows[-1] if self.source_rows else None
         self.deck.open_detail(source, row)

@@ -21,9 +21,9 @@ from textual.worker import Worker, WorkerState
 
 from ...client import (
     ConnectionStatus,
+    DeploymentFilters,
     EngineClient,
     EngineError,
-    HistoryFilters,
     LinkState,
     LogLinesArrived,
     LogLinkChanged,
@@ -188,7 +188,7 @@ class LogPane(Vertical):
     async def fetch_title(self) -> None:
         """Name the deployment by its newest row: service → environment, version."""
         page = await self.client.deployments(
-            HistoryFilters(deployment_id=self.deployment_id), limit=1
+            DeploymentFilters(deployment_id=self.deployment_id), limit=1
         )
         if page.items:
             row = page.items[0]

@@ -53,7 +53,7 @@ def cell_parts(
     """
     if cell is None or (cell.current is None and upcoming(cell) is None):
         if sent is not None:
-            return _truncate([(SENT_MARK, "sent"), (f" {sent.action}", "sent")], width)
+            return truncate_parts([(SENT_MARK, "sent"), (f" {sent.action}", "sent")], width)
         return [(EMPTY_CELL, "empty")]
     wide, roomy = width >= 30, width >= 24
     nxt = upcoming(cell)
@@ -71,9 +71,9 @@ def cell_parts(
         parts.append((f" {NEXT_MARK}{GLYPHS[nxt.status]}", "next"))
         if roomy or cell.current is None:
             parts.append((f" {_version(nxt)}", "next"))
-    if sum(cell_len(text) for text, _ in parts) <= width:
+    if parts_width(parts) <= width:
         return parts
-    return _truncate(parts, width)
+    return truncate_parts(parts, width)
 
 
 def _word(event: DeploymentEvent, *, short: bool) -> str:
@@ -83,7 +83,14 @@ def _word(event: DeploymentEvent, *, short: bool) -> str:
     return SHORT_WORDS.get(word, word[:4]) if short else word
 
 
-def _truncate(parts: list[Part], width: int) -> list[Part]:
+def parts_width(parts: list[Part]) -> int:
+    """How many cells `parts` take."""
+    return sum(cell_len(text) for text, _ in parts)
+
+
+def truncate_parts(parts: list[Part], width: int) -> list[Part]:
+    """The parts that fit in `width` cells: the first that does not is cut with `…` (when
+    at least two cells are left for it), and the rest are dropped."""
     out: list[Part] = []
     room = width
     for text, kind in parts:
@@ -114,6 +121,20 @@ def grid_layout(width: int, services: list[str], environments: list[str]) -> Gri
         service_width -= 1
     cell_width = max(MIN_CELL, (width - service_width) // columns)
     return GridLayout(service_width, cell_width)
+
+
+def service_label(service: str, width: int) -> str:
+    """The service column of a row, `width` cells: the sanitised name, cut with `…` when it
+    would leave no gap before the first cell."""
+    name = sanitize(service)
+    if cell_len(name) > width - 1:
+        name = name[: width - 2] + "…"
+    return name.ljust(width)
+
+
+def cell_padding(parts: list[Part], cell_width: int) -> int:
+    """Spaces after a cell's text, so the next cell starts on its column."""
+    return cell_width - parts_width(parts)
 
 
 class MatrixGrid(ScrollView, can_focus=True):
@@ -307,10 +328,8 @@ class MatrixGrid(ScrollView, can_focus=True):
         layout = self.layout_widths
         on_row = index == self.cursor_row
         row_style = base + self._style("cursor-row") if on_row else base
-        name = sanitize(service)
-        if cell_len(name) > layout.service_width - 1:
-            name = name[: layout.service_width - 2] + "…"
-        segments = [Segment(name.ljust(layout.service_width), row_style + self._style("service"))]
+        label = service_label(service, layout.service_width)
+        segments = [Segment(label, row_style + self._style("service"))]
         now = self._clock()
         for col, env in enumerate(self.model.environments):
             cell = self.model.cell(service, env)
@@ -319,9 +338,7 @@ class MatrixGrid(ScrollView, can_focus=True):
                 cell_style = base + self._style("cursor")
             sent = self.model.pending.get((service, env)) if self.model.pending else None
             parts = cell_parts(cell, layout.cell_width - 1, now, sent)
-            used = 0
             for text, kind in parts:
                 segments.append(Segment(text, cell_style + self._style(kind)))
-                used += cell_len(text)
-            segments.append(Segment(" " * (layout.cell_width - used), cell_style))
+            segments.append(Segment(" " * cell_padding(parts, layout.cell_width), cell_style))
         return Strip(segments).adjust_cell_length(width, base)

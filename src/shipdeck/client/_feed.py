@@ -1,0 +1,160 @@
+"""The live feed over SSE, resumed after every loss.
+
+`SseFeed.pump` follows `/api/events/stream` and, after any loss, reconnects with
+`Last-Event-ID` behind a jittered exponential backoff, so a client that reconnects misses
+nothing and sees nothing twice. A refusal of the key (`401`/`403`) ends the feed: retrying
+cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+from pydantic import ValidationError
+
+from ..domain import DeploymentEvent, utc_now
+from ..domain.promotions import EnvironmentView, PromotionView
+from ._backoff import Attempts, Backoff
+from ._wire import error_text, where, why
+from .base import (
+    ConnectionChanged,
+    ConnectionStatus,
+    DeploymentArrived,
+    EnvironmentChanged,
+    FeedItem,
+    LinkState,
+    PromotionChanged,
+    ResyncNeeded,
+)
+
+STREAM_PATH = "/api/events/stream"
+QUEUE_SIZE = 1000
+"""Feed items the pump may get ahead of its reader."""
+FeedOut = asyncio.Queue[FeedItem | None]
+"""What the pump fills; `None` only wakes the reader."""
+
+
+class _Refused(Exception):
+    """The server refused our key on the stream: retrying cannot help."""
+
+
+class _Lost(Exception):
+    """The stream cannot be used; the message says why, in words."""
+
+
+@dataclass
+class FeedState:
+    """Where the feed is in the server's event sequence."""
+
+    last_id: str | None = None
+    """What to send as `Last-Event-ID`: the last id seen, integer or opaque."""
+    last_seq: int | None = None
+    live_at: float | None = None
+    """Loop time at which the current connection went live."""
+
+    def accept(self, sse: ServerSentEvent) -> list[FeedItem]:
+        """The feed items one SSE event stands for (none for unknown types and repeats)."""
+        items: list[FeedItem] = []
+        seq = int(sse.id) if sse.id.isascii() and sse.id.isdigit() else None
+        if sse.id and seq is None:
+            self.last_id = sse.id  # opaque (e.g. a contract-only server's UUIDs): no gap check
+        elif seq is not None:
+            if sse.event != "resync" and self.last_seq is not None:
+                if seq == self.last_seq:
+                    return []  # delivered already (a server that replays inclusively)
+                if seq != self.last_seq + 1:
+                    items.append(ResyncNeeded())  # a gap, or a sequence that went back
+            self.last_seq, self.last_id = seq, sse.id
+        if sse.event == "resync":
+            items.append(ResyncNeeded())
+        elif sse.event == "deployment":
+            try:
+                event = DeploymentEvent.model_validate_json(sse.data)
+            except ValidationError:
+                return items or [ResyncNeeded()]  # an unreadable row: refetch rather than lose it
+            items.append(DeploymentArrived(-1 if seq is None else seq, event))
+        elif sse.event in ("promotion", "environment"):
+            try:
+                items.append(_governance_item(sse))
+            except ValidationError:
+                return items or [ResyncNeeded()]
+        return items
+
+
+@dataclass
+class SseFeed:
+    """Follows the server's event stream, reconnecting until refused or cancelled."""
+
+    http: Callable[[], httpx.AsyncClient]
+    """The client's shared HTTP client (raises when the client is not started)."""
+    backoff: Backoff
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    idle_timeout: float = 45.0
+    """Seconds the stream may stay silent (not even a ping) before it is dropped."""
+    healthy_after: float = 5.0
+    """Seconds a connection must last for the backoff to start over."""
+
+    async def pump(self, out: FeedOut) -> None:
+        """Connect, stream, and reconnect forever (until refused or cancelled)."""
+        state = FeedState()
+        tries = Attempts(self.healthy_after)
+        await out.put(_changed(LinkState.CONNECTING))
+        while True:
+            state.live_at = None
+            try:
+                await self._stream(state, out, resync_on_live=tries.attempt > 0)
+                reason = "the server ended the stream"
+            except _Refused as exc:
+                detail = f"the server refused the key: {exc}"
+                await out.put(_changed(LinkState.OFFLINE, since=utc_now(), detail=detail))
+                return
+            except _Lost as exc:
+                reason = str(exc)
+            except httpx.ReadTimeout:
+                reason = f"nothing arrived for {self.idle_timeout:g} s"
+            except (httpx.HTTPError, httpx.StreamError, SSEError) as exc:
+                reason = why(exc)
+            # A stream that was healthy starts the backoff over.
+            now = asyncio.get_running_loop().time()
+            await out.put(ConnectionChanged(tries.lost(state.live_at, now, reason)))
+            await asyncio.sleep(self.backoff.delay(tries.attempt))
+
+    async def _stream(self, state: FeedState, out: FeedOut, *, resync_on_live: bool) -> None:
+        """One connection: open it, report it live, pass its events on until it ends."""
+        headers = {"Last-Event-ID": state.last_id} if state.last_id else {}
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.idle_timeout)
+        async with aconnect_sse(
+            self.http(), "GET", STREAM_PATH, headers=headers, timeout=timeout
+        ) as source:
+            response = source.response
+            if response.status_code != 200:
+                await response.aread()
+                if response.status_code in (401, 403):
+                    raise _Refused(error_text(response, detail_only=True))
+                raise _Lost(error_text(response))
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                raise _Lost(f"{where(response)} did not answer with an event stream")
+            state.live_at = asyncio.get_running_loop().time()
+            await out.put(_changed(LinkState.LIVE))
+            if resync_on_live and state.last_id is None:
+                await out.put(ResyncNeeded())  # nothing to resume from: events may be missed
+            async for sse in source.aiter_sse():
+                for item in state.accept(sse):
+                    await out.put(item)
+
+
+def _governance_item(sse: ServerSentEvent) -> PromotionChanged | EnvironmentChanged:
+    """A `promotion` or `environment` event (raises `ValidationError` when unreadable)."""
+    if sse.event == "promotion":
+        return PromotionChanged(PromotionView.model_validate_json(sse.data))
+    return EnvironmentChanged(EnvironmentView.model_validate_json(sse.data))
+
+
+def _changed(state: LinkState, **fields: Any) -> ConnectionChanged:
+    return ConnectionChanged(ConnectionStatus(state, **fields))

@@ -1,0 +1,77 @@
+"""The audit log: one hash-chained entry a decision on a mutating request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from operator import attrgetter
+
+from ..records import AuditEntry, AuditRecord
+from .connection import Connections, columns, field_names, where
+
+GENESIS_HASH = "0" * 64
+"""`prev_hash` of the first audit entry."""
+
+_ENTRY_COLUMNS = field_names(AuditEntry)
+_entry_values = attrgetter(*_ENTRY_COLUMNS)
+_APPEND = (
+    f"INSERT INTO audit ({columns(_ENTRY_COLUMNS)}, prev_hash, hash)"
+    f" VALUES ({', '.join('?' * (len(_ENTRY_COLUMNS) + 2))})"
+)
+_SELECT = f"SELECT seq, {columns(_ENTRY_COLUMNS)}, prev_hash, hash FROM audit"
+
+
+def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
+    """The hash of an audit entry: SHA-256 over the previous hash and the entry's fields."""
+    # The fields are named one by one: their order is part of every stored hash.
+    canonical = json.dumps(
+        [
+            prev_hash,
+            entry.at,
+            entry.principal,
+            entry.action,
+            entry.target,
+            entry.request_id,
+            entry.outcome,
+            entry.reason,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def append_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+    """Chain an entry onto the newest one (inside a write)."""
+    last = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    prev = GENESIS_HASH if last is None else str(last[0])
+    conn.execute(_APPEND, (*_entry_values(entry), prev, chain_hash(prev, entry)))
+
+
+class Audit(Connections):
+    """Reads of the audit log."""
+
+    def audit_entries(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        sql, args = where(
+            ("principal = ?", principal),
+            ("action = ?", action),
+            ("target = ?", target),
+            ("seq < ?", before),
+            ("seq > ?", after),
+        )
+        sql = _SELECT + sql + f" ORDER BY seq {'ASC' if after is not None else 'DESC'} LIMIT ?"
+        args.append(limit)
+        return [
+            AuditRecord(int(seq), AuditEntry(*entry), str(prev_hash), str(hash_))
+            for seq, *entry, prev_hash, hash_ in self._conn.execute(sql, args)
+        ]
