@@ -1,10 +1,10 @@
 """The executor: runs queued deployments through their drivers, one per slot at a time.
 
 Requests become `executions` rows (state `queued`) in the same transaction as their `queued`
-row (see `decisions.ActionDecider`). For each slot with work the executor keeps one task that claims the
-oldest queued run (`running` + an `in-progress` row, one transaction), runs the slot's driver
-with a `Reporter` that appends phase rows and log lines, then appends the final row. On start
-it fails what a crash left running and picks up what is still queued.
+row (see `decisions.ActionDecider`). For each slot with work the executor keeps one task that
+claims the oldest queued run (`running` + an `in-progress` row, one transaction), runs the slot's
+driver with a `Reporter` that appends phase rows and log lines, then appends the final row. On
+start it fails what a crash left running and picks up what is still queued.
 """
 
 from __future__ import annotations
