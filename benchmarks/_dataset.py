@@ -37,8 +37,8 @@ from shipdeck.domain import (
 )
 from shipdeck.engine import Engine
 from shipdeck.engine.store import NewDeploymentRow, SQLiteStore
+from shipdeck.engine.store.codec import slot_values
 from shipdeck.engine.store.migrate import HEAD_REVISION
-from shipdeck.engine.store.sqlite.deployments import slot_values
 
 LOADER_VERSION = 1
 """Bump when the generator or the loader changes, so cached databases are rebuilt."""

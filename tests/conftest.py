@@ -16,6 +16,9 @@ import pytest
 
 from shipdeck.domain import Role
 from shipdeck.engine import Engine, EngineConfig
+from shipdeck.engine.store import open_store
+
+from .postgres import PostgresCluster
 
 
 def free_port() -> int:
@@ -26,9 +29,55 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A database URL in the test's own folder."""
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database URL in the test's own folder."""
     return f"sqlite:///{tmp_path / 'shipdeck.db'}"
+
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """The test's database (SQLite here; the engine and server suites run on both)."""
+    return sqlite_url
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the session, with a migrated template database.
+
+    Fails (never skips) with how to install PostgreSQL when its programs are missing.
+    """
+    with PostgresCluster() as cluster:
+        template = cluster.create_database()
+        open_store(template).close()  # migrated once; each test copies it
+        cluster.template = template.rsplit("/", 1)[1]
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    url = pg_cluster.create_database(template=pg_cluster.template)
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture
+def pg_empty_url(pg_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh PostgreSQL database with no schema at all."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+BACKENDS = ("sqlite", "postgresql")
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+"""For a test of SQLite itself (its file, its pragmas) in a suite that runs on both."""
+
+
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """The database URL of the backend a parametrised `db_url` fixture was given."""
+    name = "pg_url" if request.param == "postgresql" else "sqlite_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import pytest
 from shipdeck.domain import DeploymentEventIngest, LogLine, LogLineIngest, Status
 from shipdeck.engine import Engine, EngineConfig, InvalidRequest, NotFound
 from shipdeck.engine.logs import LogFollower
-from shipdeck.engine.store import NewLogLine, SQLiteStore
+from shipdeck.engine.store import NewLogLine, Store, open_store
+
+from ..conftest import sqlite_only
 
 BASE_TIME = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 WAIT = 10.0
@@ -78,11 +80,11 @@ async def assert_waits(follower: LogFollower) -> None:
 
 def test_concurrent_appends_number_lines_without_gaps_or_repeats(db_url: str) -> None:
     """Two stores on one file (two writers, as two processes would be), four threads each."""
-    stores = [SQLiteStore(db_url), SQLiteStore(db_url)]
+    stores = [open_store(db_url), open_store(db_url)]
     batches: list[list[int]] = []
     lock = threading.Lock()
 
-    def append(store: SQLiteStore, worker: int) -> None:
+    def append(store: Store, worker: int) -> None:
         for n in range(20):
             new = [NewLogLine(n, "info", "stdout", f"w{worker} b{n} l{i}") for i in range(3)]
             stored = store.append_logs("d-1", new)
@@ -154,6 +156,7 @@ def database_bytes(tmp_path: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(tmp_path.glob("shipdeck.db*")))
 
 
+@sqlite_only  # it reads the database file's bytes
 async def test_secrets_are_masked_before_they_reach_the_database(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, WAL, one transaction per append."""
+"""The store on both backends; SQLite's own file, pragmas and migrations (PostgreSQL's are in
+test_store_postgres.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 
 from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine import Engine
-from shipdeck.engine.store import SQLiteStore, StoreError
+from shipdeck.engine.store import SQLiteStore, StoreError, open_store
 from shipdeck.engine.store.migrate import HEAD_REVISION, alembic_head
+
+from ..conftest import sqlite_only
 
 
 def test_head_constant_matches_alembic() -> None:
@@ -18,13 +21,16 @@ def test_head_constant_matches_alembic() -> None:
     assert alembic_head() == HEAD_REVISION
 
 
+@sqlite_only
 def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -> None:
-    store = SQLiteStore(db_url)
+    store = open_store(db_url)
     store.close()
     conn = sqlite3.connect(tmp_path / "shipdeck.db")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0005"
+        assert (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == HEAD_REVISION
+        )
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {
             "deployments",
@@ -40,11 +46,11 @@ def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "url", ["postgres://x/y", "sqlite://relative.db", "sqlite:///", "sqlite:///:memory:"]
+    "url", ["mysql://x/y", "sqlite://relative.db", "sqlite:///", "sqlite:///:memory:"]
 )
 def test_unsupported_urls_are_refused_with_a_reason(url: str) -> None:
     with pytest.raises(StoreError, match=r"sqlite|memory"):
-        SQLiteStore(url)
+        open_store(url)
 
 
 def test_missing_folder_is_refused(tmp_path: Path) -> None:
@@ -59,6 +65,7 @@ def _row(n: int, status: str = "success", env: str = "dev") -> DeploymentEventIn
     )
 
 
+@sqlite_only
 async def test_append_is_atomic_row_slot_and_event(engine: Engine, tmp_path: Path) -> None:
     """A failure in the middle of an append leaves neither the row nor the event behind."""
     await engine.ingest(_row(1))
@@ -128,6 +135,7 @@ async def test_upgrading_a_0001_database_keeps_and_indexes_its_events(tmp_path: 
         store.close()
 
 
+@sqlite_only
 def test_column_lists_follow_the_schema(db_url: str) -> None:
     """Rows are read by name from column tuples; each must be its table's columns, in order."""
     from shipdeck.engine.store import (
@@ -137,10 +145,9 @@ def test_column_lists_follow_the_schema(db_url: str) -> None:
         ExecutionRecord,
         PromotionRecord,
     )
-    from shipdeck.engine.store.sqlite.connection import field_names
-    from shipdeck.engine.store.sqlite.deployments import SLOT_COLUMNS
+    from shipdeck.engine.store.codec import SLOT_COLUMNS, field_names
 
-    store = SQLiteStore(db_url)
+    store = open_store(db_url)
     try:
 
         def table(name: str) -> tuple[str, ...]:
@@ -161,7 +168,7 @@ def test_column_lists_follow_the_schema(db_url: str) -> None:
 def test_slot_values_and_slot_from_row_agree() -> None:
     """Writing a slot's columns and reading them back gives the same slot."""
     from shipdeck.domain import SlotEntry, SlotState
-    from shipdeck.engine.store.sqlite.deployments import slot_from_row, slot_values
+    from shipdeck.engine.store.codec import slot_from_row, slot_values
 
     state = SlotState(
         current=SlotEntry(5, 4, Status.FAILURE, '{"c":1}'),

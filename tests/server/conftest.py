@@ -11,6 +11,8 @@ from shipdeck.domain import Role
 from shipdeck.engine import Engine
 from shipdeck.server import create_app
 
+from ..conftest import BACKENDS, backend_url
+
 
 @pytest.fixture
 async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
@@ -27,3 +29,9 @@ async def reporter_key(engine: Engine) -> str:
     """A reporter's key on the fixture engine."""
     _, token = await engine.keys.create("ci", Role.REPORTER)
     return token
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Every test of this suite runs on SQLite and on PostgreSQL."""
+    return backend_url(request)

@@ -12,15 +12,13 @@ import asyncio
 import itertools
 import json
 import signal
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from shipdeck.engine.store.sqlite import sqlite_path
 from tests.conftest import ServerProcess
+from tests.rawdb import RawDB
 
 pytestmark = pytest.mark.slow
 
@@ -143,24 +141,23 @@ async def test_acknowledged_rows_survive_repeated_kill_9(db_url: str, api_key: s
     finally:
         server.stop()
 
-    assert_database_is_sound(sqlite_path(db_url), len(load.acked))
+    assert_database_is_sound(db_url, len(load.acked))
 
 
-def assert_database_is_sound(path: Path, acknowledged: int) -> None:
-    conn = sqlite3.connect(path)
+def assert_database_is_sound(db_url: str, acknowledged: int) -> None:
+    conn = RawDB(db_url)
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        assert conn.integrity_ok()
+        seqs = [r[0] for r in conn.rows("SELECT seq FROM events ORDER BY seq")]
         assert seqs == list(range(1, len(seqs) + 1)), "the event log has gaps"
-        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        assert last[0] == len(seqs), "a sequence number was spent on a lost event"
+        assert conn.head() == len(seqs), "a sequence number was spent on a lost event"
 
-        rows = dict(conn.execute("SELECT id, deployment_id FROM deployments").fetchall())
+        rows = dict(conn.rows("SELECT id, deployment_id FROM deployments"))
         assert acknowledged <= len(rows)  # unacknowledged attempts may or may not be there
         assert len(set(rows.values())) == len(rows), "a POST was stored twice"
         carried = [
             json.loads(data)["id"]
-            for (data,) in conn.execute("SELECT data FROM events WHERE type = 'deployment'")
+            for (data,) in conn.rows("SELECT data FROM events WHERE type = 'deployment'")
         ]
         assert len(carried) == len(seqs)
         assert sorted(carried) == sorted(rows), "rows and events do not pair up one to one"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from shipdeck.cli import main
 from shipdeck.domain import Role
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.server import create_app
+from tests.rawdb import RawDB
 
 PROBLEM = "https://deployment-dashboard/errors/"
 BASE = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
@@ -428,10 +427,8 @@ async def test_audit_entries_equal_decisions_and_verify_finds_tampering(
     intact = runner.invoke(main, ["audit", "verify", "--database", db_url])
     assert intact.exit_code == 0 and f"intact: {len(entries)} entries" in intact.output
     victim = entries[-3]["seq"]
-    conn = sqlite3.connect(Path(db_url.removeprefix("sqlite:///")))
-    conn.execute("UPDATE audit SET principal = 'mallory' WHERE seq = ?", (victim,))
-    conn.commit()
-    conn.close()
+    with RawDB(db_url) as raw:
+        raw.execute("UPDATE audit SET principal = 'mallory' WHERE seq = ?", (victim,))
     broken = runner.invoke(main, ["audit", "verify", "--database", db_url])
     assert broken.exit_code == 1 and f"BROKEN at entry {victim}" in broken.output
 

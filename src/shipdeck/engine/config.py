@@ -49,6 +49,19 @@ class StreamConfig(BaseModel):
     """How long events stay replayable with `Last-Event-ID` (default: a week)."""
 
 
+class ClusterConfig(BaseModel):
+    """Several replicas on one PostgreSQL database (`[cluster]`)."""
+
+    model_config = {"extra": "forbid"}
+    replica: str = Field(default="", max_length=200)
+    """This replica's name in leases and messages; default `HOST:PORT` (`shipdeck serve`)
+    or `HOST:embedded`. Keep it stable across restarts: a replica that restarts under its
+    name ends its own interrupted runs at once, others wait for the lease to lapse."""
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=3600.0)
+    """How long a replica holds a run without renewing it (it renews every third of this).
+    A run whose replica died is ended `failure` by another within about this long."""
+
+
 class HttpConfig(BaseModel):
     """Limits of the HTTP server."""
 
@@ -159,7 +172,9 @@ class EngineConfig(BaseSettings):
     policies: dict[str, EnvironmentPolicy] = Field(default_factory=dict)
     """Environment → policy (`[policies.prod]`: approvals, approvers, freeze windows)."""
     rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig())
-    """Per-key limits on mutating requests."""
+    """Per-key limits on mutating requests (kept by each replica for itself)."""
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    """Replica name and run leases."""
 
     @model_validator(mode="after")
     def _drivers_exist(self) -> EngineConfig:

@@ -352,8 +352,11 @@ class ActionDecider:
 
     # -- the executor's transitions --------------------------------------------------
 
-    def decide_claim(self, service: str, environment: str, note: str) -> Writes:
-        """Start the slot's oldest queued run, unless one is running there already."""
+    def decide_claim(
+        self, service: str, environment: str, note: str, owner: str, lease_until: int
+    ) -> Writes:
+        """Start the slot's oldest queued run, unless one is running there already; `owner`
+        holds it until `lease_until` (µs) unless it renews."""
         active = self.store.executions(
             service=service, environment=environment, states=[QUEUED, RUNNING]
         )
@@ -363,8 +366,18 @@ class ActionDecider:
         return Writes(
             rows=[make_row(execution, Status.IN_PROGRESS, self.clock(), message=note)],
             states=[(execution.deployment_id, RUNNING)],
+            leases=[(execution.deployment_id, owner, lease_until)],
             value=execution,
         )
+
+    def decide_renew(self, owner: str, deployment_ids: list[str], lease_until: int) -> Writes:
+        """Extend `owner`'s leases of the runs it is still running."""
+        leases = []
+        for deployment_id in deployment_ids:
+            stored = self.store.execution(deployment_id)
+            if stored is not None and stored.state == RUNNING and stored.owner == owner:
+                leases.append((deployment_id, owner, lease_until))
+        return Writes(leases=leases)
 
     def decide_finish(self, execution: ExecutionRecord, status: Status, message: str) -> Writes:
         """End a running run (once: a second finish writes nothing)."""
@@ -377,14 +390,28 @@ class ActionDecider:
             value=execution,
         )
 
-    def decide_recover(self, message: str) -> Writes:
-        """Fail every run a crash left running (nothing stays in progress forever)."""
-        running = self.store.executions(states=[RUNNING])
-        return Writes(
-            rows=[make_row(e, Status.FAILURE, self.clock(), message=message) for e in running],
-            states=[(e.deployment_id, DONE) for e in running],
-            value=running,
-        )
+    def decide_recover(self, message: str, owner: str, live: set[str] | None = None) -> Writes:
+        """Fail the runs nobody is running any more: `owner`'s own that it does not run now
+        (`live`; all of them at its start), unowned ones, and others' whose lease lapsed
+        (their replica died). Nothing stays in progress forever."""
+        now = to_micros(self.clock())
+        rows, states, ended = [], [], []
+        for e in self.store.executions(states=[RUNNING]):
+            if e.owner is None or e.owner == owner:
+                if live is not None and e.deployment_id in live:
+                    continue
+                why = message
+            elif e.lease_until is not None and e.lease_until < now:
+                why = (
+                    f"lost: replica {e.owner} stopped renewing its lease on this run; its "
+                    "outcome is unknown — check the target, then deploy or roll back"
+                )
+            else:
+                continue
+            rows.append(make_row(e, Status.FAILURE, self.clock(), message=why))
+            states.append((e.deployment_id, DONE))
+            ended.append(e)
+        return Writes(rows=rows, states=states, value=ended)
 
 
 __all__ = ["ActionDecider"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +106,11 @@ class Engine:
         self.config = config or EngineConfig()
         self.clock = clock
         config = self.config
+        self.replica = config.cluster.replica or f"{socket.gethostname()}:embedded"
+        """This engine's name among replicas (in run leases and their messages)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._again = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
         self._committed = store.last_seq()
@@ -129,7 +136,9 @@ class Engine:
         gate = PolicyGate(store, config.policies, self._now)
         promotions = PromotionDecider(store, gate, self._now)
         decider = ActionDecider(store, config.environment_order, gate, promotions, self._now)
-        self.executor = Executor(config, decider, self.commit, self._append_run_logs)
+        self.executor = Executor(
+            config, decider, self.commit, self._append_run_logs, replica=self.replica
+        )
         self.audit = AuditTrail(store, self._read, self.commit, self._now)
         self.keys = Keys(store, self._read, self._write, self._now)
         self.deployments = DeploymentReader(store, config.environment_order, self._read)
@@ -167,7 +176,11 @@ class Engine:
         return engine
 
     def start(self) -> None:
-        """Start background housekeeping (event retention) and the executor."""
+        """Start background housekeeping (event retention), the executor, and listening for
+        what other replicas commit."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self.store.watch(self._store_changed)
         if self._pruner is None:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
         if self._recovery is None:
@@ -179,6 +192,49 @@ class Engine:
             return []
         return await self._recovery
 
+    # -- other replicas --------------------------------------------------------------
+
+    def _store_changed(self, topic: str, detail: str) -> None:
+        """From the store's listener thread: another replica committed."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._on_change, topic, detail)
+
+    def _on_change(self, topic: str, detail: str) -> None:
+        if topic == "events":
+            self.catch_up_elsewhere()
+        elif topic == "logs":
+            self.deployment_logs.lines_elsewhere(detail or None)
+        elif topic == "keys":
+            self.keys.forget()
+
+    def catch_up_elsewhere(self) -> None:
+        """Read and publish what other replicas committed (one reader however many nudges)."""
+        if self._catching_up is not None and not self._catching_up.done():
+            self._again = True
+            return
+        self._catching_up = asyncio.get_running_loop().create_task(self._read_elsewhere())
+
+    async def _read_elsewhere(self) -> None:
+        while True:
+            self._again = False
+            try:
+                events = await self._read(self.store.events_after, self._committed, 1000)
+            except Exception:  # the store is away: its listener tells again once it is back
+                log.warning("could not read events committed elsewhere", exc_info=True)
+                return
+            for event in events:
+                if event.seq <= self._committed:
+                    continue  # published by this engine meanwhile
+                self._committed = event.seq
+                self._hub.publish(event)
+                if event.type == "deployment":
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        self.deployment_logs.row_appended(json.loads(event.data)["deployment_id"])
+            if len(events) < 1000 and not self._again:
+                return
+
     async def close(self) -> None:
         """Stop the executor and housekeeping, and release the store."""
         if self._recovery is not None:
@@ -187,11 +243,12 @@ class Engine:
             except Exception:  # closing anyway
                 log.exception("the executor's start failed")
         await self.executor.close()
-        if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+        for task in (self._pruner, self._catching_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._pruner = self._catching_up = None
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.store.close()
@@ -341,6 +398,9 @@ class Engine:
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_S)
             try:
+                # One replica at a time (an advisory lock on PostgreSQL).
+                if not await self._read(self.store.lead):
+                    continue
                 await self._read(self.store.checkpoint)
                 if time.monotonic() - last_expiry >= EXPIRE_EVERY_S:
                     last_expiry = time.monotonic()

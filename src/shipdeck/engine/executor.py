@@ -5,6 +5,13 @@ row (see `decisions.ActionDecider`). For each slot with work the executor keeps 
 claims the oldest queued run (`running` + an `in-progress` row, one transaction), runs the slot's
 driver with a `Reporter` that appends phase rows and log lines, then appends the final row. On
 start it fails what a crash left running and picks up what is still queued.
+
+With several replicas on one database a claim is also a lease: the claiming replica is the
+run's `owner` until `lease_until` and renews every third of `[cluster] lease_seconds`. Every
+replica tends the queue as often: it ends runs whose owner stopped renewing (it died) as
+`failure` naming that replica, and starts slots with queued work that no one is running
+(the replica that accepted them may have died first). Claims are decided in the store's one
+write transaction at a time, so each run is claimed once.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
-from ..domain import LogLineIngest, Status
+from ..domain import LogLineIngest, Status, to_micros
 from .config import (
     CommandDriverSpec,
     EngineConfig,
@@ -35,7 +43,7 @@ from .drivers import (
     Outcome,
     SimulateDriver,
 )
-from .rows import QUEUED, make_row
+from .rows import QUEUED, RUNNING, make_row
 from .store import Committed, ExecutionRecord, Writes
 
 log = logging.getLogger(__name__)
@@ -144,8 +152,14 @@ class Executor:
         decider: ActionDecider,
         commit: Commit,
         append_logs: AppendLogs,
+        *,
+        replica: str = "embedded",
     ) -> None:
         self._config = config
+        self.replica = replica
+        """Who owns the runs this executor claims."""
+        self._lease = config.cluster.lease_seconds
+        self._tending: asyncio.Task[None] | None = None
         self._decider = decider
         self.clock = decider.clock
         """The engine's clock (the decider's)."""
@@ -179,18 +193,68 @@ class Executor:
         """Deployments running in this engine now."""
         return [d for d, run in self._runs.items() if run.task is not None]
 
+    def _lease_until(self) -> int:
+        return to_micros(self.clock() + timedelta(seconds=self._lease))
+
     async def start(self) -> list[ExecutionRecord]:
         """Fail what a crash left running, then start every slot that has queued work."""
-        done = await self.commit(lambda: self._decider.decide_recover(INTERRUPTED))
+        done = await self.commit(lambda: self._decider.decide_recover(INTERRUPTED, self.replica))
         interrupted: list[ExecutionRecord] = list(done.value or [])  # type: ignore[call-overload]
         for execution in interrupted:
             log.warning("deployment %s was interrupted by a restart", execution.deployment_id)
-        queued = await self.commit(
-            lambda: Writes(value=self._decider.store.executions(states=[QUEUED]))
-        )
-        for execution in queued.value or []:  # type: ignore[attr-defined]
-            self.kick(execution.service, execution.environment)
+        self._kick_idle(await self._active())
+        if self._tending is None and not self._closing:
+            self._tending = asyncio.get_running_loop().create_task(self._tend_forever())
         return interrupted
+
+    async def _active(self) -> list[ExecutionRecord]:
+        found = await self.commit(
+            lambda: Writes(value=self._decider.store.executions(states=[QUEUED, RUNNING]))
+        )
+        value: list[ExecutionRecord] = found.value or []  # type: ignore[assignment]
+        return list(value)
+
+    def _kick_idle(self, active: list[ExecutionRecord]) -> None:
+        """Start slots with queued work and nothing running (the accepting replica died)."""
+        busy = {(e.service, e.environment) for e in active if e.state == RUNNING}
+        for e in active:
+            if e.state == QUEUED and (e.service, e.environment) not in busy:
+                self.kick(e.service, e.environment)
+
+    async def _tend_forever(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await self.tend()
+            except Exception:  # the store is away: the next round tries again
+                log.warning("could not tend the run queue; retrying", exc_info=True)
+
+    async def tend(self) -> list[ExecutionRecord]:
+        """Renew this replica's leases, end runs whose replica is gone, start idle slots."""
+        live = set(self.running)
+        if live:
+            until = self._lease_until()
+            await self.commit(lambda: self._decider.decide_renew(self.replica, sorted(live), until))
+        active = await self._active()
+        ended: list[ExecutionRecord] = []
+        now = to_micros(self.clock())
+        stale = [
+            e
+            for e in active
+            if e.state == RUNNING
+            and e.deployment_id not in live
+            and (e.owner in (None, self.replica) or (e.lease_until or 0) < now)
+        ]
+        if stale:
+            done = await self.commit(
+                lambda: self._decider.decide_recover(INTERRUPTED, self.replica, live)
+            )
+            ended = list(done.value or [])  # type: ignore[call-overload]
+            for execution in ended:
+                log.warning("ended %s: %s", execution.deployment_id, execution.owner)
+            active = await self._active()
+        self._kick_idle(active)
+        return ended
 
     def kick(self, service: str, environment: str) -> None:
         """Make sure the slot's queue is being worked on."""
@@ -208,7 +272,14 @@ class Executor:
             name = self.driver_name(service, environment)
             note = f"started by shipdeck (driver {name})" if name else "started by shipdeck"
             claimed = await self.commit(
-                functools.partial(self._decider.decide_claim, service, environment, note)
+                functools.partial(
+                    self._decider.decide_claim,
+                    service,
+                    environment,
+                    note,
+                    self.replica,
+                    self._lease_until(),
+                )
             )
             execution = claimed.value
             if not isinstance(execution, ExecutionRecord):
@@ -284,6 +355,11 @@ class Executor:
     async def close(self) -> None:
         """Stop every run (drivers stop what they started); the next start fails them."""
         self._closing = True
+        if self._tending is not None:
+            self._tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tending
+            self._tending = None
         tasks = [run.task for run in self._runs.values() if run.task is not None]
         tasks += list(self._slots.values())
         for task in tasks:

@@ -119,6 +119,10 @@ class Keys:
         scopes = Scopes.of(services, environments)
         return Principal(name, role, issued.key_id, scopes), issued.token
 
+    def forget(self) -> None:
+        """Drop every cached verification (a key changed, perhaps on another replica)."""
+        self._cache.clear()
+
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
         if not token:

@@ -122,6 +122,18 @@ class _LogHub:
             inbox.rows_changed = True
             inbox.wake()
 
+    def lines_elsewhere(self, deployment_id: str | None) -> None:
+        """Lines were stored by another replica: followers read them from the store."""
+        targets = (
+            self._inboxes.values()
+            if deployment_id is None
+            else ([self._inboxes[deployment_id]] if deployment_id in self._inboxes else [])
+        )
+        for inboxes in targets:
+            for inbox in inboxes:
+                inbox.overflowed = True  # a follower that overflowed reads the store
+                inbox.wake()
+
     def close_all(self) -> None:
         for inboxes in self._inboxes.values():
             for inbox in inboxes:
@@ -333,6 +345,10 @@ class DeploymentLogs:
     def row_appended(self, deployment_id: str) -> None:
         """Tell the deployment's followers that its status may have changed."""
         self._hub.row_appended(deployment_id)
+
+    def lines_elsewhere(self, deployment_id: str | None) -> None:
+        """Another replica stored lines of `deployment_id` (`None`: of any deployment)."""
+        self._hub.lines_elsewhere(deployment_id)
 
     def close_followers(self) -> None:
         """End every follower now (the server is shutting down)."""

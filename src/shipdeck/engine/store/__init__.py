@@ -1,6 +1,7 @@
 """Durable state: the storage interface and its backends."""
 
 from .base import Store
+from .codec import GENESIS_HASH, chain_hash
 from .records import (
     ApprovalRecord,
     AuditEntry,
@@ -19,18 +20,38 @@ from .records import (
     StoredEvent,
     StoredLogLine,
     StoreError,
+    StoreUnavailable,
     Writes,
 )
-from .sqlite import GENESIS_HASH, SQLiteStore, chain_hash, sqlite_path
+from .sqlite import SQLiteStore, sqlite_path
+
+SUPPORTED_URLS = "sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether `url` names a PostgreSQL database (`postgresql://` or `postgres://`)."""
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(url: str) -> Store:
-    """Open the store a database URL names (only `sqlite:///…` so far)."""
-    return SQLiteStore(url)
+    """Open (and migrate) the store a database URL names.
+
+    Raises:
+        StoreError: the URL is not one of `SUPPORTED_URLS`, or the database cannot be
+            opened (the message says why and what to do).
+    """
+    if is_postgres_url(url):
+        from .postgres import PostgresStore  # psycopg is loaded only when it is used
+
+        return PostgresStore(url)
+    if url.startswith("sqlite:"):
+        return SQLiteStore(url)
+    raise StoreError(f"unsupported database URL {url!r}: use {SUPPORTED_URLS}")
 
 
 __all__ = [
     "GENESIS_HASH",
+    "SUPPORTED_URLS",
     "ApprovalRecord",
     "AuditEntry",
     "AuditRecord",
@@ -48,10 +69,12 @@ __all__ = [
     "SlotRecord",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredEvent",
     "StoredLogLine",
     "Writes",
     "chain_hash",
+    "is_postgres_url",
     "open_store",
     "sqlite_path",
 ]

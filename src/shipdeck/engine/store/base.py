@@ -1,4 +1,4 @@
-"""The storage interface the engine uses; SQLite implements it now, PostgreSQL later.
+"""The storage interface the engine uses; SQLite and PostgreSQL implement it.
 
 Methods are synchronous: the engine runs them on its own worker threads (one writer,
 several readers), so a backend never sees the asyncio loop.
@@ -201,6 +201,18 @@ class Store(Protocol):
 
     def revoke_key(self, key_id: str, revoked_at: int) -> bool:
         """Revoke a key; `False` if there is no such key."""
+        ...
+
+    def watch(self, callback: Callable[[str, str], None]) -> None:
+        """Call `callback(topic, detail)`, from a background thread, when another process
+        (a replica) has committed: topic `events` (read `events_after` your head), `logs`
+        (detail: the deployment id whose lines grew) or `keys` (detail: a key id). After
+        losing touch with the database every topic is told once with detail `""`. A
+        backend without other writers never calls it."""
+        ...
+
+    def lead(self) -> bool:
+        """Whether this process is the one that does housekeeping now (one at a time)."""
         ...
 
     def checkpoint(self) -> None:

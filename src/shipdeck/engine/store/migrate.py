@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 SCRIPT_LOCATION = str(Path(__file__).with_name("migrations"))
@@ -51,3 +52,27 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+def postgres_revision(conn: Any) -> str | None:
+    """The revision a PostgreSQL database is at (a psycopg connection), or `None`."""
+    row = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
+    if row is None or row[0] is None:
+        return None
+    found = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if found is None else str(found[0])
+
+
+def check_revision(current: str | None, where: str) -> None:
+    """Refuse a database migrated by a newer shipdeck (this one cannot read it).
+
+    Raises:
+        StoreError: `current` is newer than `HEAD_REVISION`.
+    """
+    from .records import StoreError
+
+    if current is not None and (not current.isdigit() or current > HEAD_REVISION):
+        raise StoreError(
+            f"{where} is at schema revision {current}, newer than this shipdeck knows "
+            f"({HEAD_REVISION}): upgrade shipdeck, or point it at another database"
+        )

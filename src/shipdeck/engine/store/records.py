@@ -101,6 +101,10 @@ class StoreError(Exception):
     """The store could not do what was asked (the message says why)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now (down, restarting, network); retry later."""
+
+
 class IdempotencyConflict(StoreError):
     """An `Idempotency-Key` already answered another request."""
 
@@ -121,6 +125,10 @@ class ExecutionRecord:
     """`queued`, `running` or `done`."""
     requested_at: int
     """Microseconds since the epoch."""
+    owner: str | None = None
+    """The replica running it (`running` only)."""
+    lease_until: int | None = None
+    """µs: until when `owner` holds it; past this another replica may end it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +224,8 @@ class Writes:
     """Executions to insert."""
     states: Sequence[tuple[str, str]] = ()
     """`(deployment_id, state)` changes of existing executions."""
+    leases: Sequence[tuple[str, str | None, int | None]] = ()
+    """`(deployment_id, owner, lease_until)` of executions claimed (or released)."""
     events: Sequence[NewEvent] = ()
     """Other events for the global stream, after the rows' events."""
     promotions: Sequence[PromotionRecord] = ()

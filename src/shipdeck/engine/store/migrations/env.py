@@ -12,4 +12,7 @@ context.configure(
     transactional_ddl=True,
 )
 with context.begin_transaction():
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together on a new database migrate it one after the other.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(1397245262)")
     context.run_migrations()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..codec import GENESIS_HASH, chain_hash
 from ..records import Committed, IdempotencyConflict, Writes
-from .audit import GENESIS_HASH, Audit, append_audit, chain_hash
+from .audit import Audit, append_audit
 from .connection import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, sqlite_path
 from .deployments import Deployments, append_row
 from .events import Events, append_event

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from operator import attrgetter
 
+from ..codec import GENESIS_HASH, chain_hash, columns, field_names, where
 from ..records import AuditEntry, AuditRecord
-from .connection import Connections, columns, field_names, where
-
-GENESIS_HASH = "0" * 64
-"""`prev_hash` of the first audit entry."""
+from .connection import Connections
 
 _ENTRY_COLUMNS = field_names(AuditEntry)
 _entry_values = attrgetter(*_ENTRY_COLUMNS)
@@ -20,26 +16,6 @@ _APPEND = (
     f" VALUES ({', '.join('?' * (len(_ENTRY_COLUMNS) + 2))})"
 )
 _SELECT = f"SELECT seq, {columns(_ENTRY_COLUMNS)}, prev_hash, hash FROM audit"
-
-
-def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
-    """The hash of an audit entry: SHA-256 over the previous hash and the entry's fields."""
-    # The fields are named one by one: their order is part of every stored hash.
-    canonical = json.dumps(
-        [
-            prev_hash,
-            entry.at,
-            entry.principal,
-            entry.action,
-            entry.target,
-            entry.request_id,
-            entry.outcome,
-            entry.reason,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def append_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:

@@ -6,9 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 from .. import migrate as migrations
 from ..records import StoreError
@@ -30,30 +28,6 @@ def sqlite_path(url: str) -> Path:
     if path == ":memory:":
         raise StoreError("an in-memory database cannot be shared: give a file path")
     return Path(path)
-
-
-def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
-    """` WHERE a AND b` (or nothing) and its arguments, from `(clause, value)` pairs whose
-    value is not `None`; a tuple value gives one argument an element (`(a, b) < (?, ?)`)."""
-    given = [(clause, value) for clause, value in conditions if value is not None]
-    sql = " WHERE " + " AND ".join(clause for clause, _ in given) if given else ""
-    args: list[Any] = []
-    for _, value in given:
-        if isinstance(value, tuple):
-            args.extend(value)
-        else:
-            args.append(value)
-    return sql, args
-
-
-def columns(names: tuple[str, ...]) -> str:
-    """`a, b, c`: the column list of a `SELECT` or an `INSERT`."""
-    return ", ".join(names)
-
-
-def placeholders(names: tuple[str, ...]) -> str:
-    """`?, ?, ?`: one placeholder a column."""
-    return ", ".join("?" * len(names))
 
 
 class Connections:
@@ -102,7 +76,9 @@ class Connections:
         return conn
 
     def _migrate(self) -> None:
-        if migrations.current_revision(self._conn) == migrations.HEAD_REVISION:
+        current = migrations.current_revision(self._conn)
+        migrations.check_revision(current, str(self.path))
+        if current == migrations.HEAD_REVISION:
             return
         with self._write_lock:
             migrations.upgrade(f"sqlite:///{self.path}")
@@ -118,6 +94,15 @@ class Connections:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    # -- replicas --------------------------------------------------------------------
+
+    def watch(self, callback: object) -> None:
+        """One process writes a SQLite file at a time: nothing to hear from others."""
+
+    def lead(self) -> bool:
+        """The only process on the file does its housekeeping."""
+        return True
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -141,8 +126,3 @@ class Connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
-
-
-def field_names(record: type[Any]) -> tuple[str, ...]:
-    """A record dataclass's field names: the columns of a table that stores it as is."""
-    return tuple(f.name for f in fields(record))

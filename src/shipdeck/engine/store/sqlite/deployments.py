@@ -4,100 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
-from ....domain import SlotEntry, SlotState, Status, fold_slot, to_micros
+from ....domain import SlotEntry, SlotState, fold_slot, to_micros
+from ..codec import SLOT_COLUMNS, columns, placeholders, slot_from_row, slot_values, where
 from ..records import AuditEntry, DeploymentQuery, NewDeploymentRow, SlotRecord, StoredEvent
 from .audit import append_audit
-from .connection import Connections, columns, placeholders, where
-
-SLOT_COLUMNS = (
-    "service",
-    "environment",
-    "cur_at",
-    "cur_arr",
-    "cur_status",
-    "cur_doc",
-    "suc_at",
-    "suc_arr",
-    "suc_doc",
-    "term_at",
-    "term_arr",
-    "term_status",
-    "oth_at",
-    "oth_arr",
-    "oth_status",
-    "oth_doc",
-    "changed_seq",
-)
-"""The columns of `slots`, in the order `slot_from_row` and `slot_values` use."""
+from .connection import Connections
 
 _SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
 _PUT_SLOT = (
     f"INSERT OR REPLACE INTO slots ({columns(SLOT_COLUMNS)}) VALUES ({placeholders(SLOT_COLUMNS)})"
 )
-
-_STATUSES = {status.value: status for status in Status}
-"""A dict lookup is ~10x cheaper than `Status(value)`, and the matrix reads 8,000 a call."""
-
-
-def _entry(at: Any, arr: Any, status: Any, doc: Any) -> SlotEntry[str] | None:
-    if at is None:
-        return None
-    return SlotEntry(int(at), int(arr), _STATUSES[status], doc or "")
-
-
-def slot_from_row(row: tuple[Any, ...]) -> SlotRecord:
-    """A slot from its `SLOT_COLUMNS` values."""
-    # Unpacked, not wrapped in a named tuple: the matrix decodes 2,000 of these a call.
-    (
-        service,
-        environment,
-        cur_at,
-        cur_arr,
-        cur_status,
-        cur_doc,
-        suc_at,
-        suc_arr,
-        suc_doc,
-        term_at,
-        term_arr,
-        term_status,
-        oth_at,
-        oth_arr,
-        oth_status,
-        oth_doc,
-        changed_seq,
-    ) = row
-    state = SlotState(
-        current=_entry(cur_at, cur_arr, cur_status, cur_doc),
-        last_success=_entry(suc_at, suc_arr, Status.SUCCESS.value, suc_doc),
-        last_terminal=_entry(term_at, term_arr, term_status, None),
-        latest_other=_entry(oth_at, oth_arr, oth_status, oth_doc),
-    )
-    return SlotRecord(str(service), str(environment), state, int(changed_seq))
-
-
-def _entry_values(entry: SlotEntry[str] | None, *, status: bool, doc: bool) -> list[Any]:
-    values: list[Any] = [None, None] if entry is None else [entry.happened_at, entry.arrival]
-    if status:
-        values.append(None if entry is None else entry.status.value)
-    if doc:
-        values.append(None if entry is None else entry.ref)
-    return values
-
-
-def slot_values(service: str, environment: str, state: SlotState[str], seq: int) -> tuple[Any, ...]:
-    """A slot's `SLOT_COLUMNS` values."""
-    return (
-        service,
-        environment,
-        *_entry_values(state.current, status=True, doc=True),
-        *_entry_values(state.last_success, status=False, doc=True),
-        *_entry_values(state.last_terminal, status=True, doc=False),
-        *_entry_values(state.latest_other, status=True, doc=True),
-        seq,
-    )
 
 
 def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> StoredEvent:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any
 
+from ..codec import (
+    EXECUTION_COLUMNS,
+    columns,
+    execution_from_row,
+    execution_values,
+    field_names,
+    placeholders,
+    where,
+)
 from ..records import ApprovalRecord, EnvironmentRecord, ExecutionRecord, PromotionRecord, Writes
-from .connection import Connections, columns, field_names, placeholders, where
+from .connection import Connections
 
 # These tables hold their records field for field, in the records' order.
 _PROMOTION_COLUMNS = field_names(PromotionRecord)
 _APPROVAL_COLUMNS = field_names(ApprovalRecord)
 _ENVIRONMENT_COLUMNS = field_names(EnvironmentRecord)
-_EXECUTION_COLUMNS = field_names(ExecutionRecord)
 
 _SELECT_PROMOTIONS = f"SELECT {columns(_PROMOTION_COLUMNS)} FROM promotions"
-_SELECT_EXECUTIONS = f"SELECT {columns(_EXECUTION_COLUMNS)} FROM executions"
+_SELECT_EXECUTIONS = f"SELECT {columns(EXECUTION_COLUMNS)} FROM executions"
 
 
 def _insert(table: str, names: tuple[str, ...], *, replace: bool = False) -> str:
@@ -29,58 +35,23 @@ def _insert(table: str, names: tuple[str, ...], *, replace: bool = False) -> str
 _PUT_PROMOTION = _insert("promotions", _PROMOTION_COLUMNS, replace=True)
 _ADD_APPROVAL = _insert("approvals", _APPROVAL_COLUMNS)
 _PUT_ENVIRONMENT = _insert("environment_state", _ENVIRONMENT_COLUMNS, replace=True)
-_ADD_EXECUTION = _insert("executions", _EXECUTION_COLUMNS)
+_ADD_EXECUTION = _insert("executions", EXECUTION_COLUMNS)
 
 _promotion_values = attrgetter(*_PROMOTION_COLUMNS)
 _approval_values = attrgetter(*_APPROVAL_COLUMNS)
 _environment_values = attrgetter(*_ENVIRONMENT_COLUMNS)
 
 
-def _execution_values(e: ExecutionRecord) -> tuple[Any, ...]:
-    return (
-        e.deployment_id,
-        e.service,
-        e.environment,
-        e.version,
-        e.action,
-        e.actor,
-        json.dumps(list(e.parents)),
-        e.state,
-        e.requested_at,
-    )
-
-
-def _execution(row: tuple[Any, ...]) -> ExecutionRecord:
-    (
-        deployment_id,
-        service,
-        environment,
-        version,
-        action,
-        actor,
-        parents,
-        state,
-        requested_at,
-    ) = row
-    return ExecutionRecord(
-        str(deployment_id),
-        str(service),
-        str(environment),
-        str(version),
-        str(action),
-        None if actor is None else str(actor),
-        tuple(json.loads(parents)),
-        str(state),
-        int(requested_at),
-    )
-
-
 def write_governance(conn: sqlite3.Connection, writes: Writes) -> None:
     """Apply the executions, promotions, approvals and environments of `writes`."""
-    conn.executemany(_ADD_EXECUTION, [_execution_values(e) for e in writes.executions])
+    conn.executemany(_ADD_EXECUTION, [execution_values(e) for e in writes.executions])
     conn.executemany(
         "UPDATE executions SET state = ? WHERE deployment_id = ?",
         [(state, deployment_id) for deployment_id, state in writes.states],
+    )
+    conn.executemany(
+        "UPDATE executions SET owner = ?, lease_until = ? WHERE deployment_id = ?",
+        [(owner, until, deployment_id) for deployment_id, owner, until in writes.leases],
     )
     conn.executemany(_PUT_PROMOTION, [_promotion_values(p) for p in writes.promotions])
     conn.executemany(_ADD_APPROVAL, [_approval_values(a) for a in writes.approvals])
@@ -137,7 +108,7 @@ class Governance(Connections):
         row = self._conn.execute(
             _SELECT_EXECUTIONS + " WHERE deployment_id = ?", (deployment_id,)
         ).fetchone()
-        return None if row is None else _execution(row)
+        return None if row is None else execution_from_row(row)
 
     def executions(
         self,
@@ -152,4 +123,4 @@ class Governance(Connections):
             (f"state IN ({', '.join('?' * len(states))})", tuple(states) or None),
         )
         sql = _SELECT_EXECUTIONS + sql + " ORDER BY requested_at, rowid"
-        return [_execution(row) for row in self._conn.execute(sql, args)]
+        return [execution_from_row(row) for row in self._conn.execute(sql, args)]

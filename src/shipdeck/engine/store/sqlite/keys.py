@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 from ....domain import Role
+from ..codec import SELECT_KEYS, key_from_row, scope_value
 from ..records import KeyRecord, StoreError
 from .connection import Connections
-
-_SELECT_KEYS = (
-    "SELECT k.key_id, k.principal, p.role, k.secret_hash, k.created_at, k.revoked_at,"
-    " k.services, k.environments FROM api_keys k JOIN principals p ON p.name = k.principal"
-)
-
-
-def _scope(names: Any) -> tuple[str, ...] | None:
-    """A stored scope (a JSON list, `NULL` for all)."""
-    return None if names is None else tuple(json.loads(names))
-
-
-def _key(row: tuple[Any, ...]) -> KeyRecord:
-    key_id, principal, role, secret_hash, created_at, revoked_at, services, environments = row
-    return KeyRecord(
-        str(key_id),
-        str(principal),
-        Role(role),
-        str(secret_hash),
-        int(created_at),
-        None if revoked_at is None else int(revoked_at),
-        _scope(services),
-        _scope(environments),
-    )
 
 
 class Keys(Connections):
@@ -70,18 +45,18 @@ class Keys(Connections):
                     principal,
                     secret_hash,
                     created_at,
-                    None if not services else json.dumps(sorted(services)),
-                    None if not environments else json.dumps(sorted(environments)),
+                    scope_value(services),
+                    scope_value(environments),
                 ),
             )
 
     def find_key(self, key_id: str) -> KeyRecord | None:
-        row = self._conn.execute(_SELECT_KEYS + " WHERE k.key_id = ?", (key_id,)).fetchone()
-        return None if row is None else _key(row)
+        row = self._conn.execute(SELECT_KEYS + " WHERE k.key_id = ?", (key_id,)).fetchone()
+        return None if row is None else key_from_row(row)
 
     def list_keys(self) -> list[KeyRecord]:
-        rows = self._conn.execute(_SELECT_KEYS + " ORDER BY k.created_at, k.key_id")
-        return [_key(row) for row in rows]
+        rows = self._conn.execute(SELECT_KEYS + " ORDER BY k.created_at, k.key_id")
+        return [key_from_row(row) for row in rows]
 
     def revoke_key(self, key_id: str, revoked_at: int) -> bool:
         with self._write() as conn:

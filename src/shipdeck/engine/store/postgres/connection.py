@@ -1,0 +1,302 @@
+"""Connections of the PostgreSQL backend: a pool, one write transaction at a time (across
+every replica), and a listener that hears what other replicas commit.
+
+Every write transaction first locks the one row of `event_head` (see migration 0006). That
+serialises writers of all replicas the way `BEGIN IMMEDIATE` serialises them on SQLite, so
+decisions read what every earlier one wrote, and it makes event numbers gap-free and
+commit-ordered: the numbers a transaction takes are released only by its commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .. import migrate as migrations
+from ..records import StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("shipdeck_events", "shipdeck_logs", "shipdeck_keys")
+"""`NOTIFY` channels: new events, new log lines (payload: the deployment), key changes."""
+TOPICS = {"shipdeck_events": "events", "shipdeck_logs": "logs", "shipdeck_keys": "keys"}
+HOUSEKEEPING_LOCK = 0x5D1B_DEC0
+"""The advisory lock held by the one replica that does housekeeping."""
+POOL_SIZE = 8
+CONNECT_TIMEOUT_S = 5
+
+Watcher = Callable[[str, str], None]
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def conninfo(url: str) -> str:
+    """The URL psycopg connects with (`postgres://` is an alias)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise StoreError(f"malformed database URL {redacted(url)!r}: {exc}") from exc
+    if not parts.hostname and "host=" not in parts.query:
+        raise StoreError(
+            f"malformed database URL {redacted(url)!r}: "
+            "use postgresql://user:password@host:5432/database"
+        )
+    if not parts.path.strip("/"):
+        raise StoreError(
+            f"the database URL {redacted(url)!r} names no database: add /NAME after the host"
+        )
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """A one-line reason from a psycopg error, with what to do."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.removeprefix("connection failed: ")
+    where = redacted(url)
+    if "password authentication failed" in text or "no password supplied" in text:
+        return f"PostgreSQL refused the credentials of {where}: {text}; check user and password"
+    if "does not exist" in text and "database" in text:
+        return f"{text} on {where}: create it first (createdb NAME, or CREATE DATABASE)"
+    return f"cannot reach PostgreSQL at {where}: {text}; is the server running and reachable?"
+
+
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def escape_nul(text: str) -> str:
+    """Text PostgreSQL can store (it refuses NUL): `\\` doubled, NUL as `\\0`.
+
+    Log lines are kept verbatim (sanitising is the display's job), NUL included.
+    """
+    if "\\" not in text and "\x00" not in text:
+        return text
+    return text.replace("\\", "\\\\").replace("\x00", "\\0")
+
+
+def unescape_nul(stored: str) -> str:
+    """The text `escape_nul` was given."""
+    if "\\" not in stored:
+        return stored
+    return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), stored)
+
+
+class Transaction:
+    """A write transaction: its connection and the event numbers it takes."""
+
+    __slots__ = ("conn", "events", "head")
+
+    def __init__(self, conn: psycopg.Connection[Any], head: int) -> None:
+        self.conn = conn
+        self.head = head
+        self.events = 0
+
+    def next_seq(self) -> int:
+        """The next event number (committed with this transaction, or never used)."""
+        self.head += 1
+        self.events += 1
+        return self.head
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.conn.execute(sql, args)
+
+
+class Connections:
+    """The pool of one PostgreSQL database, and its listener."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo = conninfo(url)
+        try:
+            with psycopg.connect(self._conninfo, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                current = migrations.postgres_revision(conn)
+        except psycopg.Error as exc:
+            raise StoreError(describe(exc, url)) from exc
+        migrations.check_revision(current, redacted(url))
+        if current != migrations.HEAD_REVISION:
+            migrations.upgrade("postgresql+psycopg://" + self._conninfo.split("://", 1)[1])
+        self._pool = ConnectionPool(
+            self._conninfo,
+            min_size=2,
+            max_size=POOL_SIZE,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            timeout=CONNECT_TIMEOUT_S,
+            reconnect_timeout=3600,
+            name="shipdeck",
+            open=True,
+        )
+        self._listener: _Listener | None = None
+        self._listener_lock = threading.Lock()
+        self.token = uuid.uuid4().hex
+        """The payload of this store's event notices: its own listener skips them."""
+
+    # -- connections -----------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(describe(exc, self.url)) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(describe(exc, self.url)) from exc
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read; once more on a fresh connection if the pooled one was broken."""
+        for attempt in (1, 2):
+            try:
+                with self._connection() as conn:
+                    return conn.execute(sql, args).fetchall()
+            except StoreUnavailable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def _write(self) -> Iterator[Transaction]:
+        """One write transaction, holding the event head (see the module docstring)."""
+        for attempt in (1, 2):
+            try:
+                with self._connection() as conn, conn.transaction():
+                    try:
+                        (head,) = conn.execute(
+                            "SELECT seq FROM event_head WHERE id = 1 FOR UPDATE"
+                        ).fetchone() or (0,)
+                    except psycopg.OperationalError:
+                        if attempt == 1 and conn.broken:
+                            raise _Retry from None
+                        raise
+                    txn = Transaction(conn, int(head))
+                    yield txn
+                    if txn.events:
+                        conn.execute("UPDATE event_head SET seq = %s WHERE id = 1", (txn.head,))
+                        conn.execute("SELECT pg_notify('shipdeck_events', '')")
+                return
+            except _Retry:
+                continue
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction that does not number events (logs, cursors, pruning)."""
+        with self._connection() as conn, conn.transaction():
+            yield conn
+
+    # -- replicas --------------------------------------------------------------------
+
+    def watch(self, callback: Watcher) -> None:
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = _Listener(self._conninfo, self.url, callback, self.token)
+                self._listener.start()
+            else:
+                self._listener.callback = callback
+
+    def lead(self) -> bool:
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = _Listener(self._conninfo, self.url, None, self.token)
+                self._listener.start()
+            return self._listener.leading
+
+    # -- housekeeping ----------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._one("SELECT 1")
+
+    def checkpoint(self) -> None:
+        """PostgreSQL checkpoints and vacuums by itself."""
+
+    def close(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
+        self._pool.close()
+
+
+class _Retry(Exception):
+    """The pooled connection was broken before the transaction did anything."""
+
+
+class _Listener(threading.Thread):
+    """`LISTEN`s for other replicas' commits and holds the housekeeping lock if it can.
+
+    On its own connection; after losing it (a restart of PostgreSQL) it reconnects and tells
+    the watcher about every topic, since notices sent meanwhile are lost.
+    """
+
+    def __init__(self, conninfo: str, url: str, callback: Watcher | None, token: str) -> None:
+        super().__init__(name="shipdeck-listener", daemon=True)
+        self._token = token
+        self._conninfo = conninfo
+        self._url = url
+        self.callback = callback
+        self._stopping = threading.Event()
+        self.leading = False
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+    def _tell(self, topic: str, detail: str) -> None:
+        if self.callback is not None:
+            try:
+                self.callback(topic, detail)
+            except Exception:  # the watcher's problem must not end listening
+                log.exception("a store watcher failed")
+
+    def run(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                ) as conn:
+                    for channel in CHANNELS:
+                        conn.execute(f"LISTEN {channel}")
+                    if not first:  # notices may have been lost while disconnected
+                        for topic in TOPICS.values():
+                            self._tell(topic, "")
+                    first = False
+                    delay = 0.1
+                    self._listen(conn)
+            except psycopg.Error as exc:
+                if self.leading:
+                    log.warning("lost the housekeeping lock: %s", describe(exc, self._url))
+                self.leading = False
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _listen(self, conn: psycopg.Connection[Any]) -> None:
+        while not self._stopping.is_set():
+            if not self.leading:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (HOUSEKEEPING_LOCK,))
+                self.leading = bool((row.fetchone() or (False,))[0])
+            else:
+                conn.execute("SELECT 1")  # notices a dead connection within a round
+            # Told at once; the watcher coalesces (one read of the event table however
+            # many notices arrive before it runs).
+            for notice in conn.notifies(timeout=0.5):
+                if notice.channel == "shipdeck_events" and notice.payload == self._token:
+                    continue  # this store's own commit: its engine published it already
+                self._tell(TOPICS.get(notice.channel, notice.channel), notice.payload)

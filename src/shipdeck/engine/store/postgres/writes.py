@@ -1,0 +1,136 @@
+"""What a PostgreSQL write transaction appends: rows, events, governance, audit."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from ....domain import SlotEntry, SlotState, fold_slot
+from ..codec import (
+    AUDIT_COLUMNS,
+    EXECUTION_COLUMNS,
+    GENESIS_HASH,
+    SLOT_COLUMNS,
+    chain_hash,
+    columns,
+    execution_values,
+    field_names,
+    placeholders,
+    slot_from_row,
+    slot_values,
+)
+from ..records import (
+    ApprovalRecord,
+    AuditEntry,
+    EnvironmentRecord,
+    NewDeploymentRow,
+    NewEvent,
+    PromotionRecord,
+    StoredEvent,
+    Writes,
+)
+from .connection import Transaction
+
+SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
+
+
+def _upsert(table: str, names: tuple[str, ...], key: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
+    return (
+        f"INSERT INTO {table} ({columns(names)}) VALUES ({placeholders(names, '%s')})"
+        f" ON CONFLICT ({columns(key)}) DO UPDATE SET {updates}"
+    )
+
+
+def _insert(table: str, names: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({columns(names)}) VALUES ({placeholders(names, '%s')})"
+
+
+_PUT_SLOT = _upsert("slots", SLOT_COLUMNS, ("service", "environment"))
+_PROMOTION_COLUMNS = field_names(PromotionRecord)
+_APPROVAL_COLUMNS = field_names(ApprovalRecord)
+_ENVIRONMENT_COLUMNS = field_names(EnvironmentRecord)
+_PUT_PROMOTION = _upsert("promotions", _PROMOTION_COLUMNS, ("id",))
+_ADD_APPROVAL = _insert("approvals", _APPROVAL_COLUMNS)
+_PUT_ENVIRONMENT = _upsert("environment_state", _ENVIRONMENT_COLUMNS, ("environment",))
+_ADD_EXECUTION = _insert("executions", EXECUTION_COLUMNS)
+_APPEND_AUDIT = (
+    f"INSERT INTO audit ({columns(AUDIT_COLUMNS)}, prev_hash, hash)"
+    f" VALUES ({', '.join(['%s'] * (len(AUDIT_COLUMNS) + 2))})"
+)
+_promotion_values = attrgetter(*_PROMOTION_COLUMNS)
+_approval_values = attrgetter(*_APPROVAL_COLUMNS)
+_environment_values = attrgetter(*_ENVIRONMENT_COLUMNS)
+_audit_values = attrgetter(*AUDIT_COLUMNS)
+
+
+def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
+    """Insert a row, log its event and fold it into its slot."""
+    found = txn.execute(
+        "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+        " happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING arrival",
+        (
+            row.id,
+            row.deployment_id,
+            row.service,
+            row.environment,
+            row.status.value,
+            row.happened_at,
+            row.actor,
+            row.doc,
+        ),
+    ).fetchone()
+    arrival = int(found[0]) if found else 0
+    seq = txn.next_seq()
+    txn.execute(
+        "INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (seq, "deployment", row.service, row.doc, now, row.id),
+    )
+    slot = txn.execute(
+        SELECT_SLOTS + " WHERE service = %s AND environment = %s",
+        (row.service, row.environment),
+    ).fetchone()
+    state: SlotState[str] = SlotState() if slot is None else slot_from_row(slot).state
+    state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
+    txn.execute(_PUT_SLOT, slot_values(row.service, row.environment, state, seq))
+    return StoredEvent(seq, "deployment", row.service, row.doc)
+
+
+def append_event(txn: Transaction, event: NewEvent, now: int) -> StoredEvent:
+    """Log an event that is not a deployment row."""
+    seq = txn.next_seq()
+    txn.execute(
+        "INSERT INTO events (seq, type, service, data, recorded_at) VALUES (%s, %s, %s, %s, %s)",
+        (seq, event.type, event.service, event.data, now),
+    )
+    return StoredEvent(seq, event.type, event.service, event.data)
+
+
+def append_audit(txn: Transaction, entry: AuditEntry) -> None:
+    """Chain an entry onto the newest one."""
+    last = txn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    prev = GENESIS_HASH if last is None else str(last[0])
+    txn.execute(_APPEND_AUDIT, (*_audit_values(entry), prev, chain_hash(prev, entry)))
+
+
+def write_governance(txn: Transaction, writes: Writes) -> None:
+    """Apply the executions, promotions, approvals and environments of `writes`."""
+    cur = txn.conn.cursor()
+    if writes.executions:
+        cur.executemany(_ADD_EXECUTION, [execution_values(e) for e in writes.executions])
+    if writes.states:
+        cur.executemany(
+            "UPDATE executions SET state = %s WHERE deployment_id = %s",
+            [(state, deployment_id) for deployment_id, state in writes.states],
+        )
+    if writes.leases:
+        cur.executemany(
+            "UPDATE executions SET owner = %s, lease_until = %s WHERE deployment_id = %s",
+            [(owner, until, deployment_id) for deployment_id, owner, until in writes.leases],
+        )
+    if writes.promotions:
+        cur.executemany(_PUT_PROMOTION, [_promotion_values(p) for p in writes.promotions])
+    if writes.approvals:
+        cur.executemany(_ADD_APPROVAL, [_approval_values(a) for a in writes.approvals])
+    if writes.environments:
+        cur.executemany(_PUT_ENVIRONMENT, [_environment_values(e) for e in writes.environments])
