@@ -17,6 +17,7 @@ from starlette.routing import Match
 from ..domain.status import STATUS_CHOICES
 from ..domain.timestamps import RFC3339_MESSAGE
 from ..engine import EngineError
+from ..engine.store import StoreUnavailable
 
 PROBLEM_BASE = "https://deployment-dashboard/errors/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -178,6 +179,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else None
         return problem_response(
             request, exc.status, exc.kind, exc.title, exc.detail, errors=errors, headers=headers
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_away(request: Request, exc: StoreUnavailable) -> Response:
+        # The database is down or restarting: nothing was done; the caller may retry.
+        return problem_response(
+            request,
+            503,
+            "unavailable",
+            "Service unavailable",
+            "the database does not answer right now; nothing was changed, retry shortly",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(RequestValidationError)

@@ -33,6 +33,9 @@ def run(
     `prepare` and `background` are `create_app`'s hooks (the demo's seed and traffic).
     """
     open_store(database_url).close()  # fail fast, with a clear message, before binding
+    if not config.cluster.replica:  # named by where it listens, stable across restarts
+        cluster = config.cluster.model_copy(update={"replica": f"{socket.gethostname()}:{port}"})
+        config = config.model_copy(update={"cluster": cluster})
     app = create_app(
         database_url=database_url, config=config, prepare=prepare, background=background
     )

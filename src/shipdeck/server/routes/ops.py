@@ -28,7 +28,9 @@ async def healthz() -> JSONResponse:
 async def readyz(request: Request, engine: EngineDep) -> Response:
     """`200` once the database answers, else `503` with `Retry-After`."""
     if await engine.ready():
-        return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+        return JSONResponse(
+            {"status": "ready", "replica": engine.replica, "checks": {"database": "ok"}}
+        )
     return problem_response(
         request,
         503,

@@ -219,7 +219,12 @@ class Connections:
     # -- housekeeping ----------------------------------------------------------------
 
     def ping(self) -> None:
-        self._one("SELECT 1")
+        """One quick try (probes must answer fast): raises `StoreUnavailable`."""
+        try:
+            with self._pool.connection(timeout=1.0) as conn:
+                conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise StoreUnavailable(describe(exc, self.url)) from exc
 
     def checkpoint(self) -> None:
         """PostgreSQL checkpoints and vacuums by itself."""

@@ -1,0 +1,177 @@
+"""PostgreSQL's own side of the store: its migrations, its event numbering under several
+writers, and what it says when the database is wrong or away (on a real cluster)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from shipdeck.cli import main
+from shipdeck.domain import Status
+from shipdeck.engine.store import (
+    NewDeploymentRow,
+    Store,
+    StoreError,
+    Writes,
+    open_store,
+)
+from shipdeck.engine.store.migrate import HEAD_REVISION
+from shipdeck.engine.store.postgres.connection import escape_nul, unescape_nul
+
+from ..rawdb import RawDB
+
+
+def _row(n: int, service: str = "svc") -> NewDeploymentRow:
+    return NewDeploymentRow(
+        id=str(uuid.uuid4()),
+        deployment_id=f"d-{n}",
+        service=service,
+        environment="dev",
+        status=Status.SUCCESS,
+        happened_at=1_700_000_000_000_000 + n,
+        actor=None,
+        doc=f'{{"n":{n}}}',
+    )
+
+
+def test_an_old_database_is_upgraded_in_place(pg_empty_url: str) -> None:
+    """A database at the first revision keeps its rows and events, and numbering goes on."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from shipdeck.engine.store.migrate import SCRIPT_LOCATION
+
+    sa_engine = create_engine(pg_empty_url.replace("postgresql://", "postgresql+psycopg://"))
+    with sa_engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", SCRIPT_LOCATION)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+            " happened_at, doc) VALUES ('r1', 'd1', 's', 'dev', 'success', 1, '{\"x\":1}')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO events (type, service, data, recorded_at)"
+            " VALUES ('deployment', 's', '{\"x\":1}', 1)"
+        )
+    sa_engine.dispose()
+    store = open_store(pg_empty_url)
+    try:
+        assert store.event_seq_of_row("r1") == 1
+        assert store.last_seq() == 1
+        assert store.append_deployment(_row(2)).seq == 2
+    finally:
+        store.close()
+    with RawDB(pg_empty_url) as raw:
+        assert raw.rows("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+
+
+def test_a_rolled_back_write_spends_no_event_number(pg_url: str) -> None:
+    store = open_store(pg_url)
+    try:
+        store.append_deployment(_row(1))
+
+        def refuse() -> Writes:
+            raise ValueError("decided against it")
+
+        with pytest.raises(ValueError):
+            store.commit(refuse)
+        assert store.append_deployment(_row(2)).seq == 2
+        assert [e.seq for e in store.events_after(0, 10)] == [1, 2]
+    finally:
+        store.close()
+
+
+def test_two_replicas_number_events_without_gaps_in_commit_order(pg_url: str) -> None:
+    """Eight writers on two stores; a reader polling all along never sees a number before
+    every smaller one is visible (what `Last-Event-ID` on another replica relies on)."""
+    stores: list[Store] = [open_store(pg_url), open_store(pg_url)]
+    per_writer = 40
+    done = threading.Event()
+    seen: list[int] = []
+    holes: list[tuple[int, int]] = []
+
+    def write(store: Store, worker: int) -> None:
+        for i in range(per_writer):
+            store.append_deployment(_row(worker * 1000 + i, service=f"svc-{worker}"))
+
+    def read() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            for event in stores[0].events_after(last, 1000):
+                if event.seq != last + 1:
+                    holes.append((last, event.seq))
+                last = event.seq
+                seen.append(event.seq)
+            if finished:
+                return
+            time.sleep(0.001)
+
+    try:
+        reader = threading.Thread(target=read)
+        reader.start()
+        writers = [threading.Thread(target=write, args=(stores[w % 2], w)) for w in range(8)]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        done.set()
+        reader.join()
+        assert not holes, f"a reader saw a later number before an earlier one: {holes[:5]}"
+        assert seen == list(range(1, 8 * per_writer + 1))
+        assert stores[1].last_seq() == 8 * per_writer
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_database_of_a_newer_shipdeck_is_refused(pg_url: str) -> None:
+    with RawDB(pg_url) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(StoreError, match=r"revision 0099, newer than this shipdeck"):
+        open_store(pg_url)
+
+
+def test_bad_urls_and_credentials_are_one_line_errors(pg_url: str) -> None:
+    """Through the CLI an operator gets one line naming what to do, never a traceback,
+    and never the password."""
+    base = pg_url.rsplit("/", 1)[0]
+    cases = {
+        pg_url.replace("shipdeck-test@", "wrong@"): "refused the credentials",
+        base + "/no_such_db": "create it first",
+        "postgresql://u:p@127.0.0.1:1/x": "cannot reach PostgreSQL",
+        "postgresql://u:p@127.0.0.1:nope/x": "malformed database URL",
+        base: "names no database",
+    }
+    runner = CliRunner()
+    for url, expected in cases.items():
+        result = runner.invoke(main, ["keys", "list", "--database", url])
+        assert result.exit_code == 1, (url, result.output)
+        assert expected in result.output, (url, result.output)
+        assert "Traceback" not in result.output
+        assert "shipdeck-test" not in result.output and ":p@" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_postgres_scheme_alias_is_accepted(pg_url: str) -> None:
+    store = open_store(pg_url.replace("postgresql://", "postgres://"))
+    try:
+        assert store.last_seq() == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "a\x00b", "\\0", "\\\x00\\", "tail\\", "\x00", "c:\\path\\0x00"]
+)
+def test_log_text_with_nul_survives_postgres(text: str) -> None:
+    """PostgreSQL refuses NUL in text; lines are escaped reversibly."""
+    assert "\x00" not in escape_nul(text)
+    assert unescape_nul(escape_nul(text)) == text
