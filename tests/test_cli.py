@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from click.testing import CliRunner
 from shipdeck import __version__
 from shipdeck.cli import main
 from shipdeck.domain import Role
-from tests.conftest import ServerProcess, create_key
+from tests.conftest import ServerProcess, create_key, free_port
 
 
 def test_version() -> None:
@@ -117,3 +120,43 @@ def test_serve_demo_serves_the_demo_and_its_actions(
         r["id"] for r in httpx.get(server.url + "/api/deployments", params=other).json()["items"]
     ]
     assert before and after == before
+
+
+def test_url_can_be_given_once_per_replica() -> None:
+    runner = CliRunner()
+    helped = runner.invoke(main, ["--help"], terminal_width=100)
+    assert "Repeat it for several replicas" in " ".join(helped.output.split())
+    twice = runner.invoke(main, ["--url", "http://a:1", "--url", "http://a:1/"])
+    assert twice.exit_code == 1
+    assert twice.output == "Error: --url: urls names http://a:1 twice\n"
+
+
+def test_the_dashboard_follows_the_second_url_when_the_first_is_down(
+    db_url: str, server_factory: type[ServerProcess]
+) -> None:
+    """`shipdeck --url A --url B`, A down: the dashboard (headless) follows B's stream."""
+    server = server_factory(db_url).start()
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver"}
+    env.pop("SHIPDECK_TOKEN", None)
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "shipdeck", "--url", dead, "--url", server.url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        subscribers = 0.0
+        while time.monotonic() < deadline and not subscribers:
+            assert dashboard.poll() is None, "the dashboard exited"
+            metrics = httpx.get(server.url + "/metrics").text
+            found = re.search(r"^shipdeck_stream_subscribers (\S+)$", metrics, re.MULTILINE)
+            subscribers = float(found.group(1)) if found else 0.0
+            time.sleep(0.1)
+        assert subscribers == 1
+    finally:
+        dashboard.terminate()
+        _, err = dashboard.communicate(timeout=20)
+    assert b"Traceback" not in err, err.decode(errors="replace")

@@ -40,8 +40,12 @@ def _database(url: str | None) -> str:
 @click.option("--profile", metavar="NAME", help="A profile from the config file.")
 @click.option(
     "--url",
+    "urls",
     metavar="URL",
-    help="A shipdeck (or deployment-dashboard) server; the API key is read from $SHIPDECK_TOKEN.",
+    multiple=True,
+    help="A shipdeck (or deployment-dashboard) server; the API key is read from $SHIPDECK_TOKEN. "
+    "Repeat it for several replicas of one engine: they are used one at a time, the next "
+    "when the one in use stops answering.",
 )
 @click.option("--read-only", is_flag=True, help="Hide every action; only watch.")
 @click.option(
@@ -55,14 +59,15 @@ def _database(url: str | None) -> str:
 def main(
     ctx: click.Context,
     profile: str | None,
-    url: str | None,
+    urls: tuple[str, ...],
     read_only: bool,
     config_file: Path | None,
 ) -> None:
     """shipdeck: a keyboard-driven dashboard for deployments, and the engine behind it.
 
-    With no command, opens the dashboard: on --url, on --profile, on the config's default
-    profile, or else on the embedded engine in the user data folder.
+    With no command, opens the dashboard: on --url (repeated: on replicas, failing over
+    between them), on --profile, on the config's default profile, or else on the embedded
+    engine in the user data folder.
 
     \b
     Try it with simulated traffic:                shipdeck demo
@@ -77,7 +82,7 @@ def main(
 
     try:
         config = load_tui_config(config_file)
-        name, chosen = resolve_profile(config, profile, url)
+        name, chosen = resolve_profile(config, profile, urls)
     except TuiConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

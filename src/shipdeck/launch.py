@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from .client import EngineClient
 from .client.embedded import EmbeddedClient
@@ -21,18 +24,30 @@ def client_for(profile: Profile) -> EngineClient:
         return EmbeddedClient(profile.database or default_database_url())
     from .client.remote import RemoteClient
 
-    assert profile.url is not None
-    return RemoteClient(profile.url, token=profile.token())
+    servers = profile.servers()
+    assert servers, "a remote profile names a URL"
+    return RemoteClient(servers, token=profile.token())
 
 
-def resolve_profile(config: TuiConfig, name: str | None, url: str | None) -> tuple[str, Profile]:
-    """The profile to use: `--url`, `--profile`, the default profile, or embedded.
+def resolve_profile(
+    config: TuiConfig, name: str | None, urls: str | Sequence[str] | None
+) -> tuple[str, Profile]:
+    """The profile to use: `--url` (given once, or once per replica), `--profile`, the
+    default profile, or embedded.
 
     Raises:
-        TuiConfigError: the named profile is not configured.
+        TuiConfigError: the named profile is not configured, or the URLs are unusable.
     """
-    if url is not None:
-        return url, Profile(url=url, token_env=TOKEN_ENV)
+    if isinstance(urls, str):
+        urls = [urls]
+    if urls:
+        try:
+            if len(urls) == 1:
+                return urls[0], Profile(url=urls[0], token_env=TOKEN_ENV)
+            return "remote", Profile(urls=list(urls), token_env=TOKEN_ENV)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise TuiConfigError(f"--url: {problem}") from exc
     name = name or config.default_profile
     if name is None:
         return "local", Profile(embedded=True)

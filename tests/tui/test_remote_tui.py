@@ -11,7 +11,7 @@ from shipdeck.client.remote import RemoteClient
 from shipdeck.engine import Engine
 from tests.conftest import ServerProcess, create_key, free_port
 
-from .conftest import ENVIRONMENTS, SEED, make_app, row, screen_text, wait_for
+from .conftest import ENVIRONMENTS, SEED, make_app, row, screen_text, seed, wait_for
 from .contract_server import contract_app
 
 
@@ -26,6 +26,7 @@ async def test_header_reconnects_and_nothing_is_missed(db_url: str, server_facto
     app = make_app(client)
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: "● live" in screen_text(app) and app.matrix.services())
+        assert f"· default · {server.url} " in screen_text(app)  # one server: no (1/1)
         server.stop()
         await wait_for(pilot, lambda: "reconnecting, attempt" in screen_text(app))
         assert "offline since" in screen_text(app)
@@ -58,6 +59,34 @@ async def test_header_reconnects_and_nothing_is_missed(db_url: str, server_facto
             ).items
         ]
         assert len({e.id for e in search_rows}) == len(search_rows) == 4
+
+
+async def test_header_names_the_replica_and_follows_a_failover(db_url: str, server_factory) -> None:
+    """Two servers on one database: the header says which one, and moves when it dies."""
+    await seed(db_url)
+    key = create_key(db_url)
+    a: ServerProcess = server_factory(db_url)
+    b: ServerProcess = server_factory(db_url)
+    await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+    client = RemoteClient([a.url, b.url], backoff_base=0.05, backoff_cap=0.3)
+    app = make_app(client, profile="prod")
+    async with app.run_test(size=(160, 40)) as pilot:
+        on_a = f"Matrix · prod · {a.url} (1/2) "
+        await wait_for(pilot, lambda: on_a in screen_text(app) and "● live" in screen_text(app))
+        a.kill()
+        on_b = f"Matrix · prod · {b.url} (2/2) "
+        await wait_for(pilot, lambda: on_b in screen_text(app) and "● live" in screen_text(app))
+        assert on_a not in screen_text(app)
+        async with httpx.AsyncClient(base_url=b.url) as http:
+            body = row("gh-50", "search", "prod", "success", 0, "0.9.7")
+            response = await http.post(
+                "/api/deployments",
+                headers={"X-Api-Key": key},
+                content=body.model_dump_json(exclude_none=True),
+            )
+            assert response.status_code == 201
+        await wait_for(pilot, lambda: "✓ success 0.9.7" in screen_text(app))
+        assert not app._notifications, [n.message for n in app._notifications]
 
 
 async def test_contract_only_server_is_read_only_and_quiet() -> None:

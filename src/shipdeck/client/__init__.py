@@ -20,6 +20,7 @@ from .base import (
     LogStreamEnded,
     PromotionChanged,
     PromotionPlan,
+    Replica,
     ResyncNeeded,
     RollbackPlan,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "LogStreamEnded",
     "PromotionChanged",
     "PromotionPlan",
+    "Replica",
     "ResyncNeeded",
     "RollbackPlan",
 ]

@@ -3,14 +3,16 @@
 `SseFeed.pump` follows `/api/events/stream` and, after any loss, reconnects with
 `Last-Event-ID` behind a jittered exponential backoff, so a client that reconnects misses
 nothing and sees nothing twice. A refusal of the key (`401`/`403`) ends the feed: retrying
-cannot help.
+cannot help. With several servers (replicas of one engine, whose event ids are the same), a
+loss that says the server stopped answering resumes on the next one at once; the backoff
+waits between full rounds of servers that all failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from ..domain import DeploymentEvent, utc_now
 from ..domain.promotions import EnvironmentView, PromotionView
 from ._backoff import Attempts, Backoff
+from ._replicas import FAILOVER_STATUSES, Replicas
 from ._wire import error_text, where, why
 from .base import (
     ConnectionChanged,
@@ -45,6 +48,11 @@ class _Refused(Exception):
 
 class _Lost(Exception):
     """The stream cannot be used; the message says why, in words."""
+
+    def __init__(self, reason: str, *, failover: bool = True) -> None:
+        super().__init__(reason)
+        self.failover = failover
+        """Whether the server stopped answering (try the next one) rather than answered."""
 
 
 @dataclass
@@ -90,8 +98,10 @@ class FeedState:
 class SseFeed:
     """Follows the server's event stream, reconnecting until refused or cancelled."""
 
-    http: Callable[[], httpx.AsyncClient]
-    """The client's shared HTTP client (raises when the client is not started)."""
+    http: Callable[[str], httpx.AsyncClient]
+    """The client's HTTP client of a server, by base URL (raises when not started)."""
+    replicas: Replicas
+    """The servers, and the one in use (shared with the client's requests)."""
     backoff: Backoff
     timeout: float = 10.0
     connect_timeout: float = 5.0
@@ -104,44 +114,59 @@ class SseFeed:
         """Connect, stream, and reconnect forever (until refused or cancelled)."""
         state = FeedState()
         tries = Attempts(self.healthy_after)
-        await out.put(_changed(LinkState.CONNECTING))
+        replicas = self.replicas
+        await out.put(_changed(LinkState.CONNECTING, replica=replicas.replica()))
         while True:
             state.live_at = None
+            index, moved = replicas.index, True
             try:
-                await self._stream(state, out, resync_on_live=tries.attempt > 0)
+                await self._stream(index, state, out, resync_on_live=tries.attempt > 0)
                 reason = "the server ended the stream"
             except _Refused as exc:
                 detail = f"the server refused the key: {exc}"
-                await out.put(_changed(LinkState.OFFLINE, since=utc_now(), detail=detail))
+                replica = replicas.replica(index)
+                await out.put(
+                    _changed(LinkState.OFFLINE, since=utc_now(), detail=detail, replica=replica)
+                )
                 return
             except _Lost as exc:
-                reason = str(exc)
+                reason, moved = str(exc), exc.failover
             except httpx.ReadTimeout:
                 reason = f"nothing arrived for {self.idle_timeout:g} s"
             except (httpx.HTTPError, httpx.StreamError, SSEError) as exc:
                 reason = why(exc)
+            if moved:
+                replicas.failed(index)
             # A stream that was healthy starts the backoff over.
             now = asyncio.get_running_loop().time()
-            await out.put(ConnectionChanged(tries.lost(state.live_at, now, reason)))
-            await asyncio.sleep(self.backoff.delay(tries.attempt))
+            status = tries.lost(state.live_at, now, reason)
+            await out.put(ConnectionChanged(replace(status, replica=replicas.replica())))
+            step = replicas.backoff_step(status.attempt, moved=moved)
+            if step is not None:
+                await asyncio.sleep(self.backoff.delay(step))
 
-    async def _stream(self, state: FeedState, out: FeedOut, *, resync_on_live: bool) -> None:
-        """One connection: open it, report it live, pass its events on until it ends."""
+    async def _stream(
+        self, index: int, state: FeedState, out: FeedOut, *, resync_on_live: bool
+    ) -> None:
+        """One connection to server `index`: open it, report it live, pass its events on
+        until it ends."""
         headers = {"Last-Event-ID": state.last_id} if state.last_id else {}
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.idle_timeout)
-        async with aconnect_sse(
-            self.http(), "GET", STREAM_PATH, headers=headers, timeout=timeout
-        ) as source:
+        http = self.http(self.replicas.urls[index])
+        connecting = aconnect_sse(http, "GET", STREAM_PATH, headers=headers, timeout=timeout)
+        async with connecting as source:
             response = source.response
             if response.status_code != 200:
                 await response.aread()
                 if response.status_code in (401, 403):
                     raise _Refused(error_text(response, detail_only=True))
-                raise _Lost(error_text(response))
+                failover = response.status_code in FAILOVER_STATUSES
+                raise _Lost(error_text(response), failover=failover)
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                raise _Lost(f"{where(response)} did not answer with an event stream")
+                not_sse = f"{where(response)} did not answer with an event stream"
+                raise _Lost(not_sse, failover=False)
             state.live_at = asyncio.get_running_loop().time()
-            await out.put(_changed(LinkState.LIVE))
+            await out.put(_changed(LinkState.LIVE, replica=self.replicas.replica(index)))
             if resync_on_live and state.last_id is None:
                 await out.put(ResyncNeeded())  # nothing to resume from: events may be missed
             async for sse in source.aiter_sse():

@@ -5,7 +5,10 @@ text message, and closes `1000` once the deployment is over and every line was s
 other loss (`1001` at shutdown, a dropped connection, a server that is down) is followed by
 a reconnection with `after=<last seq delivered>`, behind full-jitter backoff, so the reader
 misses nothing and sees nothing twice. A refusal (`4401` bad key, `4404` unknown deployment,
-a `4xx` handshake) ends the stream: retrying cannot help.
+a `4xx` handshake) ends the stream: retrying cannot help. With several servers (replicas of
+one engine), each connection goes to the one the client uses now, and a loss that says the
+server stopped answering moves on to the next one at once (the backoff waits between full
+rounds of servers that all failed).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
@@ -24,6 +27,7 @@ from websockets.frames import Close
 from ..domain import LogLine, utc_now
 from ._backoff import Attempts, Backoff
 from ._logbatch import MAX_BATCH, LogOut, link
+from ._replicas import FAILOVER_STATUSES, Replicas
 from ._wire import deployment_path, problem_of, why
 from .base import LinkState, LogLinkChanged, LogStreamEnded
 
@@ -60,13 +64,19 @@ class _Ended(Exception):
 class _Lost(Exception):
     """The connection is gone or could not be made; reconnecting may help."""
 
+    def __init__(self, reason: str, *, failover: bool = True) -> None:
+        super().__init__(reason)
+        self.failover = failover
+        """Whether the server stopped answering (try the next one) rather than answered."""
+
 
 @dataclass
 class LogSocket:
     """Follows one deployment's log stream, reconnecting until it ends or is refused."""
 
-    url: str
-    """The stream's `ws(s)://` URL, without a query."""
+    replicas: Replicas
+    """The servers, and the one in use (shared with the client's requests and feed)."""
+    deployment_id: str
     headers: Mapping[str, str]
     backoff: Backoff
     connect_timeout: float = 5.0
@@ -86,12 +96,14 @@ class LogSocket:
     async def pump(self, out: LogOut) -> None:
         """Queue lines and link changes until the stream ends or is refused."""
         loop = asyncio.get_running_loop()
+        replicas = self.replicas
         while True:
             tried_at, live_at = loop.time(), None
+            index, moved = replicas.index, True
             try:
-                async with self._connect() as socket:
+                async with self._connect(replicas.urls[index]) as socket:
                     live_at = loop.time()
-                    await out.put(link(LinkState.LIVE))
+                    await out.put(link(LinkState.LIVE, replica=replicas.replica(index)))
                     await self._read(socket, out)
             except _Ended:
                 await out.put(LogStreamEnded())
@@ -100,20 +112,26 @@ class LogSocket:
                 await out.put(link(LinkState.OFFLINE, since=utc_now(), detail=str(exc)))
                 return
             except _Lost as exc:
-                reason = str(exc)
+                reason, moved = str(exc), exc.failover
+            if moved:
+                replicas.failed(index)
             # A healthy connection starts the count over.
             status = self._attempts.lost(live_at, loop.time(), reason)
-            await out.put(LogLinkChanged(status))
-            spacing = self.min_interval - (loop.time() - tried_at)
-            await asyncio.sleep(max(self.backoff.delay(status.attempt), spacing))
+            await out.put(LogLinkChanged(replace(status, replica=replicas.replica())))
+            step = replicas.backoff_step(status.attempt, moved=moved)
+            if step is not None:
+                spacing = self.min_interval - (loop.time() - tried_at)
+                await asyncio.sleep(max(self.backoff.delay(step), spacing))
 
     @contextlib.asynccontextmanager
-    async def _connect(self) -> AsyncIterator[ClientConnection]:
-        """A connection resuming after `last`; failures to open become `_Lost` or `_Stop`."""
+    async def _connect(self, base_url: str) -> AsyncIterator[ClientConnection]:
+        """A connection to the server at `base_url` resuming after `last`; failures to open
+        become `_Lost` or `_Stop`."""
         ping = self.idle_timeout / 2
+        url = stream_url(base_url, self.deployment_id)
         try:
             socket = await connect(
-                f"{self.url}?after={self.last}",
+                f"{url}?after={self.last}",
                 additional_headers=dict(self.headers),
                 open_timeout=self.connect_timeout,
                 ping_interval=ping,
@@ -125,7 +143,7 @@ class LogSocket:
         except InvalidStatus as exc:
             raise _refused(exc.response.status_code, bytes(exc.response.body or b"")) from exc
         except InvalidURI as exc:
-            raise _Stop(f"{self.url} is not a WebSocket address") from exc
+            raise _Stop(f"{url} is not a WebSocket address") from exc
         except TimeoutError as exc:
             raise _Lost(f"no answer within {self.connect_timeout:g} s") from exc
         except (OSError, WebSocketException) as exc:
@@ -166,7 +184,8 @@ def _closed(close: Close | None) -> Exception:
         return _Stop(reason or "the server knows no such deployment")
     if 4000 <= code < 5000:  # the application said no: the same request gets the same answer
         return _Stop(reason or f"the server refused the log stream (code {code})")
-    return _Lost(f"the server closed the stream (code {code}{': ' + reason if reason else ''})")
+    said = f"the server closed the stream (code {code}{': ' + reason if reason else ''})"
+    return _Lost(said, failover=False)
 
 
 def _refused(status: int, body: bytes) -> Exception:
@@ -180,4 +199,4 @@ def _refused(status: int, body: bytes) -> Exception:
         return _Stop(f"the server refused the log stream: {said}")
     if 400 <= status < 500:
         return _Stop(f"the server offers no log stream here: {said}")
-    return _Lost(f"the server answered {said}")
+    return _Lost(f"the server answered {said}", failover=status in FAILOVER_STATUSES)

@@ -25,6 +25,22 @@ class LinkState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Replica:
+    """One server of several that serve the same engine (replicas on one database)."""
+
+    url: str
+    """Its base URL."""
+    number: int = 1
+    """Its place in the profile's list, from 1."""
+    count: int = 1
+    """How many servers the list names."""
+
+    def __str__(self) -> str:
+        """`http://b:8082 (2/3)`; just the URL when there is only one."""
+        return self.url if self.count <= 1 else f"{self.url} ({self.number}/{self.count})"
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionStatus:
     """The live feed's state, for the header."""
 
@@ -35,6 +51,8 @@ class ConnectionStatus:
     """When the feed was last lost (offline/reconnecting since)."""
     detail: str = ""
     """Why, in words (e.g. `connection refused`)."""
+    replica: Replica | None = None
+    """The server the feed is on (or tries next); `None` for the embedded engine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +192,10 @@ LogItem = LogLinesArrived | LogStreamEnded | LogLinkChanged
 class EngineClient(Protocol):
     """One engine, seen from the TUI. Both implementations behave the same."""
 
-    label: str
-    """`embedded` or the server's URL, for the header."""
+    @property
+    def label(self) -> str:
+        """`embedded` or the server's URL (the one in use, of several), for the header."""
+        ...
 
     async def start(self) -> None:
         """Connect (remote) or open the store (embedded)."""

@@ -1,10 +1,14 @@
 """`RemoteClient`: an engine over HTTP (the deployment-dashboard API and shipdeck's additions).
 
-Reads and actions are JSON requests on one shared `httpx.AsyncClient` (`_http`; answers in
+Reads and actions are JSON requests on a shared `httpx.AsyncClient` (`_http`; answers in
 words: `_wire`). The live feed follows the SSE stream from a background task and, after any
 loss, reconnects with `Last-Event-ID` behind a jittered exponential backoff, so a client that
 reconnects misses nothing and sees nothing twice (`_feed`). A deployment's log follows its
 WebSocket the same way (`_logsocket`).
+
+Given several URLs (replicas of one engine on one database), the client uses one at a time
+and moves on to the next when it stops answering (`_replicas`): requests that are safe to
+resend are sent there again, and the feed and log streams resume there.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -32,7 +36,7 @@ from ._backoff import Backoff
 from ._feed import QUEUE_SIZE, FeedOut, SseFeed
 from ._http import Transport
 from ._logbatch import batched
-from ._logsocket import LogSocket, stream_url
+from ._logsocket import LogSocket
 from ._pump import Pumps
 from ._wire import deployment_path, error_text, parse, promotion_path, refusal
 from .base import (
@@ -43,6 +47,7 @@ from .base import (
     FeedItem,
     LogItem,
     PromotionPlan,
+    Replica,
     RollbackPlan,
 )
 
@@ -65,7 +70,7 @@ class RemoteClient:
 
     def __init__(
         self,
-        url: str,
+        urls: str | Sequence[str],
         token: str | None = None,
         *,
         timeout: float = 10.0,
@@ -81,7 +86,9 @@ class RemoteClient:
         """Create the client; nothing connects before `start()`.
 
         Args:
-            url: the server's base URL (`http://host:port`, optionally with a path prefix).
+            urls: the server's base URL (`http://host:port`, optionally with a path prefix),
+                or several: servers of one engine (replicas on one database), used one at a
+                time, in turn while the one in use does not answer.
             token: an API key, sent as `X-Api-Key` on every request.
             timeout: seconds a request may wait for the server's answer.
             connect_timeout: seconds to establish a connection.
@@ -95,16 +102,38 @@ class RemoteClient:
                 stream, in seconds.
             rng: the source of jitter.
         """
-        self.label = url.rstrip("/")
         self._headers = {"X-Api-Key": token} if token else {}
         self._http = Transport(
-            self.label, self._headers, timeout=timeout, connect_timeout=connect_timeout
+            [urls] if isinstance(urls, str) else urls,
+            self._headers,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
         )
         self._idle_timeout, self._healthy_after = idle_timeout, healthy_after
         self._backoff = Backoff(backoff_base, backoff_factor, backoff_cap, rng or random.Random())
         self._log_retry_interval = log_retry_interval
         self._pumps = Pumps()
         self._matrix_cache: tuple[str, Matrix] | None = None
+
+    @property
+    def label(self) -> str:
+        """The base URL of the server in use, for the header."""
+        return self._http.label
+
+    @property
+    def current_url(self) -> str:
+        """The base URL of the server in use (it changes when that one stops answering)."""
+        return self._http.replicas.current
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every server's base URL, in the order they are tried."""
+        return self._http.replicas.urls
+
+    @property
+    def replica(self) -> Replica:
+        """The server in use, its place in the list and the list's length."""
+        return self._http.replicas.replica()
 
     async def start(self) -> None:
         if not self._http.started:
@@ -205,12 +234,13 @@ class RemoteClient:
         return await self._act(f"{deployment_path(deployment_id)}/retry")
 
     async def _act(self, path: str, body: Mapping[str, str] | None = None) -> ActionAccepted:
-        """POST one action; sent twice at most, always with the same `Idempotency-Key`."""
-        # One key per action a person asked for: a resend after a broken connection is the
-        # same action, and the server answers it with the first answer instead of acting twice.
+        """POST one action; sent twice at most (or once to each server, with several),
+        always with the same `Idempotency-Key`."""
+        # One key per action a person asked for: a resend after a broken connection (or to
+        # another replica, which shares the database) is the same action, and the server
+        # answers it with the first answer instead of acting twice.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
-        request = self._http.request("POST", path, json=body, headers=headers)
-        response = await self._http.send(request, retries=1)
+        response = await self._http.send("POST", path, json=body, headers=headers, retries=1)
         if not response.is_success:
             raise refusal(response)
         return _results.accepted(parse(response, ActionResult))
@@ -250,7 +280,7 @@ class RemoteClient:
         """POST a decision; never resent (a second approval would be `already-decided`)."""
         body = {"comment": comment} if comment else None
         path = f"{promotion_path(promotion_id)}/{verb}"
-        response = await self._http.send(self._http.request("POST", path, json=body))
+        response = await self._http.send("POST", path, json=body)
         if not response.is_success:
             raise refusal(response)
         return parse(response, PromotionView)
@@ -271,7 +301,8 @@ class RemoteClient:
     def follow_logs(self, deployment_id: str, after: int = 0) -> AsyncIterator[LogItem]:
         self._http.client()  # not started: fail here, not in the background
         socket = LogSocket(
-            url=stream_url(self.label, deployment_id),
+            replicas=self._http.replicas,
+            deployment_id=deployment_id,
             headers=self._headers,
             backoff=self._backoff,
             connect_timeout=self._http.connect_timeout,
@@ -294,6 +325,7 @@ class RemoteClient:
         http.client()  # not started: fail here, not in the background
         feed = SseFeed(
             http=http.client,
+            replicas=http.replicas,
             backoff=self._backoff,
             timeout=http.timeout,
             connect_timeout=http.connect_timeout,

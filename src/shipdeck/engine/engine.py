@@ -23,6 +23,7 @@ from typing import TypeVar
 import uuid_utils
 
 from ..domain import (
+    FINAL,
     DeploymentEvent,
     DeploymentEventIngest,
     DeploymentFilters,
@@ -62,6 +63,7 @@ from .store import (
 from .subscriptions import EventHub, Subscription
 
 T = TypeVar("T")
+FINAL_STATUSES = frozenset(status.value for status in FINAL)
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 300.0
@@ -230,10 +232,21 @@ class Engine:
                 self._committed = event.seq
                 self._hub.publish(event)
                 if event.type == "deployment":
-                    with contextlib.suppress(ValueError, KeyError, TypeError):
-                        self.deployment_logs.row_appended(json.loads(event.data)["deployment_id"])
+                    self._row_elsewhere(event.data)
             if len(events) < 1000 and not self._again:
                 return
+
+    def _row_elsewhere(self, doc: str) -> None:
+        """A row another replica appended: wake log followers; stop a run of ours that it
+        ended (cancelled there: the driver here must stop too)."""
+        try:
+            row = json.loads(doc)
+            deployment_id, status = str(row["deployment_id"]), str(row["status"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self.deployment_logs.row_appended(deployment_id)
+        if status in FINAL_STATUSES and deployment_id in self.executor.running:
+            self.executor.cancel(deployment_id, str(row.get("actor") or "another replica"))
 
     async def close(self) -> None:
         """Stop the executor and housekeeping, and release the store."""

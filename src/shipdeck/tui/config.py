@@ -13,12 +13,15 @@ from ..locations import config_dir
 
 
 class Profile(BaseModel):
-    """Where an engine is: a URL (remote) or a database (embedded)."""
+    """Where an engine is: a URL or several (remote) or a database (embedded)."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
     """Base URL of a `shipdeck serve` (or any deployment-dashboard server)."""
+    urls: list[str] | None = None
+    """Instead of `url`: base URLs of several `shipdeck serve` of one engine (replicas on
+    one database), used one at a time, in turn while the one in use does not answer."""
     token_env: str | None = None
     """Name of the environment variable holding the API key (never the key itself)."""
     embedded: bool = False
@@ -28,9 +31,26 @@ class Profile(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Profile:
-        if self.embedded == bool(self.url):
-            raise ValueError('set either url = "…" or embedded = true')
+        if self.url is not None and self.urls is not None:
+            raise ValueError('set url = "…" or urls = ["…", "…"], not both')
+        if self.urls is not None:
+            if not self.urls:
+                raise ValueError("urls = [] names no server: give at least one URL")
+            if any(not url.strip() for url in self.urls):
+                raise ValueError("urls holds an empty URL")
+            seen = [url.rstrip("/") for url in self.urls]
+            repeated = next((url for i, url in enumerate(seen) if url in seen[:i]), None)
+            if repeated is not None:
+                raise ValueError(f"urls names {repeated} twice")
+        if self.embedded == bool(self.url or self.urls):
+            raise ValueError('set either url = "…" (or urls = […]) or embedded = true')
         return self
+
+    def servers(self) -> list[str]:
+        """The base URLs of a remote profile, in the order they are tried (none if embedded)."""
+        if self.urls is not None:
+            return list(self.urls)
+        return [self.url] if self.url else []
 
     def token(self) -> str | None:
         """The API key from `token_env`, if set and present."""

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ...client import ConnectionStatus, LinkState
+from ...client import ConnectionStatus, LinkState, Replica
 from ..format import AWAITING_MARK, clock_time
 from ..sanitize import sanitize
 
@@ -44,6 +44,8 @@ class DeckHeader(Widget):
     """The profile in use."""
     engine: reactive[str] = reactive("embedded")
     """`embedded` or the server URL."""
+    replica: reactive[Replica | None] = reactive(None)
+    """The server in use, when the profile names several (shown instead of `engine`)."""
     status: reactive[ConnectionStatus] = reactive(ConnectionStatus(LinkState.CONNECTING))
     """The live feed's state."""
     read_only: reactive[bool] = reactive(False)
@@ -74,6 +76,9 @@ class DeckHeader(Widget):
         client = getattr(app, "client", None)
         self.engine = str(getattr(client, "label", self.engine))
         self.status = getattr(app, "connection", self.status)
+        # Where the feed is (the status says), else where the client's requests go.
+        replica = self.status.replica or getattr(client, "replica", None)
+        self.replica = replica if isinstance(replica, Replica) and replica.count > 1 else None
         self.read_only = bool(getattr(app, "read_only", self.read_only))
         self.approvals = int(getattr(app, "approvals_waiting", self.approvals))
 
@@ -84,7 +89,8 @@ class DeckHeader(Widget):
         left = Text(no_wrap=True, overflow="ellipsis")
         left.append(" shipdeck ", style="bold reverse")
         left.append(f" {self.screen_title} ", style="bold")
-        left.append(f"· {sanitize(self.profile)} · {sanitize(self.engine)} ")
+        engine = self.engine if self.replica is None else str(self.replica)
+        left.append(f"· {sanitize(self.profile)} · {sanitize(engine)} ")
         if self.read_only:
             left.append("· read-only ", style="bold")
         right = Text(no_wrap=True)
