@@ -21,7 +21,8 @@ _database_option = click.option(
     "database",
     metavar="URL",
     default=None,
-    help="Database URL, e.g. sqlite:///path/to/shipdeck.db "
+    help="Database URL: sqlite:///path/to/shipdeck.db, or "
+    "postgresql://user:password@host:5432/db for several replicas "
     "(default: shipdeck.db in the user data folder).",
 )
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from shipdeck.cli import main
-from shipdeck.domain import Status
+from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine.store import (
     NewDeploymentRow,
     Store,
@@ -175,3 +175,32 @@ def test_log_text_with_nul_survives_postgres(text: str) -> None:
     """PostgreSQL refuses NUL in text; lines are escaped reversibly."""
     assert "\x00" not in escape_nul(text)
     assert unescape_nul(escape_nul(text)) == text
+
+
+async def test_the_embedded_dashboard_runs_on_postgres(pg_url: str) -> None:
+    """`shipdeck --database postgresql://…` (embedded): the client opens, reads, ingests."""
+    from shipdeck.client.embedded import EmbeddedClient
+
+    client = EmbeddedClient(pg_url)
+    await client.start()
+    try:
+        await client.engine.ingest(
+            DeploymentEventIngest.model_validate_json(
+                '{"deployment_id": "d-1", "service": "api", "environment": "dev",'
+                ' "status": "success", "happened_at": "2026-01-01T00:00:00Z", "version": "1.0"}'
+            )
+        )
+        matrix = await client.engine.matrix.get()
+        assert [row.service for row in matrix.rows] == ["api"]
+    finally:
+        await client.close()
+
+
+async def test_an_unreachable_database_is_named_without_its_password() -> None:
+    from shipdeck.client.base import EngineError as ClientError
+    from shipdeck.client.embedded import EmbeddedClient
+
+    client = EmbeddedClient("postgresql://ops:hunter2@127.0.0.1:1/shipdeck")
+    with pytest.raises(ClientError) as caught:
+        await client.start()
+    assert "hunter2" not in str(caught.value) and "cannot reach PostgreSQL" in str(caught.value)

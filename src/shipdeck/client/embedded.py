@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from ..domain import DeploymentEvent, DeploymentEventPage, LogPage, Matrix, utc_now
 from ..domain.promotions import EnvironmentView, PromotionView
 from ..engine import Engine, EngineConfig, EngineError, Resync
+from ..engine.store import redacted
 from . import _results
 from ._logbatch import LogOut, batched, link
 from ._pump import Pumps
@@ -58,7 +59,7 @@ class EmbeddedClient:
         """Create the client; nothing is opened before `start()`.
 
         Args:
-            database_url: `sqlite:///…` of the store.
+            database_url: `sqlite:///…` or `postgresql://…` of the store.
             config: engine configuration (environment order, …).
             prepare: awaited once the engine is open, before `start()` returns (seeding).
             background: run as a task for the client's lifetime (simulated traffic).
@@ -82,7 +83,8 @@ class EmbeddedClient:
         try:
             self._engine = await Engine.open(self.database_url, self._config)
         except Exception as exc:  # StoreError, sqlite errors: say what and where
-            raise ClientError(f"cannot open {self.database_url}: {exc}") from exc
+            # Never the password of a postgresql:// URL on screen.
+            raise ClientError(f"cannot open {redacted(self.database_url)}: {exc}") from exc
         if self._prepare is not None:
             await self._prepare(self._engine)
         if self._background is not None:

@@ -392,13 +392,18 @@ class ActionDecider:
 
     def decide_recover(self, message: str, owner: str, live: set[str] | None = None) -> Writes:
         """Fail the runs nobody is running any more: `owner`'s own that it does not run now
-        (`live`; all of them at its start), unowned ones, and others' whose lease lapsed
-        (their replica died). Nothing stays in progress forever."""
+        (`live`, once their lease lapsed; all of them at its start), unowned ones, and
+        others' whose lease lapsed (their replica died). Nothing stays in progress forever.
+
+        `live` is a snapshot taken before this transaction: a run `owner` claimed since is
+        not in it but holds a fresh lease, so only a lapsed lease proves an own run orphaned.
+        """
         now = to_micros(self.clock())
         rows, states, ended = [], [], []
         for e in self.store.executions(states=[RUNNING]):
             if e.owner is None or e.owner == owner:
-                if live is not None and e.deployment_id in live:
+                claimed_since = e.owner is not None and (e.lease_until or 0) >= now
+                if live is not None and (e.deployment_id in live or claimed_since):
                     continue
                 why = message
             elif e.lease_until is not None and e.lease_until < now:

@@ -223,8 +223,8 @@ class Engine:
             self._again = False
             try:
                 events = await self._read(self.store.events_after, self._committed, 1000)
-            except Exception:  # the store is away: its listener tells again once it is back
-                log.warning("could not read events committed elsewhere", exc_info=True)
+            except Exception as exc:  # the store is away: its listener tells again once back
+                log.warning("could not read events committed elsewhere: %s", exc)
                 return
             for event in events:
                 if event.seq <= self._committed:

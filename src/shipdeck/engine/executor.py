@@ -226,8 +226,8 @@ class Executor:
             await asyncio.sleep(self._lease / 3)
             try:
                 await self.tend()
-            except Exception:  # the store is away: the next round tries again
-                log.warning("could not tend the run queue; retrying", exc_info=True)
+            except Exception as exc:  # the store is away: the next round tries again
+                log.warning("could not tend the run queue (retrying): %s", exc)
 
     async def tend(self) -> list[ExecutionRecord]:
         """Renew this replica's leases, end runs whose replica is gone, start idle slots."""
@@ -243,7 +243,7 @@ class Executor:
             for e in active
             if e.state == RUNNING
             and e.deployment_id not in live
-            and (e.owner in (None, self.replica) or (e.lease_until or 0) < now)
+            and (e.owner is None or (e.lease_until or 0) < now)
         ]
         if stale:
             done = await self.commit(

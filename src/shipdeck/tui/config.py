@@ -27,7 +27,7 @@ class Profile(BaseModel):
     embedded: bool = False
     """Run the engine in-process instead of connecting to one."""
     database: str | None = None
-    """Embedded only: `sqlite:///…` (default: the user data folder)."""
+    """Embedded only: `sqlite:///…` or `postgresql://…` (default: the user data folder)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Profile:

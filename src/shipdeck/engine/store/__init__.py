@@ -24,13 +24,7 @@ from .records import (
     Writes,
 )
 from .sqlite import SQLiteStore, sqlite_path
-
-SUPPORTED_URLS = "sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
-
-
-def is_postgres_url(url: str) -> bool:
-    """Whether `url` names a PostgreSQL database (`postgresql://` or `postgres://`)."""
-    return url.startswith(("postgresql://", "postgres://"))
+from .urls import SUPPORTED_URLS, is_postgres_url, redacted
 
 
 def open_store(url: str) -> Store:
@@ -76,5 +70,6 @@ __all__ = [
     "chain_hash",
     "is_postgres_url",
     "open_store",
+    "redacted",
     "sqlite_path",
 ]

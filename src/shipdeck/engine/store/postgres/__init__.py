@@ -24,7 +24,7 @@ from ..records import (
     StoreError,
     Writes,
 )
-from .connection import escape_nul, redacted
+from .connection import escape_nul
 from .reads import Reads
 from .writes import append_audit, append_event, append_row, write_governance
 
@@ -174,4 +174,4 @@ class PostgresStore(Reads):
         return cursor.rowcount > 0
 
 
-__all__ = ["PostgresStore", "redacted"]
+__all__ = ["PostgresStore"]

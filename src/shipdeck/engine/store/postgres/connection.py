@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import migrate as migrations
 from ..records import StoreError, StoreUnavailable
+from ..urls import redacted
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,6 @@ POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 5
 
 Watcher = Callable[[str, str], None]
-
-
-def redacted(url: str) -> str:
-    """The URL without its password (for messages and logs)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def conninfo(url: str) -> str:
