@@ -8,80 +8,56 @@ changes, and an advisory lock picks the one replica that does housekeeping.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ....domain import Role
-from ..codec import scope_value
+from ..queries import Queries
 from ..records import (
     AuditEntry,
-    Committed,
-    IdempotencyConflict,
     NewDeploymentRow,
     NewLogLine,
     StoredEvent,
     StoredLogLine,
-    StoreError,
     Writes,
 )
-from .connection import escape_nul
-from .reads import Reads
+from .connection import Connections, Transaction, escape_nul, unescape_nul
 from .writes import append_audit, append_event, append_row, write_governance
 
 
-def _now() -> int:
-    return time.time_ns() // 1000
-
-
-class PostgresStore(Reads):
+class PostgresStore(Connections, Queries):
     """A `Store` on one PostgreSQL database, shared by every replica."""
 
-    def append_deployment(
-        self, row: NewDeploymentRow, audit: AuditEntry | None = None
-    ) -> StoredEvent:
-        with self._write() as txn:
-            stored = append_row(txn, row, _now())
-            if audit is not None:
-                append_audit(txn, audit)
-        return stored
+    _LIKE = "ILIKE"  # as SQLite's LIKE: `q` ignores ASCII case on both
+    _EXECUTION_ORDER = "requested_at, deployment_id"
 
-    def commit(
-        self,
-        decide: Callable[[], Writes],
-        idempotency: tuple[str, str, str] | None = None,
-    ) -> Committed:
-        now = _now()
-        with self._write() as txn:
-            if idempotency is not None:
-                principal, key, fingerprint = idempotency
-                kept = txn.execute(
-                    "SELECT fingerprint, response FROM idempotency_keys"
-                    " WHERE principal = %s AND key = %s",
-                    (principal, key),
-                ).fetchone()
-                if kept is not None:
-                    kept_fingerprint, kept_response = kept
-                    if kept_fingerprint != fingerprint:
-                        raise IdempotencyConflict(
-                            f"the Idempotency-Key {key!r} was already used for another "
-                            "request; send a new key for a new request"
-                        )
-                    return Committed([], str(kept_response), replayed=True)
-            # `decide` reads through the pool: the head lock held here means every
-            # earlier write is committed and no other can start, so it reads current state.
-            writes = decide()
-            events = [append_row(txn, row, now) for row in writes.rows]
-            write_governance(txn, writes)
-            events.extend(append_event(txn, event, now) for event in writes.events)
-            for entry in writes.audit:
-                append_audit(txn, entry)
-            if idempotency is not None:
-                txn.execute(
-                    "INSERT INTO idempotency_keys (principal, key, fingerprint, response,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s)",
-                    (*idempotency, writes.response, now),
-                )
-        return Committed(events, writes.response, writes.value)
+    def _append_row(self, tx: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
+        return append_row(tx, row, now)
+
+    def _append_audit(self, tx: Transaction, entry: AuditEntry) -> None:
+        append_audit(tx, entry)
+
+    def _apply(self, tx: Transaction, writes: Writes, now: int) -> list[StoredEvent]:
+        events = [append_row(tx, row, now) for row in writes.rows]
+        write_governance(tx, writes)
+        events.extend(append_event(tx, event, now) for event in writes.events)
+        for entry in writes.audit:
+            append_audit(tx, entry)
+        return events
+
+    def _message(self, stored: Any) -> str:
+        return unescape_nul(str(stored))
+
+    def last_seq(self) -> int:
+        row = self._one("SELECT seq FROM event_head WHERE id = 1")
+        return 0 if row is None else int(row[0])
+
+    def first_seq(self) -> int:
+        # One statement: one snapshot for both.
+        row = self._one(
+            "SELECT (SELECT MIN(seq) FROM events), (SELECT seq FROM event_head WHERE id = 1)"
+        )
+        first, head = row or (None, 0)
+        return int(head or 0) + 1 if first is None else int(first)
 
     def prune_events(self, older_than: int) -> int:
         with self._transaction() as conn:
@@ -126,43 +102,6 @@ class PostgresStore(Reads):
             )
             conn.execute("SELECT pg_notify('shipdeck_logs', %s)", (deployment_id,))
         return stored
-
-    def create_key(
-        self,
-        principal: str,
-        role: Role,
-        key_id: str,
-        secret_hash: str,
-        created_at: int,
-        services: Sequence[str] | None = None,
-        environments: Sequence[str] | None = None,
-    ) -> None:
-        with self._write() as txn:
-            found = txn.execute(
-                "SELECT role FROM principals WHERE name = %s", (principal,)
-            ).fetchone()
-            if found is None:
-                txn.execute(
-                    "INSERT INTO principals (name, role, created_at) VALUES (%s, %s, %s)",
-                    (principal, role.value, created_at),
-                )
-            elif (stored_role := found[0]) != role.value:
-                raise StoreError(
-                    f"principal {principal!r} already exists with role {stored_role};"
-                    " keys of one principal share its role"
-                )
-            txn.execute(
-                "INSERT INTO api_keys (key_id, principal, secret_hash, created_at, services,"
-                " environments) VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    key_id,
-                    principal,
-                    secret_hash,
-                    created_at,
-                    scope_value(services),
-                    scope_value(environments),
-                ),
-            )
 
     def revoke_key(self, key_id: str, revoked_at: int) -> bool:
         with self._transaction() as conn:

@@ -9,10 +9,10 @@ commit-ordered: the numbers a transaction takes are released only by its commit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -89,6 +89,13 @@ def unescape_nul(stored: str) -> str:
     return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), stored)
 
 
+@functools.lru_cache(maxsize=512)
+def pg_sql(sql: str) -> str:
+    """The shared queries' `?` placeholders as psycopg's `%s` (no literal `?` or `%` in
+    them: values always travel as parameters)."""
+    return sql.replace("?", "%s")
+
+
 class Transaction:
     """A write transaction: its connection and the event numbers it takes."""
 
@@ -106,7 +113,8 @@ class Transaction:
         return self.head
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.conn.execute(sql, args)
+        """Run SQL written with `?` placeholders (or psycopg's own `%s`)."""
+        return self.conn.execute(pg_sql(sql), args)
 
 
 class Connections:
@@ -135,8 +143,7 @@ class Connections:
         )
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
-        self.token = uuid.uuid4().hex
-        """The payload of this store's event notices: its own listener skips them."""
+
 
     # -- connections -----------------------------------------------------------------
 
@@ -155,7 +162,7 @@ class Connections:
         for attempt in (1, 2):
             try:
                 with self._connection() as conn:
-                    return conn.execute(sql, args).fetchall()
+                    return conn.execute(pg_sql(sql), args).fetchall()
             except StoreUnavailable:
                 if attempt == 2:
                     raise
@@ -200,7 +207,7 @@ class Connections:
     def watch(self, callback: Watcher) -> None:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, callback, self.token)
+                self._listener = _Listener(self._conninfo, self.url, callback)
                 self._listener.start()
             else:
                 self._listener.callback = callback
@@ -208,7 +215,7 @@ class Connections:
     def lead(self) -> bool:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, None, self.token)
+                self._listener = _Listener(self._conninfo, self.url, None)
                 self._listener.start()
             return self._listener.leading
 
@@ -244,9 +251,8 @@ class _Listener(threading.Thread):
     the watcher about every topic, since notices sent meanwhile are lost.
     """
 
-    def __init__(self, conninfo: str, url: str, callback: Watcher | None, token: str) -> None:
+    def __init__(self, conninfo: str, url: str, callback: Watcher | None) -> None:
         super().__init__(name="shipdeck-listener", daemon=True)
-        self._token = token
         self._conninfo = conninfo
         self._url = url
         self.callback = callback
@@ -298,6 +304,6 @@ class _Listener(threading.Thread):
             # Told at once; the watcher coalesces (one read of the event table however
             # many notices arrive before it runs).
             for notice in conn.notifies(timeout=0.5):
-                if notice.channel == "shipdeck_events" and notice.payload == self._token:
-                    continue  # this store's own commit: its engine published it already
+                # Its own commits too: the engine skips what it published already, and
+                # publishes what it committed without knowing (a COMMIT whose answer was lost).
                 self._tell(TOPICS.get(notice.channel, notice.channel), notice.payload)

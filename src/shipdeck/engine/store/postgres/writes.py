@@ -18,6 +18,7 @@ from ..codec import (
     slot_from_row,
     slot_values,
 )
+from ..queries import SELECT_SLOTS
 from ..records import (
     ApprovalRecord,
     AuditEntry,
@@ -29,8 +30,6 @@ from ..records import (
     Writes,
 )
 from .connection import Transaction
-
-SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
 
 
 def _upsert(table: str, names: tuple[str, ...], key: tuple[str, ...]) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sqlite3
 from operator import attrgetter
 
-from ..codec import GENESIS_HASH, chain_hash, columns, field_names, where
-from ..records import AuditEntry, AuditRecord
-from .connection import Connections
+from ..codec import GENESIS_HASH, chain_hash, columns, field_names
+from ..records import AuditEntry
 
 _ENTRY_COLUMNS = field_names(AuditEntry)
 _entry_values = attrgetter(*_ENTRY_COLUMNS)
@@ -23,31 +22,3 @@ def append_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
     last = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     prev = GENESIS_HASH if last is None else str(last[0])
     conn.execute(_APPEND, (*_entry_values(entry), prev, chain_hash(prev, entry)))
-
-
-class Audit(Connections):
-    """Reads of the audit log."""
-
-    def audit_entries(
-        self,
-        *,
-        principal: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        before: int | None = None,
-        after: int | None = None,
-        limit: int = 100,
-    ) -> list[AuditRecord]:
-        sql, args = where(
-            ("principal = ?", principal),
-            ("action = ?", action),
-            ("target = ?", target),
-            ("seq < ?", before),
-            ("seq > ?", after),
-        )
-        sql = _SELECT + sql + f" ORDER BY seq {'ASC' if after is not None else 'DESC'} LIMIT ?"
-        args.append(limit)
-        return [
-            AuditRecord(int(seq), AuditEntry(*entry), str(prev_hash), str(hash_))
-            for seq, *entry, prev_hash, hash_ in self._conn.execute(sql, args)
-        ]

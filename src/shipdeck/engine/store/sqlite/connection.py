@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .. import migrate as migrations
 from ..records import StoreError
@@ -82,6 +83,13 @@ class Connections:
             return
         with self._write_lock:
             migrations.upgrade(f"sqlite:///{self.path}")
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn.execute(sql, args).fetchone()
+        return row
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from operator import attrgetter
 
 from ..codec import (
     EXECUTION_COLUMNS,
     columns,
-    execution_from_row,
     execution_values,
     field_names,
     placeholders,
-    where,
 )
-from ..records import ApprovalRecord, EnvironmentRecord, ExecutionRecord, PromotionRecord, Writes
-from .connection import Connections
+from ..records import ApprovalRecord, EnvironmentRecord, PromotionRecord, Writes
 
 # These tables hold their records field for field, in the records' order.
 _PROMOTION_COLUMNS = field_names(PromotionRecord)
@@ -56,71 +52,3 @@ def write_governance(conn: sqlite3.Connection, writes: Writes) -> None:
     conn.executemany(_PUT_PROMOTION, [_promotion_values(p) for p in writes.promotions])
     conn.executemany(_ADD_APPROVAL, [_approval_values(a) for a in writes.approvals])
     conn.executemany(_PUT_ENVIRONMENT, [_environment_values(e) for e in writes.environments])
-
-
-class Governance(Connections):
-    """Reads of promotions, approvals, environment states and executions."""
-
-    def promotion(self, promotion_id: str) -> PromotionRecord | None:
-        row = self._conn.execute(_SELECT_PROMOTIONS + " WHERE id = ?", (promotion_id,)).fetchone()
-        return None if row is None else PromotionRecord(*row)
-
-    def promotion_of_deployment(self, deployment_id: str) -> PromotionRecord | None:
-        row = self._conn.execute(
-            _SELECT_PROMOTIONS + " WHERE deployment_id = ?", (deployment_id,)
-        ).fetchone()
-        return None if row is None else PromotionRecord(*row)
-
-    def promotions(
-        self,
-        *,
-        status: str | None = None,
-        service: str | None = None,
-        environment: str | None = None,
-        before: str | None = None,
-        limit: int = 100,
-    ) -> list[PromotionRecord]:
-        sql, args = where(
-            ("status = ?", status),
-            ("service = ?", service),
-            ("to_environment = ?", environment),
-            ("id < ?", before),
-        )
-        sql = _SELECT_PROMOTIONS + sql + " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        return [PromotionRecord(*row) for row in self._conn.execute(sql, args)]
-
-    def approvals(self, promotion_id: str) -> list[ApprovalRecord]:
-        rows = self._conn.execute(
-            f"SELECT {columns(_APPROVAL_COLUMNS)} FROM approvals"
-            " WHERE promotion_id = ? ORDER BY at, principal",
-            (promotion_id,),
-        )
-        return [ApprovalRecord(*row) for row in rows]
-
-    def environment_records(self) -> list[EnvironmentRecord]:
-        rows = self._conn.execute(
-            f"SELECT {columns(_ENVIRONMENT_COLUMNS)} FROM environment_state ORDER BY environment"
-        )
-        return [EnvironmentRecord(*row) for row in rows]
-
-    def execution(self, deployment_id: str) -> ExecutionRecord | None:
-        row = self._conn.execute(
-            _SELECT_EXECUTIONS + " WHERE deployment_id = ?", (deployment_id,)
-        ).fetchone()
-        return None if row is None else execution_from_row(row)
-
-    def executions(
-        self,
-        *,
-        service: str | None = None,
-        environment: str | None = None,
-        states: Sequence[str] = (),
-    ) -> list[ExecutionRecord]:
-        sql, args = where(
-            ("service = ?", service),
-            ("environment = ?", environment),
-            (f"state IN ({', '.join('?' * len(states))})", tuple(states) or None),
-        )
-        sql = _SELECT_EXECUTIONS + sql + " ORDER BY requested_at, rowid"
-        return [execution_from_row(row) for row in self._conn.execute(sql, args)]

@@ -1,0 +1,364 @@
+"""What both backends ask of their database in the same words: reads, `commit`, keys.
+
+SQL here is written once with `?` placeholders (the PostgreSQL backend turns them into its
+own); a backend provides the connections (`_rows`, `_one`, `_write`), what a write
+transaction appends (`_append_row`, `_append_audit`, `_apply`), and the few phrases its
+dialect says differently (`_LIKE`, `_EXECUTION_ORDER`, `_message`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar
+
+from ...domain import Role, to_micros
+from .codec import (
+    AUDIT_COLUMNS,
+    EXECUTION_COLUMNS,
+    SELECT_KEYS,
+    SLOT_COLUMNS,
+    columns,
+    execution_from_row,
+    field_names,
+    key_from_row,
+    scope_value,
+    slot_from_row,
+    where,
+)
+from .records import (
+    ApprovalRecord,
+    AuditEntry,
+    AuditRecord,
+    Committed,
+    DeploymentQuery,
+    EnvironmentRecord,
+    ExecutionRecord,
+    IdempotencyConflict,
+    KeyRecord,
+    NewDeploymentRow,
+    PromotionRecord,
+    SlotRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoreError,
+    Writes,
+)
+
+SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
+_SELECT_PROMOTIONS = f"SELECT {columns(field_names(PromotionRecord))} FROM promotions"
+_SELECT_EXECUTIONS = f"SELECT {columns(EXECUTION_COLUMNS)} FROM executions"
+_SELECT_AUDIT = f"SELECT seq, {columns(AUDIT_COLUMNS)}, prev_hash, hash FROM audit"
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+class Queries:
+    """The shared part of a `Store` (see the module docstring)."""
+
+    _LIKE: ClassVar[str] = "LIKE"
+    """Case-insensitive for ASCII on SQLite; PostgreSQL says `ILIKE`."""
+    _EXECUTION_ORDER: ClassVar[str] = "requested_at, rowid"
+    """Queued runs oldest request first; ties in insertion order."""
+
+    # -- what a backend provides -----------------------------------------------------
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _append_row(self, tx: Any, row: NewDeploymentRow, now: int) -> StoredEvent:
+        raise NotImplementedError
+
+    def _append_audit(self, tx: Any, entry: AuditEntry) -> None:
+        raise NotImplementedError
+
+    def _apply(self, tx: Any, writes: Writes, now: int) -> list[StoredEvent]:
+        """Append the rows, governance changes, events and audit entries of `writes`."""
+        raise NotImplementedError
+
+    def _message(self, stored: Any) -> str:
+        """A log message as it was given (the backend may have escaped it)."""
+        return str(stored)
+
+    # -- writes --------------------------------------------------------------------
+
+    def append_deployment(
+        self, row: NewDeploymentRow, audit: AuditEntry | None = None
+    ) -> StoredEvent:
+        with self._write() as tx:
+            stored = self._append_row(tx, row, _now())
+            if audit is not None:
+                self._append_audit(tx, audit)
+        return stored
+
+    def commit(
+        self,
+        decide: Callable[[], Writes],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Committed:
+        now = _now()
+        with self._write() as tx:
+            if idempotency is not None:
+                principal, key, fingerprint = idempotency
+                kept = tx.execute(
+                    "SELECT fingerprint, response FROM idempotency_keys"
+                    " WHERE principal = ? AND key = ?",
+                    (principal, key),
+                ).fetchone()
+                if kept is not None:
+                    kept_fingerprint, kept_response = kept
+                    if kept_fingerprint != fingerprint:
+                        raise IdempotencyConflict(
+                            f"the Idempotency-Key {key!r} was already used for another "
+                            "request; send a new key for a new request"
+                        )
+                    return Committed([], str(kept_response), replayed=True)
+            # Every earlier write is committed and no other can start before this one
+            # ends: what `decide` reads is current.
+            writes = decide()
+            events = self._apply(tx, writes, now)
+            if idempotency is not None:
+                tx.execute(
+                    "INSERT INTO idempotency_keys (principal, key, fingerprint, response,"
+                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    (*idempotency, writes.response, now),
+                )
+        return Committed(events, writes.response, writes.value)
+
+    def create_key(
+        self,
+        principal: str,
+        role: Role,
+        key_id: str,
+        secret_hash: str,
+        created_at: int,
+        services: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> None:
+        with self._write() as tx:
+            found = tx.execute(
+                "SELECT role FROM principals WHERE name = ?", (principal,)
+            ).fetchone()
+            if found is None:
+                tx.execute(
+                    "INSERT INTO principals (name, role, created_at) VALUES (?, ?, ?)",
+                    (principal, role.value, created_at),
+                )
+            elif (stored_role := found[0]) != role.value:
+                raise StoreError(
+                    f"principal {principal!r} already exists with role {stored_role};"
+                    " keys of one principal share its role"
+                )
+            tx.execute(
+                "INSERT INTO api_keys (key_id, principal, secret_hash, created_at, services,"
+                " environments) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    principal,
+                    secret_hash,
+                    created_at,
+                    scope_value(services),
+                    scope_value(environments),
+                ),
+            )
+
+    # -- deployments and slots -------------------------------------------------------
+
+    def list_deployments(self, query: DeploymentQuery) -> list[tuple[int, str, str]]:
+        filters = query.filters
+        text = None
+        if filters.text:
+            escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            text = f"%{escaped}%"
+        sql, args = where(
+            ("service = ?", filters.service),
+            ("environment = ?", filters.environment),
+            ("deployment_id = ?", filters.deployment_id),
+            ("actor = ?", filters.actor),
+            (f"doc {self._LIKE} ? ESCAPE '\\'", text),
+            ("status = ?", None if filters.status is None else filters.status.value),
+            ("happened_at >= ?", None if filters.since is None else to_micros(filters.since)),
+            ("happened_at < ?", None if filters.until is None else to_micros(filters.until)),
+            # A row value, not `a < ? OR (a = ? AND b < ?)`: the index is sought to the
+            # position instead of scanned from the top (0.1 ms at any depth, not 128 ms).
+            ("(happened_at, id) < (?, ?)", query.before),
+        )
+        sql = "SELECT happened_at, id, doc FROM deployments" + sql
+        sql += " ORDER BY happened_at DESC, id DESC LIMIT ?"
+        args.append(query.limit)
+        return [
+            (int(happened_at), str(row_id), str(doc))
+            for happened_at, row_id, doc in self._rows(sql, args)
+        ]
+
+    def get_deployment(self, row_id: str) -> str | None:
+        row = self._one("SELECT doc FROM deployments WHERE id = ?", (row_id,))
+        return None if row is None else str(row[0])
+
+    def slots(
+        self, service: str | None = None, *, changed_after: int | None = None
+    ) -> list[SlotRecord]:
+        sql, args = where(("service = ?", service), ("changed_seq > ?", changed_after))
+        sql = SELECT_SLOTS + sql + " ORDER BY service, environment"
+        return [slot_from_row(row) for row in self._rows(sql, args)]
+
+    def services(self) -> list[str]:
+        return [str(s) for (s,) in self._rows("SELECT DISTINCT service FROM slots")]
+
+    def environments(self) -> list[str]:
+        return [str(e) for (e,) in self._rows("SELECT DISTINCT environment FROM slots")]
+
+    # -- events and fetchers -----------------------------------------------------------
+
+    def events_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        rows = self._rows(
+            "SELECT seq, type, service, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [
+            StoredEvent(int(event_seq), str(type_), service, str(data))
+            for event_seq, type_, service, data in rows
+        ]
+
+    def event_seq_of_row(self, row_id: str) -> int | None:
+        row = self._one("SELECT seq FROM events WHERE row_id = ?", (row_id,))
+        return None if row is None else int(row[0])
+
+    def get_fetcher_state(self, adapter: str) -> tuple[str, int] | None:
+        row = self._one(
+            "SELECT cursor, updated_at FROM fetcher_state WHERE adapter = ?", (adapter,)
+        )
+        if row is None:
+            return None
+        cursor, updated_at = row
+        return str(cursor), int(updated_at)
+
+    # -- logs ------------------------------------------------------------------------
+
+    def logs(self, deployment_id: str, after_seq: int, limit: int) -> list[StoredLogLine]:
+        rows = self._rows(
+            "SELECT seq, at, level, stream, message FROM deployment_logs"
+            " WHERE deployment_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (deployment_id, after_seq, limit),
+        )
+        message = self._message
+        return [
+            StoredLogLine(int(seq), int(at), str(level), str(stream), message(text))
+            for seq, at, level, stream, text in rows
+        ]
+
+    def last_log_seq(self, deployment_id: str) -> int:
+        row = self._one(
+            "SELECT MAX(seq) FROM deployment_logs WHERE deployment_id = ?", (deployment_id,)
+        )
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    # -- governance ------------------------------------------------------------------
+
+    def promotion(self, promotion_id: str) -> PromotionRecord | None:
+        row = self._one(_SELECT_PROMOTIONS + " WHERE id = ?", (promotion_id,))
+        return None if row is None else PromotionRecord(*row)
+
+    def promotion_of_deployment(self, deployment_id: str) -> PromotionRecord | None:
+        row = self._one(_SELECT_PROMOTIONS + " WHERE deployment_id = ?", (deployment_id,))
+        return None if row is None else PromotionRecord(*row)
+
+    def promotions(
+        self,
+        *,
+        status: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[PromotionRecord]:
+        sql, args = where(
+            ("status = ?", status),
+            ("service = ?", service),
+            ("to_environment = ?", environment),
+            ("id < ?", before),
+        )
+        sql = _SELECT_PROMOTIONS + sql + " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [PromotionRecord(*row) for row in self._rows(sql, args)]
+
+    def approvals(self, promotion_id: str) -> list[ApprovalRecord]:
+        rows = self._rows(
+            f"SELECT {columns(field_names(ApprovalRecord))} FROM approvals"
+            " WHERE promotion_id = ? ORDER BY at, principal",
+            (promotion_id,),
+        )
+        return [ApprovalRecord(*row) for row in rows]
+
+    def environment_records(self) -> list[EnvironmentRecord]:
+        rows = self._rows(
+            f"SELECT {columns(field_names(EnvironmentRecord))} FROM environment_state"
+            " ORDER BY environment"
+        )
+        return [EnvironmentRecord(*row) for row in rows]
+
+    def execution(self, deployment_id: str) -> ExecutionRecord | None:
+        row = self._one(_SELECT_EXECUTIONS + " WHERE deployment_id = ?", (deployment_id,))
+        return None if row is None else execution_from_row(row)
+
+    def executions(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        states: Sequence[str] = (),
+    ) -> list[ExecutionRecord]:
+        sql, args = where(
+            ("service = ?", service),
+            ("environment = ?", environment),
+            (f"state IN ({', '.join('?' * len(states))})", tuple(states) or None),
+        )
+        sql = _SELECT_EXECUTIONS + sql + f" ORDER BY {self._EXECUTION_ORDER}"
+        return [execution_from_row(row) for row in self._rows(sql, args)]
+
+    # -- audit and keys --------------------------------------------------------------
+
+    def audit_entries(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        sql, args = where(
+            ("principal = ?", principal),
+            ("action = ?", action),
+            ("target = ?", target),
+            ("seq < ?", before),
+            ("seq > ?", after),
+        )
+        sql = (
+            _SELECT_AUDIT + sql + f" ORDER BY seq {'ASC' if after is not None else 'DESC'} LIMIT ?"
+        )
+        args.append(limit)
+        return [
+            AuditRecord(int(seq), AuditEntry(*entry), str(prev_hash), str(hash_))
+            for seq, *entry, prev_hash, hash_ in self._rows(sql, args)
+        ]
+
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        row = self._one(SELECT_KEYS + " WHERE k.key_id = ?", (key_id,))
+        return None if row is None else key_from_row(row)
+
+    def list_keys(self) -> list[KeyRecord]:
+        return [
+            key_from_row(row)
+            for row in self._rows(SELECT_KEYS + " ORDER BY k.created_at, k.key_id")
+        ]
