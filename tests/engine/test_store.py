@@ -185,3 +185,44 @@ def test_slot_values_and_slot_from_row_agree() -> None:
     )
     empty = slot_from_row(slot_values("svc", "prod", SlotState(), 1))
     assert empty.state == SlotState()
+
+
+def test_rows_committed_together_fold_as_one_by_one(db_url: str, tmp_path: Path) -> None:
+    """Group commit: a batch touching one slot several times leaves the slots, events and
+    numbers exactly as appending the same rows one at a time would (on both backends)."""
+    import uuid
+
+    from shipdeck.domain import to_micros
+    from shipdeck.engine.store import NewDeploymentRow
+
+    def rows() -> list[NewDeploymentRow]:
+        made = []
+        for n, (env, status) in enumerate(
+            [("dev", "success"), ("dev", "failure"), ("prod", "queued"), ("dev", "in-progress")]
+        ):
+            ingest = _row(n + 1, status, env)
+            made.append(
+                NewDeploymentRow(
+                    id=str(uuid.UUID(int=n + 1)),
+                    deployment_id=ingest.deployment_id,
+                    service=ingest.service,
+                    environment=ingest.environment,
+                    status=ingest.status,
+                    happened_at=to_micros(ingest.happened_at),
+                    actor=None,
+                    doc=f'{{"n":{n}}}',
+                )
+            )
+        return made
+
+    together = open_store(db_url)
+    alone = open_store(f"sqlite:///{tmp_path / 'alone.db'}")
+    try:
+        events = together.append_deployments([(row, None) for row in rows()])
+        one_by_one = [alone.append_deployment(row) for row in rows()]
+        assert [(e.seq, e.data) for e in events] == [(e.seq, e.data) for e in one_by_one]
+        assert together.slots() == alone.slots()
+        assert together.last_seq() == 4
+    finally:
+        together.close()
+        alone.close()

@@ -34,7 +34,7 @@ from .approvals import PromotionDecider
 from .gate import PolicyGate
 from .keys import Principal
 from .rows import DONE, QUEUED, RUNNING, make_row, new_deployment_id
-from .store import AuditEntry, DeploymentQuery, ExecutionRecord, Store, Writes
+from .store import AuditEntry, DeploymentQuery, ExecutionRecord, NewDeploymentRow, Store, Writes
 
 
 class ActionDecider:
@@ -377,7 +377,15 @@ class ActionDecider:
             stored = self.store.execution(deployment_id)
             if stored is not None and stored.state == RUNNING and stored.owner == owner:
                 leases.append((deployment_id, owner, lease_until))
-        return Writes(leases=leases)
+        return Writes(leases=leases, value={deployment_id for deployment_id, _, _ in leases})
+
+    def decide_phase(self, execution: ExecutionRecord, row: NewDeploymentRow, owner: str) -> Writes:
+        """A running run's phase row, unless the run was ended meanwhile (cancelled on
+        another replica, or declared lost): then nothing, so the slot cannot look busy."""
+        stored = self.store.execution(execution.deployment_id)
+        if stored is None or stored.state != RUNNING or stored.owner not in (None, owner):
+            return Writes()
+        return Writes(rows=[row])
 
     def decide_finish(self, execution: ExecutionRecord, status: Status, message: str) -> Writes:
         """End a running run (once: a second finish writes nothing)."""

@@ -100,7 +100,10 @@ class _RunReporter:
             phase=phase,
             message=message,
         )
-        await self._executor.commit(lambda: Writes(rows=[row]))
+        executor = self._executor
+        await executor.commit(
+            lambda: executor.decider.decide_phase(self._execution, row, executor.replica)
+        )
 
     async def log(
         self,
@@ -184,6 +187,11 @@ class Executor:
         return self._drivers[name]
 
     @property
+    def decider(self) -> ActionDecider:
+        """Decides claims, phases and ends inside the store's write transaction."""
+        return self._decider
+
+    @property
     def closing(self) -> bool:
         """Whether the executor is stopping."""
         return self._closing
@@ -234,7 +242,14 @@ class Executor:
         live = set(self.running)
         if live:
             until = self._lease_until()
-            await self.commit(lambda: self._decider.decide_renew(self.replica, sorted(live), until))
+            renewed = await self.commit(
+                lambda: self._decider.decide_renew(self.replica, sorted(live), until)
+            )
+            # A run ended elsewhere meanwhile (declared lost while this replica stalled):
+            # its driver stops here too.
+            kept: set[str] = renewed.value or set()  # type: ignore[assignment]
+            for deployment_id in live - kept:
+                self.cancel(deployment_id, "another replica (this replica's lease lapsed)")
         active = await self._active()
         ended: list[ExecutionRecord] = []
         now = to_micros(self.clock())

@@ -39,6 +39,13 @@ class Store(Protocol):
         transaction."""
         ...
 
+    def append_deployments(
+        self, items: Sequence[tuple[NewDeploymentRow, AuditEntry | None]]
+    ) -> list[StoredEvent]:
+        """`append_deployment` of several rows in one transaction (group commit): all are
+        stored or none."""
+        ...
+
     def promotion(self, promotion_id: str) -> PromotionRecord | None:
         """One promotion."""
         ...

@@ -94,10 +94,18 @@ class Queries:
     def append_deployment(
         self, row: NewDeploymentRow, audit: AuditEntry | None = None
     ) -> StoredEvent:
+        return self.append_deployments([(row, audit)])[0]
+
+    def append_deployments(
+        self, items: Sequence[tuple[NewDeploymentRow, AuditEntry | None]]
+    ) -> list[StoredEvent]:
+        now = _now()
         with self._write() as tx:
-            stored = self._append_row(tx, row, _now())
-            if audit is not None:
-                self._append_audit(tx, audit)
+            stored = []
+            for row, audit in items:
+                stored.append(self._append_row(tx, row, now))
+                if audit is not None:
+                    self._append_audit(tx, audit)
         return stored
 
     def commit(

@@ -8,6 +8,7 @@ changes, and an advisory lock picks the one replica that does housekeeping.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..records import (
     Writes,
 )
 from .connection import Connections, Transaction, escape_nul, unescape_nul
-from .writes import append_audit, append_event, append_row, write_governance
+from .writes import append_audit, append_event, append_row, append_rows, write_governance
 
 
 class PostgresStore(Connections, Queries):
@@ -43,6 +44,17 @@ class PostgresStore(Connections, Queries):
         for entry in writes.audit:
             append_audit(tx, entry)
         return events
+
+    def append_deployments(
+        self, items: Sequence[tuple[NewDeploymentRow, AuditEntry | None]]
+    ) -> list[StoredEvent]:
+        now = time.time_ns() // 1000
+        with self._write() as txn:
+            stored = append_rows(txn, [row for row, _ in items], now)
+            for _, audit in items:
+                if audit is not None:
+                    append_audit(txn, audit)
+        return stored
 
     def _message(self, stored: Any) -> str:
         return unescape_nul(str(stored))

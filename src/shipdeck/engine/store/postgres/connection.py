@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import migrate as migrations
+from ..codec import AUDIT_COLUMNS, columns
 from ..records import StoreError, StoreUnavailable
 from ..urls import redacted
 
@@ -96,15 +97,25 @@ def pg_sql(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+AUDIT_INSERT = (
+    f"INSERT INTO audit ({columns(AUDIT_COLUMNS)}, prev_hash, hash)"
+    f" VALUES ({', '.join(['%s'] * (len(AUDIT_COLUMNS) + 2))})"
+)
+
+
 class Transaction:
     """A write transaction: its connection and the event numbers it takes."""
 
-    __slots__ = ("conn", "events", "head")
+    __slots__ = ("audit", "audit_hash", "conn", "events", "head")
 
     def __init__(self, conn: psycopg.Connection[Any], head: int) -> None:
         self.conn = conn
         self.head = head
         self.events = 0
+        self.audit_hash: str | None = None
+        """The newest audit hash, once read (entries of one transaction chain on it)."""
+        self.audit: list[tuple[Any, ...]] = []
+        """Audit rows to insert at the end (in one pipelined batch)."""
 
     def next_seq(self) -> int:
         """The next event number (committed with this transaction, or never used)."""
@@ -143,7 +154,6 @@ class Connections:
         )
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
-
 
     # -- connections -----------------------------------------------------------------
 
@@ -188,9 +198,14 @@ class Connections:
                         raise
                     txn = Transaction(conn, int(head))
                     yield txn
-                    if txn.events:
-                        conn.execute("UPDATE event_head SET seq = %s WHERE id = 1", (txn.head,))
-                        conn.execute("SELECT pg_notify('shipdeck_events', '')")
+                    if txn.audit:
+                        conn.cursor().executemany(AUDIT_INSERT, txn.audit)
+                    if txn.events:  # one round trip: the new head, and the notice
+                        conn.execute(
+                            "WITH head AS (UPDATE event_head SET seq = %s WHERE id = 1"
+                            " RETURNING 1) SELECT pg_notify('shipdeck_events', '') FROM head",
+                            (txn.head,),
+                        )
                 return
             except _Retry:
                 continue

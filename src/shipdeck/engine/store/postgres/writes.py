@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from operator import attrgetter
 
 from ....domain import SlotEntry, SlotState, fold_slot
@@ -45,6 +46,7 @@ def _insert(table: str, names: tuple[str, ...]) -> str:
 
 
 _PUT_SLOT = _upsert("slots", SLOT_COLUMNS, ("service", "environment"))
+_SLOT_OF = ", ".join(f"s.{name}" for name in SLOT_COLUMNS)
 _PROMOTION_COLUMNS = field_names(PromotionRecord)
 _APPROVAL_COLUMNS = field_names(ApprovalRecord)
 _ENVIRONMENT_COLUMNS = field_names(EnvironmentRecord)
@@ -52,10 +54,6 @@ _PUT_PROMOTION = _upsert("promotions", _PROMOTION_COLUMNS, ("id",))
 _ADD_APPROVAL = _insert("approvals", _APPROVAL_COLUMNS)
 _PUT_ENVIRONMENT = _upsert("environment_state", _ENVIRONMENT_COLUMNS, ("environment",))
 _ADD_EXECUTION = _insert("executions", EXECUTION_COLUMNS)
-_APPEND_AUDIT = (
-    f"INSERT INTO audit ({columns(AUDIT_COLUMNS)}, prev_hash, hash)"
-    f" VALUES ({', '.join(['%s'] * (len(AUDIT_COLUMNS) + 2))})"
-)
 _promotion_values = attrgetter(*_PROMOTION_COLUMNS)
 _approval_values = attrgetter(*_APPROVAL_COLUMNS)
 _environment_values = attrgetter(*_ENVIRONMENT_COLUMNS)
@@ -63,10 +61,12 @@ _audit_values = attrgetter(*AUDIT_COLUMNS)
 
 
 def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
-    """Insert a row, log its event and fold it into its slot."""
+    """Insert a row, log its event and fold it into its slot: two round trips."""
     found = txn.execute(
-        "INSERT INTO deployments (id, deployment_id, service, environment, status,"
-        " happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING arrival",
+        "WITH row AS (INSERT INTO deployments (id, deployment_id, service, environment,"
+        " status, happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        f" RETURNING arrival) SELECT row.arrival, {_SLOT_OF} FROM row"
+        " LEFT JOIN slots s ON s.service = %s AND s.environment = %s",
         (
             row.id,
             row.deployment_id,
@@ -76,23 +76,88 @@ def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent
             row.happened_at,
             row.actor,
             row.doc,
+            row.service,
+            row.environment,
         ),
     ).fetchone()
-    arrival = int(found[0]) if found else 0
+    assert found is not None
+    arrival, *slot = found
     seq = txn.next_seq()
+    state: SlotState[str] = SlotState() if slot[0] is None else slot_from_row(tuple(slot)).state
+    state = fold_slot(state, SlotEntry(row.happened_at, int(arrival), row.status, row.doc))
     txn.execute(
+        "WITH event AS (INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s)) " + _PUT_SLOT,
+        (
+            seq,
+            "deployment",
+            row.service,
+            row.doc,
+            now,
+            row.id,
+            *slot_values(row.service, row.environment, state, seq),
+        ),
+    )
+    return StoredEvent(seq, "deployment", row.service, row.doc)
+
+
+def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) -> list[StoredEvent]:
+    """Insert many rows, their events and their slots in a few pipelined round trips: all
+    rows at once, every slot they touch at once, then the events and the final slots."""
+    cur = txn.conn.cursor()
+    cur.executemany(
+        "INSERT INTO deployments (id, deployment_id, service, environment, status,"
+        " happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING arrival",
+        [
+            (
+                r.id,
+                r.deployment_id,
+                r.service,
+                r.environment,
+                r.status.value,
+                r.happened_at,
+                r.actor,
+                r.doc,
+            )
+            for r in rows
+        ],
+        returning=True,
+    )
+    arrivals: list[int] = []
+    while True:
+        found = cur.fetchone()
+        arrivals.append(int(found[0]) if found else 0)
+        if not cur.nextset():
+            break
+    keys = sorted({(r.service, r.environment) for r in rows})
+    states: dict[tuple[str, str], SlotState[str]] = {key: SlotState() for key in keys}
+    for slot in txn.execute(
+        SELECT_SLOTS + " WHERE (service, environment) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ).fetchall():
+        record = slot_from_row(slot)
+        states[(record.service, record.environment)] = record.state
+    stored: list[StoredEvent] = []
+    last_seq: dict[tuple[str, str], int] = {}
+    for row, arrival in zip(rows, arrivals, strict=True):
+        key = (row.service, row.environment)
+        states[key] = fold_slot(
+            states[key], SlotEntry(row.happened_at, arrival, row.status, row.doc)
+        )
+        seq = txn.next_seq()
+        last_seq[key] = seq
+        stored.append(StoredEvent(seq, "deployment", row.service, row.doc))
+    cur.executemany(
         "INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        (seq, "deployment", row.service, row.doc, now, row.id),
+        [
+            (e.seq, "deployment", r.service, r.doc, now, r.id)
+            for e, r in zip(stored, rows, strict=True)
+        ],
     )
-    slot = txn.execute(
-        SELECT_SLOTS + " WHERE service = %s AND environment = %s",
-        (row.service, row.environment),
-    ).fetchone()
-    state: SlotState[str] = SlotState() if slot is None else slot_from_row(slot).state
-    state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
-    txn.execute(_PUT_SLOT, slot_values(row.service, row.environment, state, seq))
-    return StoredEvent(seq, "deployment", row.service, row.doc)
+    cur.executemany(_PUT_SLOT, [slot_values(k[0], k[1], states[k], last_seq[k]) for k in keys])
+    return stored
 
 
 def append_event(txn: Transaction, event: NewEvent, now: int) -> StoredEvent:
@@ -106,10 +171,13 @@ def append_event(txn: Transaction, event: NewEvent, now: int) -> StoredEvent:
 
 
 def append_audit(txn: Transaction, entry: AuditEntry) -> None:
-    """Chain an entry onto the newest one."""
-    last = txn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    prev = GENESIS_HASH if last is None else str(last[0])
-    txn.execute(_APPEND_AUDIT, (*_audit_values(entry), prev, chain_hash(prev, entry)))
+    """Chain an entry onto the newest one (inserted with the others at the end)."""
+    if txn.audit_hash is None:
+        last = txn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        txn.audit_hash = GENESIS_HASH if last is None else str(last[0])
+    prev = txn.audit_hash
+    txn.audit_hash = chain_hash(prev, entry)
+    txn.audit.append((*_audit_values(entry), prev, txn.audit_hash))
 
 
 def write_governance(txn: Transaction, writes: Writes) -> None:
