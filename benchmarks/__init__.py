@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "sse": "benchmarks.sse",
     "tui": "benchmarks.tui",
     "logs": "benchmarks.logs",
+    "replicas": "benchmarks.replicas",
 }
 """Benchmark name → module, in the order `python -m benchmarks` runs them."""
 

@@ -1,9 +1,10 @@
 """A closed-loop HTTP/1.1 load generator, run in its own process by the ingest benchmark.
 
 `python -m benchmarks._load URL PATH --seconds S --connections C [--key K] [--client raw]`
-keeps C keep-alive connections busy for S seconds, each sending the next request as soon
-as the previous response is read, and prints one JSON line: requests completed, statuses,
-per-request latencies (µs) and the CPU time the generator itself used.
+keeps C keep-alive connections busy for S seconds (URL may be several, comma-separated:
+servers of one engine, which the connections are spread over in turn), each sending the
+next request as soon as the previous response is read, and prints one JSON line: requests
+completed, statuses, per-request latencies (µs) and the CPU time the generator itself used.
 
 The default `raw` client writes pre-built requests on asyncio streams and parses only the
 status line and `Content-Length`, like wrk does: it costs ~60 µs of CPU per request, so
@@ -35,11 +36,16 @@ class LoadResult:
     seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies_us: list[int] = field(default_factory=list)
+    created_us: list[int] = field(default_factory=list)
+    """The latencies of the `201 Created` answers alone."""
 
     def record(self, status: int, started: float) -> None:
         """Count one response that arrived now."""
         self.statuses[status] += 1
-        self.latencies_us.append(int((time.perf_counter() - started) * 1e6))
+        latency = int((time.perf_counter() - started) * 1e6)
+        self.latencies_us.append(latency)
+        if status == 201:
+            self.created_us.append(latency)
 
 
 def bodies(count: int, seed: int) -> list[bytes]:
@@ -117,12 +123,14 @@ async def run_load(args: argparse.Namespace, payloads: list[bytes]) -> LoadResul
     step = len(payloads) // args.connections
     started = time.perf_counter()
     deadline = started + args.seconds
+    urls = args.url.split(",")
     if args.client == "raw":
-        requests = raw_requests(args.url, args.path, args.key, payloads)
+        requests = {url: raw_requests(url, args.path, args.key, payloads) for url in urls}
         await asyncio.gather(
             *(
-                _raw_connection(args.url, requests, i * step, deadline, result)
+                _raw_connection(url, requests[url], i * step, deadline, result)
                 for i in range(args.connections)
+                for url in [urls[i % len(urls)]]
             )
         )
     else:
@@ -132,7 +140,7 @@ async def run_load(args: argparse.Namespace, payloads: list[bytes]) -> LoadResul
         limits = httpx.Limits(
             max_connections=args.connections, max_keepalive_connections=args.connections
         )
-        async with httpx.AsyncClient(base_url=args.url, headers=headers, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=urls[0], headers=headers, limits=limits) as client:
             await asyncio.gather(
                 *(
                     _httpx_connection(client, args.path, payloads, i * step, deadline, result)
@@ -166,6 +174,7 @@ def main() -> None:
                 "seconds": result.seconds,
                 "statuses": {str(k): v for k, v in result.statuses.items()},
                 "latencies_us": result.latencies_us,
+                "created_latencies_us": result.created_us,
                 "cpu_seconds": used,
             }
         )

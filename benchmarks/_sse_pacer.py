@@ -10,7 +10,10 @@ line and `Content-Length` only, like `_load`): tens of µs of CPU per request, s
 pacer keeps its schedule while subscribers and the server share the machine's two cores
 (an `httpx` pacer needed most of a core at 200 rows/s there, fell behind, and its pool's
 backlog then made every request slower still). An answer's time is measured from the
-row's scheduled moment, so a pacer that had to wait for a free connection shows it.
+row's scheduled moment, so a pacer that had to wait for a free connection shows it; so is
+`late_ms`, each row's send time − its scheduled time (what the send-time stamp leaves out).
+`--stamp scheduled` writes the row's scheduled wall-clock time instead of its send time, so
+delivery latencies then include any lateness of the pacer too.
 """
 
 from __future__ import annotations
@@ -47,14 +50,17 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
     ).encode()
     statuses: dict[int, int] = {}
     answer_ms: list[float] = []
-    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    late_ms: list[float] = []  # per row: send time − scheduled time (the pacer's lateness)
+    queue: asyncio.Queue[tuple[float, int, bytes] | None] = asyncio.Queue()
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         try:
             while (item := await queue.get()) is not None:
-                scheduled, template = item
-                body = template.replace(b"@SENT@", b"%d" % time.time_ns()).replace(
+                scheduled, scheduled_ns, template = item
+                late_ms.append((time.perf_counter() - scheduled) * 1000)
+                stamp = scheduled_ns if args.stamp == "scheduled" else time.time_ns()
+                body = template.replace(b"@SENT@", b"%d" % stamp).replace(
                     b"@AT@", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
                 )
                 writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
@@ -80,7 +86,7 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        queue.put_nowait((scheduled, body))
+        queue.put_nowait((scheduled, start_ns + round(index / args.rate * 1e9), body))
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
@@ -90,6 +96,7 @@ async def pace(args: argparse.Namespace) -> dict[str, object]:
         "seconds": time.perf_counter() - start,
         "statuses": {str(k): v for k, v in statuses.items()},
         "answer_ms": answer_ms,
+        "late_ms": late_ms,
     }
 
 
@@ -101,6 +108,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--stamp",
+        choices=["sent", "scheduled"],
+        default="sent",
+        help="write the time the row was sent (default) or the time it was due",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(pace(args))))
 
