@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,3 +227,24 @@ def test_rows_committed_together_fold_as_one_by_one(db_url: str, tmp_path: Path)
     finally:
         together.close()
         alone.close()
+
+
+async def test_concurrent_ingests_are_committed_together(engine: Engine) -> None:
+    """Group commit: 60 ingests at once take fewer transactions than rows, every one is
+    answered with its own event, and the events are consecutive."""
+    import asyncio
+
+    store = engine.store
+    batches: list[int] = []
+    real = store.append_deployments
+
+    def counted(items: Any) -> Any:
+        batches.append(len(items))
+        return real(items)
+
+    store.append_deployments = counted  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(engine.ingest(_row(n % 50 + 1)) for n in range(60)))
+    assert sum(batches) == 60 and len(batches) < 60
+    assert len({event.id for event, _ in answers}) == 60
+    seqs = [e.seq for e in store.events_after(0, 100)]
+    assert seqs == list(range(1, 61))

@@ -58,6 +58,7 @@ from .store import (
     NewDeploymentRow,
     Store,
     StoredEvent,
+    StoreUnavailable,
     Writes,
     open_store,
 )
@@ -353,7 +354,9 @@ class Engine:
             try:
                 stored = await self._write(self.store.append_deployments, items)
             except Exception as exc:
-                if len(batch) > 1:  # alone, each row gets its own answer
+                # Alone, each row gets its own answer; not when the database is away (the
+                # batch may even have committed before the answer was lost: never twice).
+                if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
                     for row, audit, future in batch:
                         try:
                             one = await self._write(self.store.append_deployment, row, audit)
