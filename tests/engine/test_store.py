@@ -248,3 +248,27 @@ async def test_concurrent_ingests_are_committed_together(engine: Engine) -> None
     assert len({event.id for event, _ in answers}) == 60
     seqs = [e.seq for e in store.events_after(0, 100)]
     assert seqs == list(range(1, 61))
+
+
+async def test_a_batch_that_meets_an_absent_database_answers_every_row(engine: Engine) -> None:
+    """Group commit: when the database is away every waiting ingest gets the error (a 503
+    upstream), none is left waiting and none is retried alone."""
+    import asyncio
+
+    from shipdeck.engine.store import StoreUnavailable
+
+    store = engine.store
+    calls: list[int] = []
+
+    def away(items: Any) -> Any:
+        calls.append(len(items))
+        raise StoreUnavailable("the database does not answer")
+
+    store.append_deployments = away  # type: ignore[method-assign]
+    store.append_deployment = away  # type: ignore[method-assign,assignment]
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(engine.ingest(_row(n + 1)) for n in range(20)), return_exceptions=True),
+        timeout=10,
+    )
+    assert all(isinstance(a, StoreUnavailable) for a in answers)
+    assert sum(calls) == 20 and len(calls) < 20

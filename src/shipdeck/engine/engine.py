@@ -365,7 +365,8 @@ class Engine:
                         else:
                             _settle(future, one)
                     continue
-                _settle(batch[0][2], exc=exc)
+                for _, _, future in batch:
+                    _settle(future, exc=exc)
                 continue
             for (_, _, future), event in zip(batch, stored, strict=True):
                 _settle(future, event)
