@@ -47,26 +47,23 @@ from .executor import Executor
 from .fetchers import FetcherCursors
 from .gate import PolicyGate
 from .governance import Governance
+from .group_commit import GroupCommit
 from .keys import Keys, Principal
 from .logs import DeploymentLogs, LogFollower
 from .matrix import MatrixDocument, MatrixReader
 from .ratelimit import RateLimiter
 from .store import (
-    AuditEntry,
     Committed,
     ExecutionRecord,
     NewDeploymentRow,
     Store,
     StoredEvent,
-    StoreUnavailable,
     Writes,
     open_store,
 )
 from .subscriptions import EventHub, Subscription
 
 T = TypeVar("T")
-GROUP_COMMIT_ROWS = 256
-"""Rows committed in one transaction at most (the rest wait for the next)."""
 FINAL_STATUSES = frozenset(status.value for status in FINAL)
 log = logging.getLogger(__name__)
 
@@ -88,20 +85,6 @@ class EngineStats:
     """Live log followers (WebSocket streams)."""
     running_deployments: int
     """Deployments the executor is running now."""
-
-
-def _settle(
-    future: asyncio.Future[StoredEvent],
-    event: StoredEvent | None = None,
-    exc: BaseException | None = None,
-) -> None:
-    if future.done():  # the caller went away (its request was cancelled)
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        assert event is not None
-        future.set_result(event)
 
 
 def _new_row_id() -> str:
@@ -129,13 +112,11 @@ class Engine:
         self.replica = config.cluster.replica or f"{socket.gethostname()}:embedded"
         """This engine's name among replicas (in run leases and their messages)."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting_rows: list[
-            tuple[NewDeploymentRow, AuditEntry | None, asyncio.Future[StoredEvent]]
-        ] = []
-        self._appending: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
         self._again = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
+        self._rows = GroupCommit(store, self._write)
+        """Concurrent ingests, committed together."""
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
         self._committed = store.last_seq()
         """The newest event this engine committed (delivery may lag by a tick)."""
@@ -278,9 +259,7 @@ class Engine:
             except Exception:  # closing anyway
                 log.exception("the executor's start failed")
         await self.executor.close()
-        if self._appending is not None:  # rows accepted before closing are stored
-            with contextlib.suppress(Exception):
-                await self._appending
+        await self._rows.drain()  # rows accepted before closing are stored
         for task in (self._pruner, self._catching_up):
             if task is not None:
                 task.cancel()
@@ -331,45 +310,11 @@ class Engine:
             if principal is None
             else self.audit.entry(principal, Permission.INGEST, row.deployment_id)
         )
-        stored = await self._append(row, audit)
+        stored = await self._rows.append(row, audit)
         self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
         self.deployment_logs.row_appended(event.deployment_id)
         return event, doc
-
-    async def _append(self, row: NewDeploymentRow, audit: AuditEntry | None) -> StoredEvent:
-        """Append one row, committed together with every row waiting meanwhile (group
-        commit: one transaction, one flush for all; each caller returns once it is durable)."""
-        future: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
-        self._waiting_rows.append((row, audit, future))
-        if self._appending is None or self._appending.done():
-            self._appending = asyncio.get_running_loop().create_task(self._append_waiting())
-        return await future
-
-    async def _append_waiting(self) -> None:
-        while self._waiting_rows:
-            batch = self._waiting_rows[:GROUP_COMMIT_ROWS]
-            del self._waiting_rows[:GROUP_COMMIT_ROWS]
-            items = [(row, audit) for row, audit, _ in batch]
-            try:
-                stored = await self._write(self.store.append_deployments, items)
-            except Exception as exc:
-                # Alone, each row gets its own answer; not when the database is away (the
-                # batch may even have committed before the answer was lost: never twice).
-                if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
-                    for row, audit, future in batch:
-                        try:
-                            one = await self._write(self.store.append_deployment, row, audit)
-                        except Exception as alone:
-                            _settle(future, exc=alone)
-                        else:
-                            _settle(future, one)
-                    continue
-                for _, _, future in batch:
-                    _settle(future, exc=exc)
-                continue
-            for (_, _, future), event in zip(batch, stored, strict=True):
-                _settle(future, event)
 
     async def commit(
         self,
