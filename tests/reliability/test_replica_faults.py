@@ -324,4 +324,7 @@ async def test_kill_9_of_random_replicas_for_three_minutes(
 ) -> None:
     stats = await fault_run(server_factory, pg_url, tmp_path, seconds=170.0)
     print(f"\nreplica faults: {stats}")
-    assert stats["kills"] >= 25 and stats["approvals"] > 0 and stats["lost"] > 0
+    # Kills land mid-run: runs are ended "interrupted" by the restarted replica. A run ended
+    # "lost" by another replica needs its owner to stay down a whole lease, which random
+    # restarts rarely give; tests/server/test_replicas.py forces that case deterministically.
+    assert stats["kills"] >= 25 and stats["approvals"] > 0 and stats["restarted"] > 0
