@@ -11,6 +11,7 @@ BENCHMARKS: dict[str, str] = {
     "matrix": "benchmarks.matrix",
     "sse": "benchmarks.sse",
     "tui": "benchmarks.tui",
+    "matrix-scale": "benchmarks.matrix_scale",
     "logs": "benchmarks.logs",
     "replicas": "benchmarks.replicas",
 }

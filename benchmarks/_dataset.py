@@ -16,10 +16,11 @@ the end; `loader_matches_store` proves it agrees with the store on a prefix of t
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,8 +41,12 @@ from shipdeck.engine.store import NewDeploymentRow, SQLiteStore
 from shipdeck.engine.store.codec import slot_values
 from shipdeck.engine.store.migrate import HEAD_REVISION
 
+from ._harness import DATA_DIR, say
+
 LOADER_VERSION = 1
 """Bump when the generator or the loader changes, so cached databases are rebuilt."""
+SLOT_DATA_VERSION = 1
+"""Bump when `slot_bodies` changes, so cached slot databases are rebuilt."""
 
 _WORDS = (  # noqa: SIM905 (a sentence reads better than 25 lines of one word)
     "checkout payments ledger search catalog cart orders billing identity auth gateway "
@@ -304,3 +309,89 @@ def loader_matches_store(loaded: Path, appended: Path) -> list[str]:
 def shape_metadata(shape: LogShape, seconds: float) -> str:
     """What is recorded next to a cached database."""
     return json.dumps({**asdict(shape), "build_seconds": round(seconds, 1)})
+
+
+# -- matrices: every slot with a few rows (the TUI benchmarks) ---------------------------
+
+
+def slot_bodies(services: int, envs: tuple[str, ...], per_slot: int) -> Iterator[dict[str, Any]]:
+    """`per_slot` ingest bodies for every slot; the last one varies (failure, queued next…)."""
+    base = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # fixed: cached databases are reproducible
+    finals = ("success", "failure", "in-progress", "queued")
+    for s, service in enumerate(LogShape(services=services).service_names()):
+        for e, env in enumerate(envs):
+            for k in range(per_slot):
+                status = finals[(s + e) % len(finals)] if k == per_slot - 1 else "success"
+                body = {
+                    "deployment_id": f"{service}-{env}-{k}",
+                    "service": service,
+                    "environment": env,
+                    "version": f"{k + 1}.{s}.{e}",
+                    "status": status,
+                    "happened_at": (base + timedelta(minutes=s * 7 + e * 3 + k * 60)).isoformat(),
+                    "actor": ("alice", "bob", "ci-bot")[(s + k) % 3],
+                    "run_url": f"https://ci.example.com/{service}/runs/{s * 100 + e * 10 + k}",
+                    "run_number": str(s * 100 + e * 10 + k),
+                    "ref": "refs/heads/main",
+                    "sha": f"{(s * 7919 + e * 104729 + k) * 2654435761:040x}"[-40:],
+                }
+                if status == "in-progress":
+                    body["phase"] = "pushing"
+                yield body
+
+
+def load_slots(
+    url: str, services: int, envs: tuple[str, ...], per_slot: int, *, progress: int = 0
+) -> int:
+    """Store every slot's rows with the bulk loader (the rows `Engine.ingest` would store).
+
+    With `progress`, a line is printed every `progress` rows (large builds take minutes).
+    """
+    rows: Iterable[NewDeploymentRow] = (new_row(b) for b in slot_bodies(services, envs, per_slot))
+    if progress:
+        rows = _progress(rows, services * len(envs) * per_slot, progress)
+    return bulk_load(url, rows)
+
+
+def _progress(
+    rows: Iterable[NewDeploymentRow], total: int, every: int
+) -> Iterator[NewDeploymentRow]:
+    started = time.perf_counter()
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count % every == 0:
+            say(f"  built {count:,} of {total:,} rows ({time.perf_counter() - started:.0f} s)")
+    say(f"  indexing and folding slots ({time.perf_counter() - started:.0f} s so far)…")
+
+
+def slot_db_name(stem: str) -> str:
+    """A cached slot database's file name: changes whenever the content would."""
+    return f"tui-{stem}-d{SLOT_DATA_VERSION}-v{LOADER_VERSION}-schema{HEAD_REVISION}.db"
+
+
+def cached_db(name: str, build: Callable[[str], object]) -> tuple[Path, float | None]:
+    """`benchmarks/.data/<name>`, built once; the build's seconds when it ran now.
+
+    `build(url)` (a module-level function, or a `functools.partial` of one) runs in a
+    child process: creating a store imports Alembic and SQLAlchemy, which an app opening an
+    existing store never does, and a heap that large would slow every garbage collection
+    of the runs measured afterwards.
+    """
+    path = DATA_DIR / name
+    if path.exists():
+        return path, None
+    DATA_DIR.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    for leftover in DATA_DIR.glob(partial.name + "*"):
+        leftover.unlink()
+    started = time.perf_counter()
+    child = multiprocessing.get_context("spawn").Process(
+        target=build, args=(f"sqlite:///{partial}",)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"building {name} failed (exit code {child.exitcode})")
+    seconds = time.perf_counter() - started
+    partial.rename(path)
+    return path, seconds

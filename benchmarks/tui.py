@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -46,7 +45,6 @@ import traceback
 import tracemalloc
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +56,6 @@ from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.domain import DeploymentEventIngest, Status, utc_now
 from shipdeck.engine import DeploymentFilters, Engine
 from shipdeck.engine.cursors import encode_cursor
-from shipdeck.engine.store.migrate import HEAD_REVISION
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.model import MatrixModel
 from shipdeck.tui.screens.history import HistoryScreen
@@ -66,7 +63,16 @@ from shipdeck.tui.screens.matrix import MatrixScreen
 from shipdeck.tui.widgets.history_table import HistoryTable
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 
-from ._dataset import LOADER_VERSION, LogShape, bulk_load, ingest_bodies, new_row, shape_metadata
+from ._dataset import (
+    LogShape,
+    bulk_load,
+    cached_db,
+    ingest_bodies,
+    load_slots,
+    new_row,
+    shape_metadata,
+    slot_db_name,
+)
 from ._harness import DATA_DIR, Figure, Report, percentile, say, scratch_dir, verdict
 
 NAME = "tui"
@@ -75,8 +81,6 @@ SIZE = (160, 50)
 """Terminal size of every run (a large but ordinary terminal)."""
 FRAME_MS = 1000 / 60
 """One frame at Textual's default 60 fps (`TEXTUAL_FPS`)."""
-TUI_DATA_VERSION = 1
-"""Bump when the generated matrix databases change, so cached files are rebuilt."""
 SMALL_ENVS = ("dev", "qa", "staging", "prod")
 WIDE_ENVS = ("dev", "qa", "staging", "uat", "preprod", "prod")
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,64 +216,6 @@ def at_most(
 # -- data --------------------------------------------------------------------------------
 
 
-def slot_bodies(services: int, envs: tuple[str, ...], per_slot: int) -> Iterator[dict[str, Any]]:
-    """`per_slot` ingest bodies for every slot; the last one varies (failure, queued next…)."""
-    base = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # fixed: cached databases are reproducible
-    finals = ("success", "failure", "in-progress", "queued")
-    for s, service in enumerate(LogShape(services=services).service_names()):
-        for e, env in enumerate(envs):
-            for k in range(per_slot):
-                status = finals[(s + e) % len(finals)] if k == per_slot - 1 else "success"
-                body = {
-                    "deployment_id": f"{service}-{env}-{k}",
-                    "service": service,
-                    "environment": env,
-                    "version": f"{k + 1}.{s}.{e}",
-                    "status": status,
-                    "happened_at": (base + timedelta(minutes=s * 7 + e * 3 + k * 60)).isoformat(),
-                    "actor": ("alice", "bob", "ci-bot")[(s + k) % 3],
-                    "run_url": f"https://ci.example.com/{service}/runs/{s * 100 + e * 10 + k}",
-                    "run_number": str(s * 100 + e * 10 + k),
-                    "ref": "refs/heads/main",
-                    "sha": f"{(s * 7919 + e * 104729 + k) * 2654435761:040x}"[-40:],
-                }
-                if status == "in-progress":
-                    body["phase"] = "pushing"
-                yield body
-
-
-def load_slots(url: str, services: int, envs: tuple[str, ...], per_slot: int) -> int:
-    """Store every slot's rows with the bulk loader (the rows `Engine.ingest` would store)."""
-    return bulk_load(url, (new_row(b) for b in slot_bodies(services, envs, per_slot)))
-
-
-def cached_db(name: str, build: Callable[[str], object]) -> tuple[Path, float | None]:
-    """`benchmarks/.data/<name>`, built once; the build's seconds when it ran now.
-
-    `build(url)` (a module-level function) runs in a child process: creating a store
-    imports Alembic and SQLAlchemy, which an app opening an existing store never does, and
-    a heap that large would slow every garbage collection of the runs measured here.
-    """
-    path = DATA_DIR / name
-    if path.exists():
-        return path, None
-    DATA_DIR.mkdir(exist_ok=True)
-    partial = path.with_suffix(".partial")
-    for leftover in DATA_DIR.glob(partial.name + "*"):
-        leftover.unlink()
-    started = time.perf_counter()
-    child = multiprocessing.get_context("spawn").Process(
-        target=build, args=(f"sqlite:///{partial}",)
-    )
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"building {name} failed (exit code {child.exitcode})")
-    seconds = time.perf_counter() - started
-    partial.rename(path)
-    return path, seconds
-
-
 def _build_small(url: str) -> None:
     load_slots(url, 50, SMALL_ENVS, 2)
 
@@ -285,7 +231,7 @@ def _build_million(url: str) -> None:
 
 
 def _data_name(stem: str) -> str:
-    return f"tui-{stem}-d{TUI_DATA_VERSION}-v{LOADER_VERSION}-schema{HEAD_REVISION}.db"
+    return slot_db_name(stem)
 
 
 def wide_matrix_db(report: Report) -> Path:
@@ -432,7 +378,10 @@ def matrix_first_paint(report: Report) -> None:
         "start → 12,000 slots painted (worst)", max(r["grid rows painted"] for r in runs), "ms"
     )
     for phase in ("first frame", "matrix fetched", "model built"):
-        report.add(f"  of which: start → {phase}", statistics.median(r[phase] for r in runs), "ms")
+        # The last two exist only while the app loads the whole matrix in one call.
+        if all(phase in r for r in runs):
+            median = statistics.median(r[phase] for r in runs)
+            report.add(f"  of which: start → {phase}", median, "ms")
     last = runs[-1]
     report.add(f"down → row repainted p50 ({CURSOR_PRESSES} presses)", last["cursor p50"], "ms")
     at_most(
@@ -476,9 +425,12 @@ async def _first_paint_once(url: str, *, cursor: bool) -> dict[str, float]:
     client = EmbeddedClient(url)
     app = ShipdeckApp(client)
     marks: dict[str, float] = {}
-    fetch, build = client.matrix, MatrixModel.__dict__["from_matrix"]
+    # Phase marks where the app still loads the whole matrix in one call (`client.matrix`,
+    # then `MatrixModel.from_matrix`); without them, only the paints are timed.
+    fetch, build = getattr(client, "matrix", None), MatrixModel.__dict__.get("from_matrix")
 
     async def timed_fetch() -> Any:
+        assert fetch is not None
         snapshot = await fetch()
         marks["matrix fetched"] = time.perf_counter()
         return snapshot
@@ -488,8 +440,10 @@ async def _first_paint_once(url: str, *, cursor: bool) -> dict[str, float]:
         marks["model built"] = time.perf_counter()
         return model
 
-    client.matrix = timed_fetch  # type: ignore[method-assign]
-    MatrixModel.from_matrix = classmethod(timed_build)  # type: ignore[assignment]
+    if fetch is not None:
+        client.matrix = timed_fetch  # type: ignore[method-assign]
+    if build is not None:
+        MatrixModel.from_matrix = classmethod(timed_build)  # type: ignore[assignment]
     probe = PaintProbe(app, _grid_keys)
     try:
         with probe.installed():
@@ -502,7 +456,8 @@ async def _first_paint_once(url: str, *, cursor: bool) -> dict[str, float]:
                 if cursor:
                     out.update(await _cursor_moves(app, pilot, probe))
     finally:
-        MatrixModel.from_matrix = build  # type: ignore[method-assign]
+        if build is not None:
+            MatrixModel.from_matrix = build  # type: ignore[method-assign]
     return out
 
 
@@ -651,23 +606,43 @@ KEY_REPEAT_S = 1 / 30
 async def _page_downs(
     app: ShipdeckApp, pilot: Any, probe: PaintProbe, visit: int, need_more: list[float]
 ) -> dict[str, Any]:
-    """Pagedown held down (30 presses/s); presses that start a page fetch are told apart."""
+    """Pagedown held down (30 presses/s); presses that start a page fetch are told apart.
+
+    Garbage collections meanwhile are timed with `gc.callbacks` (the tail's usual cause).
+    """
     table = app.screen.query_one(HistoryTable)
     plain, fetching, fetch_presses, stalled = [], [], [], 0
-    for _ in range(PAGE_DOWNS):
-        before, asked = table.cursor, len(need_more)
-        pressed = time.perf_counter()
-        await pilot.press("pagedown")
-        if table.cursor == before:  # on the last loaded row while a page is on its way
-            stalled += 1
+    pauses: list[tuple[int, float, float]] = []  # (generation, start, end) of collections
+    began = [0.0]
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
         else:
-            key = ("cursor", visit, table.cursor)
-            await until(lambda key=key: key in probe.painted, timeout=10)
-            latency = ms(probe.painted[key] - pressed)
-            (fetching if len(need_more) > asked else plain).append(latency)
-            if len(need_more) > asked:
-                fetch_presses.append(pressed)
-        await asyncio.sleep(max(0.0, pressed + KEY_REPEAT_S - time.perf_counter()))
+            pauses.append((info["generation"], began[0], time.perf_counter()))
+
+    gc.callbacks.append(collected)
+    slow_with_gc = 0
+    try:
+        for _ in range(PAGE_DOWNS):
+            before, asked = table.cursor, len(need_more)
+            pressed = time.perf_counter()
+            await pilot.press("pagedown")
+            if table.cursor == before:  # on the last loaded row while a page is on its way
+                stalled += 1
+            else:
+                key = ("cursor", visit, table.cursor)
+                await until(lambda key=key: key in probe.painted, timeout=10)
+                painted = probe.painted[key]
+                latency = ms(painted - pressed)
+                (fetching if len(need_more) > asked else plain).append(latency)
+                if len(need_more) > asked:
+                    fetch_presses.append(pressed)
+                if latency > 50 and any(b <= painted and e >= pressed for _, b, e in pauses):
+                    slow_with_gc += 1
+            await asyncio.sleep(max(0.0, pressed + KEY_REPEAT_S - time.perf_counter()))
+    finally:
+        gc.callbacks.remove(collected)
     await until(lambda: not table.fetching, timeout=10)
     await asyncio.sleep(0.05)
     page_in = []
@@ -676,6 +651,7 @@ async def _page_downs(
         frame = None if extended is None else probe.frame_after(extended)
         if frame is not None:
             page_in.append(ms(frame - pressed))
+    full = [ms(e - b) for generation, b, e in pauses if generation == 2]
     return {
         "plain": plain,
         "fetching": fetching,
@@ -683,6 +659,9 @@ async def _page_downs(
         "stalled": stalled,
         "cursor": table.cursor,
         "rows": len(table.rows),
+        "full collections": full,
+        "collections ms": sum(ms(e - b) for _, b, e in pauses),
+        "slow with gc": slow_with_gc,
     }
 
 
@@ -700,6 +679,11 @@ def _paging_report(report: Report, paging: dict[str, Any]) -> None:
     at_most(report, "  those: pagedown → rows painted max", max(fetching, default=0.0), 50)
     at_most(report, "  those: → fetched page laid out, max", max(page_in, default=0.0), 50)
     at_most(report, "  presses that found no next page yet", paging["stalled"], 0, "presses")
+    full = paging["full collections"]
+    report.add("  full (gen 2) collections while paging", len(full), "")
+    report.add("  … longest full collection", max(full, default=0.0), "ms")
+    report.add("  all collections while paging, total", paging["collections ms"], "ms")
+    report.add("  presses > 50 ms with a collection in them", paging["slow with gc"], "presses")
 
 
 # -- startup -----------------------------------------------------------------------------

@@ -110,6 +110,8 @@ async def test_contract_only_server_is_read_only_and_quiet() -> None:
             app = make_app(RemoteClient(f"http://127.0.0.1:{port}"))
             async with app.run_test(size=(160, 40)) as pilot:
                 await wait_for(pilot, lambda: app.matrix.services() == ["checkout-api"])
+                # No matrix index there: the whole matrix was read once and is all held.
+                assert not app.matrix.windowed
                 # The model is loaded before the grid has drawn it: wait for the screen.
                 await wait_for(pilot, lambda: "▸◷ 1.4.4" in screen_text(app))
                 text = screen_text(app)

@@ -64,6 +64,35 @@ class DeploymentArrived:
 
 
 @dataclass(frozen=True, slots=True)
+class MatrixIndex:
+    """The matrix without its slots: every service, in an order, with its last change.
+
+    What the TUI loads first at any size (10,000 services are ~1 MB of JSON before gzip);
+    the rows on screen come next, as `MatrixWindow`s.
+    """
+
+    seq: int
+    """The event position it reflects at least (live rows after it are newer)."""
+    environments: list[str]
+    services: list[str]
+    """Every service, in the order asked for (by name, or newest change first)."""
+    last_change: dict[str, int]
+    """Per service: the newest `happened_at` (µs) of any slot's current or next row."""
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per environment: how many slots have each current status."""
+    full: Matrix | None = None
+    """An engine that cannot send windows (a contract-only server) sent all of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixWindow:
+    """The matrix rows of some services, and the event position they reflect at least."""
+
+    seq: int
+    matrix: Matrix
+
+
+@dataclass(frozen=True, slots=True)
 class ResyncNeeded:
     """Events were missed: refetch the matrix and any open listing."""
 
@@ -207,6 +236,14 @@ class EngineClient(Protocol):
 
     async def matrix(self) -> Matrix:
         """The matrix snapshot."""
+        ...
+
+    async def matrix_index(self, sort: str = "name") -> MatrixIndex:
+        """Every service with its last change, by `name` or newest `change` first."""
+        ...
+
+    async def matrix_window(self, services: list[str]) -> MatrixWindow:
+        """The matrix rows of these services (those with no slot are left out)."""
         ...
 
     async def environments(self) -> list[str]:

@@ -17,6 +17,7 @@ from ..engine import Engine, EngineConfig, EngineError, Resync
 from ..engine.store import redacted
 from . import _results
 from ._logbatch import LogOut, batched, link
+from ._matrix import index_from_json
 from ._pump import Pumps
 from .base import (
     ActionAccepted,
@@ -31,6 +32,8 @@ from .base import (
     LinkState,
     LogItem,
     LogStreamEnded,
+    MatrixIndex,
+    MatrixWindow,
     PromotionChanged,
     PromotionPlan,
     ResyncNeeded,
@@ -102,6 +105,14 @@ class EmbeddedClient:
 
     async def matrix(self) -> Matrix:
         return await self.engine.matrix.get()
+
+    async def matrix_index(self, sort: str = "name") -> MatrixIndex:
+        document = await self.engine.matrix.index(sort=sort)
+        return index_from_json(document.body)
+
+    async def matrix_window(self, services: list[str]) -> MatrixWindow:
+        document = await self.engine.matrix.window(services)
+        return MatrixWindow(document.seq, Matrix.model_validate_json(document.body))
 
     async def environments(self) -> list[str]:
         return await self.engine.deployments.environments()

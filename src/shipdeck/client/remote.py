@@ -14,10 +14,11 @@ resend are sent there again, and the feed and log streams resume there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel
 
@@ -27,6 +28,7 @@ from ..domain import (
     DeploymentEventPage,
     LogPage,
     Matrix,
+    MatrixRow,
     PromotionPlanDoc,
     RollbackPlanDoc,
 )
@@ -37,6 +39,7 @@ from ._feed import QUEUE_SIZE, FeedOut, SseFeed
 from ._http import Transport
 from ._logbatch import batched
 from ._logsocket import LogSocket
+from ._matrix import WINDOW_LIMIT, index_from_json, index_from_matrix, seq_of_etag, window_of
 from ._pump import Pumps
 from ._wire import deployment_path, error_text, parse, promotion_path, refusal
 from .base import (
@@ -46,6 +49,8 @@ from .base import (
     EngineError,
     FeedItem,
     LogItem,
+    MatrixIndex,
+    MatrixWindow,
     PromotionPlan,
     Replica,
     RollbackPlan,
@@ -157,6 +162,40 @@ class RemoteClient:
         etag = response.headers.get("ETag")
         self._matrix_cache = (etag, matrix) if etag else None
         return matrix
+
+    async def matrix_index(self, sort: str = "name") -> MatrixIndex:
+        response = await self._http.get("/api/matrix/services", {"sort": sort})
+        if response.is_success:
+            with contextlib.suppress(ValueError):  # e.g. an app's HTML for unknown paths
+                return index_from_json(response.content)
+        elif response.status_code not in _ABSENT:
+            raise EngineError(error_text(response))
+        # A contract-only server: the whole matrix, once, with its index built here.
+        whole = await self.matrix()
+        cached = self._matrix_cache
+        return index_from_matrix(whole, seq_of_etag(cached[0] if cached else None), sort)
+
+    async def matrix_window(self, services: list[str]) -> MatrixWindow:
+        rows: list[MatrixRow] = []
+        seq, matrix = 0, None
+        for start in range(0, max(1, len(services)), WINDOW_LIMIT):
+            names = services[start : start + WINDOW_LIMIT]
+            query = urlencode([("services", name) for name in names])
+            response = await self._http.get(f"/api/matrix?{query}")
+            matrix = parse(response, Matrix)
+            # The oldest position of the parts: live rows after it are replayed on them all.
+            part = seq_of_etag(response.headers.get("ETag"))
+            seq = part if start == 0 else min(seq, part)
+            rows.extend(matrix.rows)
+        assert matrix is not None
+        if len(services) > WINDOW_LIMIT:  # the parts' rows, by name as one answer's are
+            rows.sort(key=lambda row: row.service)
+            matrix = matrix.model_copy(update={"rows": rows})
+        # A server that ignores `services` sends every row: keep those asked for.
+        wanted = set(services)
+        if any(row.service not in wanted for row in matrix.rows):
+            matrix = window_of(matrix, services)
+        return MatrixWindow(seq, matrix)
 
     async def environments(self) -> list[str]:
         return parse(await self._http.get("/api/environments"), _ItemList).items

@@ -31,7 +31,16 @@ from .logs import (
     fit_line,
     mask_pattern,
 )
-from .matrix import SlotEntry, SlotState, SlotView, fold_slot, reduce_slot, view_slot
+from .matrix import (
+    SlotEntry,
+    SlotState,
+    SlotView,
+    fold_slot,
+    fuzzy_match,
+    fuzzy_pattern,
+    reduce_slot,
+    view_slot,
+)
 from .models import (
     DeploymentEvent,
     DeploymentEventIngest,
@@ -96,6 +105,8 @@ __all__ = [
     "fit_line",
     "fold_slot",
     "format_rfc3339",
+    "fuzzy_match",
+    "fuzzy_pattern",
     "mask_pattern",
     "order_environments",
     "parse_rfc3339",

@@ -91,6 +91,21 @@ def _new_row_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+def _row_document(
+    row_id: str, body: DeploymentEventIngest, progress_reporter: str | None, trigger: str | None
+) -> str:
+    """The stored row's JSON, as `DeploymentEvent(id=row_id, **body, …).model_dump_json()`
+    writes it (id first, the body's fields in the contract's order, then the server's; no
+    nulls), from one serialisation of the validated body: a third of the time."""
+    fields = body.model_dump_json(exclude_none=True)[1:-1]  # the body's own fields
+    tail = "".join(
+        f',"{name}":{json.dumps(value, ensure_ascii=False)}'
+        for name, value in (("progress_reporter", progress_reporter), ("trigger", trigger))
+        if value is not None
+    )
+    return f'{{"id":{json.dumps(row_id)},{fields}{tail}}}'
+
+
 class Engine:
     """One engine over one store: ingest, reads, keys and live subscriptions.
 
@@ -286,23 +301,41 @@ class Engine:
         trigger: str = "ingest",
         principal: Principal | None = None,
     ) -> tuple[DeploymentEvent, str]:
-        """Append one row; return it and its JSON document as stored."""
-        # The body is already validated: build the row without validating it again.
-        event = DeploymentEvent.model_construct(
-            id=_new_row_id(),
-            progress_reporter=progress_reporter,
-            trigger=trigger,
-            **{k: v for k, v in body if v is not None},
+        """Append one row; return it and its JSON document as stored, once committed."""
+        row_id, doc = await self.ingest_document(
+            body, progress_reporter=progress_reporter, trigger=trigger, principal=principal
         )
-        doc = event.model_dump_json()
+        # The body is already validated: the row is built without validating it again.
+        fields = {k: v for k, v in body.__dict__.items() if v is not None}
+        event = DeploymentEvent.model_construct(
+            id=row_id, progress_reporter=progress_reporter, trigger=trigger, **fields
+        )
+        return event, doc
+
+    async def ingest_document(
+        self,
+        body: DeploymentEventIngest,
+        *,
+        progress_reporter: str | None = None,
+        trigger: str = "ingest",
+        principal: Principal | None = None,
+    ) -> tuple[str, str]:
+        """`ingest`, answering the new row's id and its JSON document only (what the HTTP
+        route sends back): the row is serialised once and built as no model.
+
+        It returns once the row is committed (with the others arriving meanwhile, in one
+        transaction: `GroupCommit`), so an answer means the row is durable.
+        """
+        row_id = _new_row_id()
+        doc = _row_document(row_id, body, progress_reporter, trigger)
         row = NewDeploymentRow(
-            id=event.id,
-            deployment_id=event.deployment_id,
-            service=event.service,
-            environment=event.environment,
-            status=event.status,
-            happened_at=to_micros(event.happened_at),
-            actor=event.actor,
+            id=row_id,
+            deployment_id=body.deployment_id,
+            service=body.service,
+            environment=body.environment,
+            status=body.status,
+            happened_at=to_micros(body.happened_at),
+            actor=body.actor,
             doc=doc,
         )
         audit = (
@@ -313,8 +346,8 @@ class Engine:
         stored = await self._rows.append(row, audit)
         self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
-        self.deployment_logs.row_appended(event.deployment_id)
-        return event, doc
+        self.deployment_logs.row_appended(row.deployment_id)
+        return row_id, doc
 
     async def commit(
         self,

@@ -2,19 +2,26 @@
 
 Built from the slot table (never from the log): each slot's JSON fragment is kept and
 refreshed from the slots that changed, and a snapshot is cached per event position.
+At 10,000 services a client reads the index first (`index`: every service with its last
+change, from `ServiceIndex`, no slot bodies) and then the rows on screen (`window`: just
+those services' slots, read by name), never the whole matrix.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain import Matrix, SlotView, format_rfc3339, order_environments, view_slot
 from .logs import Runner
+from .matrix_index import IndexPage, IndexQuery, ServiceChange, ServiceIndex
 from .store import Store
+
+_DIRECT = 1_000
+"""Rows of up to this many services are read by name; more come from the fragments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,61 @@ class MatrixDocument:
     def etag(self) -> str:
         """Weak ETag: the snapshot changes exactly when the event log moves."""
         return f'W/"m-{self.seq}"'
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixIndexDocument:
+    """The index (`GET /api/matrix/services`) as JSON, with the event position it reflects."""
+
+    seq: int
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        """Weak ETag: changes exactly when the event log moves."""
+        return f'W/"s-{self.seq}"'
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixIndexPage:
+    """The index as typed values (what `MatrixIndexDocument.body` says)."""
+
+    seq: int
+    environments: list[str]
+    total: int
+    """Services matching the filter, over every page."""
+    counts: dict[str, dict[str, int]]
+    """Per environment, per current status: how many of those services' slots."""
+    services: list[ServiceChange]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixQuery:
+    """Which rows of the matrix: every parameter of `GET /api/matrix`, all optional."""
+
+    service: str | None = None
+    services: tuple[str, ...] | None = None
+    """Exactly these services' rows (those with no row are left out)."""
+    sort: str | None = None
+    """`name` or `change` (see `Sort`); `None`: by name, and not through the index."""
+    q: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+    @property
+    def paged(self) -> bool:
+        """The body also says `total` and `next_cursor`."""
+        return self.limit is not None or self.cursor is not None
+
+    @property
+    def indexed(self) -> bool:
+        """Sorted, filtered or paged: chosen through the index."""
+        return self.sort is not None or bool(self.q) or self.paged
+
+    def index_query(self) -> IndexQuery:
+        """The index's part of the query."""
+        return IndexQuery(self.sort or "name", self.q, self.limit, self.cursor)
 
 
 class _MatrixFragments:
@@ -44,8 +106,11 @@ class _MatrixFragments:
         self._seen = 0
         self._by_service: dict[str, dict[str, str]] = {}
 
-    def rows_json(self, store: Store, service: str | None, rank: dict[str, int]) -> bytes:
-        """The matrix's `rows` array (of one service), environments in `rank` order."""
+    def rows_json(
+        self, store: Store, services: Sequence[str] | None, rank: dict[str, int]
+    ) -> bytes:
+        """The matrix's `rows` array (of these services, in this order; `None`: every one by
+        name), environments in `rank` order."""
         with self._lock:  # reader threads may race; one refresh at a time
             for record in store.slots(changed_after=self._seen):
                 self._seen = max(self._seen, record.changed_seq)
@@ -53,17 +118,22 @@ class _MatrixFragments:
                 if view is not None:
                     slots = self._by_service.setdefault(record.service, {})
                     slots[record.environment] = _slot_json(record.environment, view)
-            names = sorted(self._by_service) if service is None else [service]
+            names = sorted(self._by_service) if services is None else services
             rows = [(name, self._by_service.get(name)) for name in names]
-        last = len(rank)
-        out = [
-            f'{{"service":{json.dumps(name)},"slots":{{'
-            + ",".join(slots[env] for env in sorted(slots, key=lambda e: rank.get(e, last)))
-            + "}}"
-            for name, slots in rows
-            if slots
-        ]
-        return f"[{','.join(out)}]".encode()
+        return _rows_json(rows, rank)
+
+
+def _rows_json(rows: Iterable[tuple[str, dict[str, str] | None]], rank: dict[str, int]) -> bytes:
+    """The `rows` array of services' slot fragments (those with none are left out)."""
+    last = len(rank)
+    out = [
+        f'{{"service":{json.dumps(name)},"slots":{{'
+        + ",".join(slots[env] for env in sorted(slots, key=lambda e: rank.get(e, last)))
+        + "}}"
+        for name, slots in rows
+        if slots
+    ]
+    return f"[{','.join(out)}]".encode()
 
 
 def _slot_json(environment: str, view: SlotView[str]) -> str:
@@ -95,6 +165,9 @@ class MatrixReader:
         self.clock = clock
         self._cache: dict[str | None, tuple[int, bytes, bytes]] = {}
         self._fragments = _MatrixFragments()
+        self._services = ServiceIndex()
+        self._pages: dict[object, tuple[int, bytes]] = {}
+        self._order: tuple[int, list[str]] = (-1, [])
 
     async def document(self, service: str | None = None) -> MatrixDocument:
         """The matrix as JSON, built from the slot table (never from the log)."""
@@ -119,12 +192,142 @@ class MatrixReader:
         """The matrix's `environments` and `rows` JSON (runs on a reader thread)."""
         order = order_environments(self.store.environments(), self.environment_order)
         rank = {name: index for index, name in enumerate(order)}
-        rows_json = self._fragments.rows_json(self.store, service, rank)
+        names = None if service is None else [service]
+        rows_json = self._fragments.rows_json(self.store, names, rank)
         return json.dumps(order).encode(), rows_json
 
     async def get(self, service: str | None = None) -> Matrix:
         """The matrix as typed models."""
         return Matrix.model_validate_json((await self.document(service)).body)
 
+    # -- the index and windows -------------------------------------------------------
 
-__all__ = ["MatrixDocument", "MatrixReader"]
+    async def index(
+        self,
+        sort: str = "name",
+        q: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> MatrixIndexDocument:
+        """Every service (matching `q`) with its last change, in `sort` order (`name`, or
+        `change`: newest first), a page at a time: the body of `GET /api/matrix/services`.
+
+        Raises:
+            InvalidRequest: a parameter out of range, or a cursor this server did not issue.
+        """
+        query = IndexQuery(sort, q, limit, cursor)
+        query.check()
+        seq = self._head()
+        tail = await self._cached(("index", query), seq, self._index_json, query, seq)
+        body = b'{"generated_at":%s,"seq":%d,%s' % (self._generated(), seq, tail)
+        return MatrixIndexDocument(seq, body)
+
+    async def index_page(
+        self,
+        sort: str = "name",
+        q: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> MatrixIndexPage:
+        """`index` as typed values."""
+        query = IndexQuery(sort, q, limit, cursor)
+        query.check()
+        seq = self._head()
+        order, page = await self._read(self._index_page, query, seq)
+        assert page.counts is not None
+        return MatrixIndexPage(seq, order, page.total, page.counts, page.services, page.next_cursor)
+
+    async def window(self, services: Sequence[str]) -> MatrixDocument:
+        """The matrix with the rows of exactly these services, by name (those with no row
+        are left out); read by name, whatever the size of the matrix."""
+        return await self.select(MatrixQuery(services=tuple(services)))
+
+    async def select(self, query: MatrixQuery) -> MatrixDocument:
+        """The matrix's rows that `query` chooses (`GET /api/matrix` with its parameters);
+        paged, the body also has `total` and `next_cursor`.
+
+        Raises:
+            InvalidRequest: a parameter out of range, or a cursor this server did not issue.
+        """
+        if query.services is None and not query.indexed:
+            return await self.document(query.service)
+        query.index_query().check()
+        seq = self._head()
+        tail = await self._cached(("rows", query), seq, self._rows_page_json, query, seq)
+        body = b'{"generated_at":%s,%s' % (self._generated(), tail)
+        return MatrixDocument(seq, body)
+
+    def _generated(self) -> bytes:
+        return json.dumps(format_rfc3339(self.clock())).encode()
+
+    async def _cached(
+        self, key: object, seq: int, build: Callable[..., bytes], *args: object
+    ) -> bytes:
+        cached = self._pages.get(key)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        body = await self._read(build, *args)
+        # Only answers of the newest position are ever reused: the others go at once (a
+        # window of 500 rows is ~3 MB).
+        pages = {k: v for k, v in self._pages.items() if v[0] == seq}
+        self._pages = pages if len(pages) < 64 else {}
+        self._pages[key] = (seq, body)
+        return body
+
+    def _environments(self, seq: int) -> list[str]:
+        """The environments in engine order, as of `seq` at least (on a reader thread)."""
+        kept_seq, order = self._order
+        if kept_seq != seq:
+            order = order_environments(self.store.environments(), self.environment_order)
+            self._order = (seq, order)
+        return order
+
+    def _index_page(self, query: IndexQuery, seq: int) -> tuple[list[str], IndexPage]:
+        order = self._environments(seq)
+        return order, self._services.page(self.store, query, counts=order)
+
+    def _index_json(self, query: IndexQuery, seq: int) -> bytes:
+        order = self._environments(seq)
+        tail = self._services.page_json(self.store, query, order)
+        return b'"environments":%s,%s' % (json.dumps(order).encode(), tail)
+
+    def _rows_page_json(self, query: MatrixQuery, seq: int) -> bytes:
+        order = self._environments(seq)
+        rank = {name: index for index, name in enumerate(order)}
+        extra = b""
+        if query.indexed:
+            only: set[str] | None = None if query.services is None else set(query.services)
+            if query.service is not None:
+                only = {query.service} if only is None else only & {query.service}
+            page = self._services.page(self.store, query.index_query(), only)
+            names = [entry.service for entry in page.services]
+            if query.paged:
+                tail = "null" if page.next_cursor is None else f'"{page.next_cursor}"'
+                extra = f',"total":{page.total},"next_cursor":{tail}'.encode()
+        else:
+            names = sorted(set(query.services or ()))
+            if query.service is not None:
+                names = [name for name in names if name == query.service]
+        rows = self._rows_of(names, rank)
+        return b'"environments":%s,"rows":%s%s}' % (json.dumps(order).encode(), rows, extra)
+
+    def _rows_of(self, names: list[str], rank: dict[str, int]) -> bytes:
+        """The `rows` of these services, in this order (on a reader thread)."""
+        if len(names) > _DIRECT:
+            return self._fragments.rows_json(self.store, names, rank)
+        by_service: dict[str, dict[str, str]] = {}
+        for record in self.store.service_slots(names):
+            view = view_slot(record.state)
+            if view is not None:
+                slots = by_service.setdefault(record.service, {})
+                slots[record.environment] = _slot_json(record.environment, view)
+        return _rows_json(((name, by_service.get(name)) for name in names), rank)
+
+
+__all__ = [
+    "MatrixDocument",
+    "MatrixIndexDocument",
+    "MatrixIndexPage",
+    "MatrixQuery",
+    "MatrixReader",
+]

@@ -100,14 +100,22 @@ async def read_access(engine: EngineDep, api_key: ApiKeyHeader = None) -> None:
 ReadAccess = Depends(read_access)
 
 
+REPEATABLE_QUERY: dict[str, frozenset[str]] = {"/api/matrix": frozenset({"services"})}
+"""Per path, the query parameters documented as arrays (`?services=a&services=b`)."""
+
+
 async def single_query_values(connection: HTTPConnection) -> None:
-    """Each query parameter is documented as one value: given twice, it is a `422`.
+    """Each query parameter is documented as one value (but those of `REPEATABLE_QUERY`):
+    given twice, it is a `422`.
 
     FastAPI would quietly keep one of them, and a caller would never learn which.
     """
     if connection.scope["type"] != "http":
         return
-    counts = Counter(name for name, _ in connection.query_params.multi_items())
+    arrays = REPEATABLE_QUERY.get(connection.scope["path"], frozenset())
+    counts = Counter(
+        name for name, _ in connection.query_params.multi_items() if name not in arrays
+    )
     repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise ProblemException(

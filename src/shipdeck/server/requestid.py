@@ -3,8 +3,8 @@ on the audit entries of the request."""
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +24,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        request_id = given.decode() if given and _SANE.match(given) else uuid.uuid4().hex
+        # 128 random bits in hex, as `uuid4().hex` gave (a fifth of its cost).
+        request_id = given.decode() if given and _SANE.match(given) else os.urandom(16).hex()
         token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -33,7 +34,14 @@ from .commands import ShipdeckCommands
 from .config import TuiConfig
 from .context import SortOrder
 from .governance import Governance
-from .messages import ConnectionUpdated, ResyncRequested, RowsArrived, broadcast
+from .messages import (
+    ConnectionUpdated,
+    MatrixOrdered,
+    ResyncRequested,
+    RowsArrived,
+    RowsLoaded,
+    broadcast,
+)
 from .model import CellChange, MatrixModel
 from .notify import tell
 from .paths import stylesheets
@@ -45,6 +53,9 @@ from .screens.history import HistoryScreen
 from .screens.logs import LogsScreen
 from .screens.matrix import MatrixScreen
 from .screens.promotion_detail import PromotionDetailScreen
+
+FIRST = 120
+"""Services loaded with the index at start: more than a tall terminal's screenful."""
 
 ClientFactory = Callable[[str], EngineClient]
 ASKING = "still asking the engine what you may do"
@@ -102,8 +113,10 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         """What the engine lets this user do (action keys show only what it allows)."""
         self.governance = Governance()
         """What awaits this user's approval; environments' locks and freezes."""
-        self._pending: list[DeploymentEvent] = []
+        self._pending: list[DeploymentArrived] = []
         self._loaded = False
+        self._asking: set[str] = set()
+        """Services whose cells were asked for and have not come yet."""
         if self.tui_config.keymap:
             self.set_keymap(self.tui_config.keymap)
         if self.tui_config.theme:
@@ -131,13 +144,62 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         self.refresh_governance()
 
     async def _load_matrix(self) -> None:
-        snapshot = await self.client.matrix()
-        fresh = MatrixModel.from_matrix(snapshot)
+        """The index, then the rows on screen, then the swap: no frame shows empty rows."""
+        screen = self._matrix_screen_or_none()
+        sort = "change" if screen is not None and screen.sort_by == "change" else "name"
+        index = await self.client.matrix_index(sort)
+        fresh = MatrixModel.from_index(index)
+        if sort == "change":
+            fresh.set_order_by_change(index)
+        wanted = (screen.window_of(fresh) if screen is not None else []) or fresh.names[:FIRST]
+        missing = fresh.missing(wanted)
+        if missing:  # a new model has no live rows yet: nothing of `recent` is missing
+            fresh.load(await self.client.matrix_window(missing), missing)
+        # Rows that reached the old model after the index was read are newer than it (those
+        # the window already has fold in again, harmlessly).
+        for seq, event in self.matrix.recent:
+            if seq > index.seq:
+                fresh.apply(event, seq)
         fresh.keep_pending(self.matrix)
         self.matrix = fresh
+        self._asking.clear()
         self._loaded = True
         self._flush_rows()
         broadcast(self, ResyncRequested())
+        # What is loaded stays: a collector pass need not walk it again (cursor-move tails).
+        gc.freeze()
+
+    def load_services(self, services: list[str]) -> None:
+        """Fetch the cells of `services` (scrolled into view), unless already on their way."""
+        wanted = [name for name in self.matrix.missing(services) if name not in self._asking]
+        if wanted and self._loaded:
+            self._asking.update(wanted)
+            self._load_window(self.matrix, wanted)
+
+    @work(group="window", exit_on_error=False)
+    async def _load_window(self, model: MatrixModel, services: list[str]) -> None:
+        try:
+            window = await self.client.matrix_window(services)
+        finally:
+            self._asking.difference_update(services)
+        if model is not self.matrix:
+            return  # replaced meanwhile (a resync): the new model asks for itself
+        if not model.load(window, services):
+            self.load_services(services)  # rows after it were already dropped: again
+            return
+        broadcast(self, RowsLoaded(services))
+
+    def order_by_change(self) -> None:
+        """Ask the engine for the services by last change (once per model)."""
+        if self.matrix.by_change is None and self._loaded:
+            self._load_order(self.matrix)
+
+    @work(exclusive=True, group="order", exit_on_error=False)
+    async def _load_order(self, model: MatrixModel) -> None:
+        index = await self.client.matrix_index("change")
+        if model is self.matrix:
+            model.set_order_by_change(index)
+            broadcast(self, MatrixOrdered())
 
     @work(exclusive=True, group="reload", exit_on_error=False)
     async def reload_matrix(self) -> None:
@@ -151,7 +213,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             if isinstance(item, DeploymentArrived):
                 if not self._pending:
                     self.call_later(self._flush_rows)
-                self._pending.append(item.event)
+                self._pending.append(item)
             elif isinstance(item, ResyncNeeded):
                 self.reload_matrix()
                 self.refresh_governance()
@@ -164,10 +226,10 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
     def _flush_rows(self) -> None:
         if not self._loaded or not self._pending:
             return
-        events, self._pending = self._pending, []
-        for event in events:
-            self._maybe_notify(self.matrix.apply(event))
-        broadcast(self, RowsArrived(events))
+        arrived, self._pending = self._pending, []
+        for item in arrived:
+            self._maybe_notify(self.matrix.apply(item.event, item.seq))
+        broadcast(self, RowsArrived([item.event for item in arrived]))
 
     def _maybe_notify(self, change: CellChange) -> None:
         if change.after is not Status.FAILURE or change.event.status is not Status.FAILURE:
@@ -258,6 +320,10 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         screen = LogsScreen()
         self.push_screen(screen)
         return screen
+
+    def _matrix_screen_or_none(self) -> MatrixScreen | None:
+        screen = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        return screen if isinstance(screen, MatrixScreen) else None
 
     def _matrix_screen(self) -> MatrixScreen:
         screen = self.screen_stack[1]

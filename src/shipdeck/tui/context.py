@@ -87,6 +87,12 @@ class Deck(Protocol):
     def show_logs(self) -> object:
         """The logs screen (the open one, or a new one)."""
 
+    def load_services(self, services: list[str]) -> None:
+        """Fetch these services' cells (they came into view)."""
+
+    def order_by_change(self) -> None:
+        """Ask the engine for the services by last change."""
+
     def sort_matrix(self, order: SortOrder) -> None:
         """Sort the matrix."""
 

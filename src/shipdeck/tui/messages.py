@@ -37,6 +37,18 @@ class RowsArrived(Message):
 
 
 @dataclass
+class RowsLoaded(Message):
+    """The cells of these services came from the engine (they scrolled into view)."""
+
+    services: list[str]
+
+
+@dataclass
+class MatrixOrdered(Message):
+    """The engine's order of services by last change arrived."""
+
+
+@dataclass
 class ResyncRequested(Message):
     """Rows were missed: screens refetch what they show."""
 

@@ -18,6 +18,7 @@ from .records import (
     DeploymentQuery,
     EnvironmentRecord,
     ExecutionRecord,
+    ImportProgress,
     KeyRecord,
     NewDeploymentRow,
     NewLogLine,
@@ -27,6 +28,12 @@ from .records import (
     StoredLogLine,
     Writes,
 )
+
+SlotSummary = tuple[str, str, str, int, int]
+"""A slot from its light columns: `(service, environment, current status, last change,
+changed_seq)`; the last change (µs) is the later of `cur_at` and `oth_at`: of the slot's
+current row and its latest non-effective one. Plain tuples: the matrix index reads 80,000
+of them at its first build."""
 
 
 class Store(Protocol):
@@ -134,6 +141,18 @@ class Store(Protocol):
         """
         ...
 
+    def slot_summaries(self, *, changed_after: int | None = None) -> list[SlotSummary]:
+        """The light columns of every slot that has an effective row (a current one), in no
+        order: what the matrix index needs, without the row documents.
+
+        `changed_after` as in `slots`.
+        """
+        ...
+
+    def service_slots(self, services: Sequence[str]) -> list[SlotRecord]:
+        """Every slot of these services (unknown ones have none), in no order."""
+        ...
+
     def services(self) -> list[str]:
         """Distinct services, sorted."""
         ...
@@ -232,4 +251,26 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release every connection."""
+        ...
+
+    def import_deployments(
+        self,
+        rows: Sequence[NewDeploymentRow],
+        audit: AuditEntry | None,
+        progress: ImportProgress,
+        after: int,
+    ) -> int:
+        """Append a batch of imported rows as `append_deployments` does (each folded into its
+        slot and logged as an event), the batch's audit entry and the new `progress` of their
+        source, in one transaction: after a crash the stored progress names exactly the last
+        line whose rows are stored. Returns the last event's number (0 without rows).
+
+        Raises:
+            ImportConflict: the source's stored progress is not at line `after` (0: none);
+                nothing is written.
+        """
+        ...
+
+    def import_progress(self, source: str) -> ImportProgress | None:
+        """How far the imports of `source` got, or `None` before its first batch."""
         ...

@@ -8,12 +8,14 @@ dialect says differently (`_LIKE`, `_EXECUTION_ORDER`, `_message`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from ...domain import Role, to_micros
+from .base import SlotSummary
 from .codec import (
     AUDIT_COLUMNS,
     EXECUTION_COLUMNS,
@@ -36,6 +38,8 @@ from .records import (
     EnvironmentRecord,
     ExecutionRecord,
     IdempotencyConflict,
+    ImportConflict,
+    ImportProgress,
     KeyRecord,
     NewDeploymentRow,
     PromotionRecord,
@@ -47,6 +51,13 @@ from .records import (
 )
 
 SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
+_SELECT_SLOT_SUMMARIES = (
+    "SELECT service, environment, cur_status,"
+    " CASE WHEN oth_at > cur_at THEN oth_at ELSE cur_at END, changed_seq"
+    " FROM slots WHERE cur_at IS NOT NULL"
+)
+_IN_LIST = 500
+"""Values bound in one `IN (…)` (far below every backend's limit on parameters)."""
 _SELECT_PROMOTIONS = f"SELECT {columns(field_names(PromotionRecord))} FROM promotions"
 _SELECT_EXECUTIONS = f"SELECT {columns(EXECUTION_COLUMNS)} FROM executions"
 _SELECT_AUDIT = f"SELECT seq, {columns(AUDIT_COLUMNS)}, prev_hash, hash FROM audit"
@@ -219,6 +230,21 @@ class Queries:
         sql = SELECT_SLOTS + sql + " ORDER BY service, environment"
         return [slot_from_row(row) for row in self._rows(sql, args)]
 
+    def slot_summaries(self, *, changed_after: int | None = None) -> list[SlotSummary]:
+        sql = _SELECT_SLOT_SUMMARIES
+        if changed_after is None:
+            return self._rows(sql)
+        return self._rows(sql + " AND changed_seq > ?", (changed_after,))
+
+    def service_slots(self, services: Sequence[str]) -> list[SlotRecord]:
+        wanted = list(dict.fromkeys(services))
+        found: list[SlotRecord] = []
+        for start in range(0, len(wanted), _IN_LIST):
+            names = wanted[start : start + _IN_LIST]
+            sql = SELECT_SLOTS + f" WHERE service IN ({', '.join('?' * len(names))})"
+            found.extend(slot_from_row(row) for row in self._rows(sql, names))
+        return found
+
     def services(self) -> list[str]:
         return [str(s) for (s,) in self._rows("SELECT DISTINCT service FROM slots")]
 
@@ -370,3 +396,76 @@ class Queries:
             key_from_row(row)
             for row in self._rows(SELECT_KEYS + " ORDER BY k.created_at, k.key_id")
         ]
+
+    # -- imports -------------------------------------------------------------------
+
+    def _append_rows(self, tx: Any, rows: Sequence[NewDeploymentRow], now: int) -> int:
+        """`_append_row` of many rows (a backend may do it in fewer statements); the last
+        event's number (0 without rows)."""
+        last = 0
+        for row in rows:
+            last = self._append_row(tx, row, now).seq
+        return last
+
+    def import_deployments(
+        self,
+        rows: Sequence[NewDeploymentRow],
+        audit: AuditEntry | None,
+        progress: ImportProgress,
+        after: int,
+    ) -> int:
+        now = _now()
+        with self._write() as tx:
+            found = tx.execute(
+                "SELECT line FROM import_sources WHERE source = ?", (progress.source,)
+            ).fetchone()
+            line = 0 if found is None else int(found[0])
+            if line != after:
+                raise ImportConflict(
+                    f"the import of {progress.source} is at line {line}, not {after}: another"
+                    " import of the same source ran meanwhile (run one at a time)"
+                )
+            last = self._append_rows(tx, rows, now)
+            if audit is not None:
+                self._append_audit(tx, audit)
+            tx.execute(
+                "INSERT INTO import_sources (source, line, bytes, digest, imported, rejected,"
+                " rejections, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET line = excluded.line,"
+                " bytes = excluded.bytes, digest = excluded.digest,"
+                " imported = excluded.imported, rejected = excluded.rejected,"
+                " rejections = excluded.rejections, updated_at = excluded.updated_at",
+                (
+                    progress.source,
+                    progress.line,
+                    progress.bytes,
+                    progress.digest,
+                    progress.imported,
+                    progress.rejected,
+                    json.dumps([list(r) for r in progress.rejections], ensure_ascii=False),
+                    progress.started_at,
+                    progress.updated_at,
+                ),
+            )
+        return last
+
+    def import_progress(self, source: str) -> ImportProgress | None:
+        row = self._one(
+            "SELECT source, line, bytes, digest, imported, rejected, rejections, started_at,"
+            " updated_at FROM import_sources WHERE source = ?",
+            (source,),
+        )
+        if row is None:
+            return None
+        source, line, size, digest, imported, rejected, rejections, started_at, updated_at = row
+        return ImportProgress(
+            str(source),
+            int(line),
+            int(size),
+            str(digest),
+            int(imported),
+            int(rejected),
+            tuple((int(n), str(reason)) for n, reason in json.loads(rejections)),
+            int(started_at),
+            int(updated_at),
+        )

@@ -251,3 +251,31 @@ class Committed:
     value: object = None
     replayed: bool = False
     """True when an earlier answer to the same `Idempotency-Key` was returned instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """How far `shipdeck import` got in one source, committed with each batch it imported."""
+
+    source: str
+    """The file's path, or a name given for the input."""
+    line: int
+    """The last line whose outcome is stored: every line up to it was imported or rejected."""
+    bytes: int
+    """The input's length up to the end of `line`."""
+    digest: str
+    """SHA-256 (hex) of those bytes: a resumed input must begin with the same ones."""
+    imported: int
+    """Rows imported from the source so far."""
+    rejected: int
+    """Lines refused so far."""
+    rejections: tuple[tuple[int, str], ...]
+    """The first refused lines, `(line, reason)`, as many as a summary lists."""
+    started_at: int
+    """µs: when the first batch of the source was committed."""
+    updated_at: int
+    """µs: when the last one was."""
+
+
+class ImportConflict(StoreError):
+    """Another import of the same source moved its progress meanwhile."""

@@ -14,8 +14,15 @@ from ...client import DeploymentFilters
 from ...domain import Status
 from ..actions import ActionTarget, slot_target
 from ..context import SortOrder
-from ..messages import EnvironmentUpdated, PendingChanged, ResyncRequested, RowsArrived
-from ..model import fuzzy_match, upcoming
+from ..messages import (
+    EnvironmentUpdated,
+    MatrixOrdered,
+    PendingChanged,
+    ResyncRequested,
+    RowsArrived,
+    RowsLoaded,
+)
+from ..model import MatrixModel, matcher, upcoming
 from ..notify import tell
 from ..widgets.deck_header import DeckHeader
 from ..widgets.matrix_columns import MatrixColumns
@@ -94,15 +101,31 @@ class MatrixScreen(ActingScreen):
 
     # -- data --------------------------------------------------------------------------
 
-    def visible_services(self) -> list[str]:
-        """Services after the filter, in the chosen order."""
-        model = self.deck.matrix
-        names = [
-            s for s in model.services() if not self.filter_text or fuzzy_match(self.filter_text, s)
-        ]
-        if self.sort_by == "change":
-            names.sort(key=lambda s: (-model.last_change.get(s, 0), s))
+    def visible_services(self, model: MatrixModel | None = None) -> list[str]:
+        """Services after the filter, in the chosen order (the engine's, by last change)."""
+        model = self.deck.matrix if model is None else model
+        if self.sort_by == "change" and model.by_change is not None:
+            names = [name for _, name in model.by_change]
+        else:
+            names = list(model.services())
+            if self.sort_by == "change":  # until the engine's order comes
+                last = model.last_change
+                names.sort(key=lambda s: (-last.get(s, 0), s))
+        if self.filter_text:
+            match = matcher(self.filter_text)
+            names = [name for name in names if match(name)]
         return names
+
+    def window_of(self, model: MatrixModel) -> list[str]:
+        """The services this screen would show of `model` around where its cursor is."""
+        grid = self.query_one(MatrixGrid)
+        names = self.visible_services(model)
+        service, _ = grid.focused_slot
+        height = max(1, grid.size.height)
+        top = int(grid.scroll_offset.y)
+        if service in names and not top <= names.index(service) < top + height:
+            top = max(0, names.index(service) - height // 2)
+        return names[max(0, top - height) : top + 2 * height]
 
     def redraw(self) -> None:
         """Show the app's model (after a snapshot, live rows, a filter or a sort)."""
@@ -111,6 +134,34 @@ class MatrixScreen(ActingScreen):
         grid.show(self.deck.matrix, self.visible_services(), keep=service)
         self._columns()
         self._panel()
+        self._want()
+
+    def _want(self) -> None:
+        """Ask for the cells of the services in view (and a screenful either side)."""
+        grid = self.query_one(MatrixGrid)
+        missing = self.deck.matrix.missing(grid.window())
+        if missing:
+            self.deck.load_services(missing)
+
+    @on(MatrixGrid.WindowMoved)
+    def _moved(self) -> None:
+        self._want()
+
+    @on(RowsLoaded)
+    def _rows_loaded(self, message: RowsLoaded) -> None:
+        grid = self.query_one(MatrixGrid)
+        if grid.model is not self.deck.matrix:
+            self.redraw()
+            return
+        grid.refresh_services(set(message.services))
+        if grid.focused_slot[0] in message.services:
+            self._panel()
+        self._want()
+
+    @on(MatrixOrdered)
+    def _ordered(self) -> None:
+        if self.sort_by == "change":
+            self.redraw()
 
     def _columns(self) -> None:
         grid = self.query_one(MatrixGrid)
@@ -135,8 +186,7 @@ class MatrixScreen(ActingScreen):
         changed = {event.service for event in message.events}
         shown = set(grid.services)
         appeared = any(
-            service not in shown
-            and (not self.filter_text or fuzzy_match(self.filter_text, service))
+            service not in shown and (not self.filter_text or matcher(self.filter_text)(service))
             for service in changed
         )
         if (
@@ -149,6 +199,7 @@ class MatrixScreen(ActingScreen):
         grid.refresh_services(changed)
         if grid.focused_slot[0] in changed:
             self._panel()
+        self._want()  # a row may have to come again from the engine
 
     @on(PendingChanged)
     def _sent(self, message: PendingChanged) -> None:
@@ -160,6 +211,9 @@ class MatrixScreen(ActingScreen):
         """The focused slot."""
         service, env = self.query_one(MatrixGrid).focused_slot
         if service is None or env is None:
+            return None
+        if not self.deck.matrix.loaded(service):
+            tell(self, "hint", "This row is still loading from the engine; try again")
             return None
         return slot_target(service, env, self.deck.matrix.cell(service, env))
 
@@ -207,6 +261,8 @@ class MatrixScreen(ActingScreen):
 
     def action_sort(self) -> None:
         self.sort_by = "change" if self.sort_by == "name" else "name"
+        if self.sort_by == "change":
+            self.deck.order_by_change()
         tell(self, "hint", f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}")
 
     def watch_sort_by(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -137,6 +138,8 @@ class HistoryTable(ScrollView, can_focus=True):
         self.fetching = False
         self.trimmed = False
         """Older rows were dropped from memory to make room for live ones."""
+        self._paint: _Paint | None = None
+        """Styles and columns of the render pass under way (see `render_lines`)."""
 
     # -- data --------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class HistoryTable(ScrollView, can_focus=True):
 
     def extend(self, events: list[DeploymentEvent], has_more: bool) -> None:
         """Append an older page."""
+        first_new = len(self.rows)
         for event in events:
             if event.id not in self._ids:
                 self._ids.add(event.id)
@@ -157,7 +161,7 @@ class HistoryTable(ScrollView, can_focus=True):
                 self._keys.append(_sort_key(event))
         self.has_more = has_more
         self.fetching = False
-        self._resize()
+        self._resize(appended_from=first_new)
         self._maybe_need_more()
 
     def insert_live(self, event: DeploymentEvent) -> bool:
@@ -188,10 +192,29 @@ class HistoryTable(ScrollView, can_focus=True):
         self.cursor = min(self.cursor, len(self.rows) - 1)
         self.has_more, self.trimmed = False, True
 
-    def _resize(self) -> None:
+    def _resize(self, appended_from: int | None = None) -> None:
+        """Fit the scroll area to the rows and repaint.
+
+        `appended_from`: rows were only appended, from that index on. The table keeps its
+        place on screen then, so the screen needs no new layout — which setting
+        `virtual_size` asks for, and which repaints the whole table: one extra full frame
+        for every page a held page-down fetches (one every two or three presses). Only
+        the lines from the old end on are repainted (the "loading" line, and new rows
+        when the view reaches them); the scrollbar is updated as a layout would.
+        """
         tail = 1 if self.has_more or self.trimmed else 0
-        self.virtual_size = Size(0, len(self.rows) + tail)
-        self.refresh()
+        size = Size(0, len(self.rows) + tail)
+        update_scrollbars = getattr(self, "_scroll_update", None)
+        if appended_from is None or update_scrollbars is None or not self.size.height:
+            self.virtual_size = size
+            self.refresh()
+            return
+        self.set_reactive(HistoryTable.virtual_size, size)
+        update_scrollbars(size)  # Textual's own no-layout path (it lays out if they show/hide)
+        top = appended_from - int(self.scroll_offset.y)
+        if top < self.size.height:
+            top = max(0, top)
+            self.refresh(Region(0, top, self.size.width, self.size.height - top))
 
     @property
     def current(self) -> DeploymentEvent | None:
@@ -237,28 +260,47 @@ class HistoryTable(ScrollView, can_focus=True):
     def _style(self, kind: str) -> Style:
         return self.get_component_rich_style(f"history-table--{kind}", partial=True)
 
+    def _make_paint(self) -> _Paint:
+        base = self.rich_style
+        cursor = base + self._style("cursor")
+        kinds = ["dim", *(s.value for s in Status)]
+        components = {kind: self._style(kind) for kind in kinds}
+        return _Paint(
+            width=self.size.width,
+            columns=visible_columns(self.size.width),
+            base=base,
+            plain={"": base} | {kind: base + style for kind, style in components.items()},
+            cursor={"": cursor} | {kind: cursor + style for kind, style in components.items()},
+        )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles and columns once per pass, not per line: `rich_style` walks the ancestors
+        # and each component style looks its rules up (a third of a full repaint's time).
+        self._paint = self._make_paint()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
     def header_text(self) -> str:
         """Column titles at the widget's width (the screen shows them above the table)."""
         return "".join(t.ljust(w) for t, w in visible_columns(self.size.width))
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        paint = self._paint or self._make_paint()
+        width, base = paint.width, paint.base
         index = self.scroll_offset.y + y
-        base = self.rich_style
         if index == len(self.rows) and self.trimmed:
             note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
-            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
-        if index == len(self.rows) and self.trimmed:
-            note = "  older rows were dropped from memory — ctrl+r reloads from the newest"
-            return Strip([Segment(note, base + self._style("dim"))]).adjust_cell_length(width, base)
+            return Strip([Segment(note, paint.plain["dim"])]).adjust_cell_length(width, base)
         if index == len(self.rows) and self.has_more:
-            return Strip(
-                [Segment("  loading older rows…", base + self._style("dim"))]
-            ).adjust_cell_length(width, base)
+            return Strip([Segment("  loading older rows…", paint.plain["dim"])]).adjust_cell_length(
+                width, base
+            )
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
         event = self.rows[index]
-        style = base + self._style("cursor") if index == self.cursor else base
+        styles = paint.cursor if index == self.cursor else paint.plain
         values = {
             "when": event.happened_at.strftime("%m-%d %H:%M:%S")
             if width >= 90
@@ -270,11 +312,33 @@ class HistoryTable(ScrollView, can_focus=True):
             "actor": sanitize(event.actor) or "-",
             "deployment": sanitize(event.deployment_id),
         }
+        # Neighbouring columns of one style go in one segment (the same cells, fewer
+        # segments for Textual to crop, divide and filter on every frame).
         segments = []
-        for title, size in visible_columns(width):
+        texts: list[str] = []
+        style = None
+        for title, size in paint.columns:
             text = values[title]
             if cell_len(text) > size - 1:
                 text = text[: max(0, size - 2)] + "…"
             kind = event.status.value if title == "status" else ("dim" if title == "when" else "")
-            segments.append(Segment(text.ljust(size), style + self._style(kind) if kind else style))
+            if styles[kind] is not style and texts:
+                segments.append(Segment("".join(texts), style))
+                texts = []
+            style = styles[kind]
+            texts.append(text.ljust(size))
+        segments.append(Segment("".join(texts), style))
         return Strip(segments).adjust_cell_length(width, base)
+
+
+@dataclass(frozen=True, slots=True)
+class _Paint:
+    """What every line of one render pass shares."""
+
+    width: int
+    columns: list[tuple[str, int]]
+    base: Style
+    plain: dict[str, Style]
+    """Segment style by kind (`""`, `dim`, a status) on a row without the cursor."""
+    cursor: dict[str, Style]
+    """The same on the cursor's row."""

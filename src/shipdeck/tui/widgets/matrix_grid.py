@@ -33,6 +33,8 @@ from ..model import Cell, MatrixModel, PendingAction, previous_failed, upcoming
 from ..sanitize import sanitize
 
 MIN_CELL = 8
+LOADING = "…"
+"""A cell of a row whose cells have not come from the engine yet."""
 AGE_REFRESH_S = 2.0
 Part = tuple[str, str]  # (text, component suffix)
 
@@ -229,6 +231,9 @@ class MatrixGrid(ScrollView, can_focus=True):
             self.service = service
             self.environment = environment
 
+    class WindowMoved(Message):
+        """Other services came into view (scrolled, resized): their cells may be needed."""
+
     def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._clock = clock
@@ -281,6 +286,24 @@ class MatrixGrid(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self.virtual_size = Size(0, len(self.services))
+        # The slot panel below grows and shrinks with what it shows: keep the cursor in view.
+        self.call_after_refresh(self._keep_cursor_in_view)
+        self.post_message(self.WindowMoved())
+
+    def _keep_cursor_in_view(self) -> None:
+        self.scroll_to_region(Region(0, self.cursor_row, 1, 1), animate=False, force=True)
+
+    def window(self, margin: int | None = None) -> list[str]:
+        """The services on screen, and `margin` rows (default: a screenful) either side."""
+        height = max(1, self.size.height)
+        margin = height if margin is None else margin
+        top = int(self.scroll_offset.y)
+        return self.services[max(0, top - margin) : top + height + margin]
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if int(old) != int(new):
+            self.post_message(self.WindowMoved())
 
     # -- cursor ------------------------------------------------------------------------
 
@@ -330,6 +353,11 @@ class MatrixGrid(ScrollView, can_focus=True):
         row_style = base + self._style("cursor-row") if on_row else base
         label = service_label(service, layout.service_width)
         segments = [Segment(label, row_style + self._style("service"))]
+        if not self.model.loaded(service):
+            # On its way from the engine (scrolled into view); painted again when it comes.
+            loading = Segment(LOADING.ljust(layout.cell_width), row_style + self._style("dim"))
+            segments.extend(loading for _ in self.model.environments)
+            return Strip(segments).adjust_cell_length(width, base)
         now = self._clock()
         for col, env in enumerate(self.model.environments):
             cell = self.model.cell(service, env)

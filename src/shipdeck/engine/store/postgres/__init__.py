@@ -124,5 +124,10 @@ class PostgresStore(Connections, Queries):
             conn.execute("SELECT pg_notify('shipdeck_keys', %s)", (key_id,))
         return cursor.rowcount > 0
 
+    # -- imports ---------------------------------------------------------------------
+
+    def _append_rows(self, tx: Transaction, rows: Sequence[NewDeploymentRow], now: int) -> int:
+        return append_rows(tx, rows, now)[-1].seq if rows else 0
+
 
 __all__ = ["PostgresStore"]

@@ -15,7 +15,7 @@ from ..queries import Queries
 from ..records import AuditEntry, NewDeploymentRow, NewLogLine, StoredEvent, StoredLogLine, Writes
 from .audit import append_audit
 from .connection import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS, Connections, sqlite_path
-from .deployments import append_row
+from .deployments import append_row, append_rows
 from .events import append_event
 from .governance import write_governance
 
@@ -95,6 +95,13 @@ class SQLiteStore(Connections, Queries):
                 (revoked_at, key_id),
             )
         return bool(cursor.rowcount > 0)
+
+    # -- imports ---------------------------------------------------------------------
+
+    def _append_rows(
+        self, tx: sqlite3.Connection, rows: Sequence[NewDeploymentRow], now: int
+    ) -> int:
+        return append_rows(tx, rows, now)
 
 
 __all__ = [

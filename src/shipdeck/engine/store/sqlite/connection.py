@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,13 @@ from typing import Any
 from .. import migrate as migrations
 from ..records import StoreError
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 10_000
 AUTOCHECKPOINT_PAGES = 16_384
+WATCH_EVERY_S = 0.25
+"""How often a watched file is checked for events another process committed."""
+_EVENT_HEAD = "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
 
 
 def sqlite_path(url: str) -> Path:
@@ -43,6 +49,9 @@ class Connections:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._own_head = 0
+        """The event head after this process's latest write (its own events)."""
+        self._watcher: _Watcher | None = None
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -97,16 +106,40 @@ class Connections:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if self._watcher is not None and _head(conn) > self._own_head:
+                    self._watcher.elsewhere = True  # committed by another process since
                 yield conn
+                head = _head(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            before, self._own_head = self._own_head, max(self._own_head, head)
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                self._own_head = before
+                raise
 
     # -- replicas --------------------------------------------------------------------
 
-    def watch(self, callback: object) -> None:
-        """One process writes a SQLite file at a time: nothing to hear from others."""
+    def watch(self, callback: Callable[[str, str], None]) -> None:
+        """Tell `callback("events", "")` when another process (`shipdeck import`, a second
+        engine on the file) has committed events: the file's event head is checked every
+        `WATCH_EVERY_S` against what this process wrote itself."""
+        # What is there now is not news. Read before taking the lock: a thread's first
+        # read opens its connection, which takes it.
+        head = self._told_head()
+        with self._lock:
+            if self._watcher is None:
+                self._own_head = max(self._own_head, head)
+                self._watcher = _Watcher(self, callback)
+                self._watcher.start()
+            else:
+                self._watcher.callback = callback
+
+    def _told_head(self) -> int:
+        """The file's event head, read on the calling thread's connection."""
+        return _head(self._conn)
 
     def lead(self) -> bool:
         """The only process on the file does its housekeeping."""
@@ -129,8 +162,49 @@ class Connections:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _head(conn: sqlite3.Connection) -> int:
+    row = conn.execute(_EVENT_HEAD).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+class _Watcher(threading.Thread):
+    """Checks a file's event head for what other processes committed (see `watch`)."""
+
+    def __init__(self, store: Connections, callback: Callable[[str, str], None]) -> None:
+        super().__init__(name="shipdeck-sqlite-watch", daemon=True)
+        self._store = store
+        self.callback = callback
+        self.elsewhere = False
+        """Set by a write that found events it did not write (between two of its own)."""
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self is not threading.current_thread():
+            self.join(timeout=5)
+
+    def run(self) -> None:
+        store = self._store
+        seen = 0
+        while not self._stopping.wait(WATCH_EVERY_S):
+            try:
+                head = store._told_head()
+            except sqlite3.Error:  # busy, or closing: the next round tells
+                continue
+            if head > max(seen, store._own_head) or self.elsewhere:
+                self.elsewhere = False
+                try:
+                    self.callback("events", "")
+                except Exception:  # the watcher's problem must not end watching
+                    log.exception("a store watcher failed")
+            seen = max(seen, head)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
-from ....domain import SlotEntry, SlotState, fold_slot
+from ....domain import SlotEntry, SlotState, Status, fold_slot
 from ..codec import SLOT_COLUMNS, columns, placeholders, slot_from_row, slot_values
 from ..queries import SELECT_SLOTS
 from ..records import NewDeploymentRow, StoredEvent
@@ -46,3 +47,55 @@ def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> Sto
     state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
     conn.execute(_PUT_SLOT, slot_values(row.service, row.environment, state, seq))
     return StoredEvent(seq, "deployment", row.service, row.doc)
+
+
+def append_rows(conn: sqlite3.Connection, rows: Sequence[NewDeploymentRow], now: int) -> int:
+    """`append_row` of many rows (inside a write), in a few statements; returns the last
+    event's number (0 without rows). Arrivals and event numbers are those SQLite gives one
+    by one (one more than the largest so far: no other writer can insert meanwhile); each
+    slot touched is read once, folded and written once."""
+    if not rows:
+        return 0
+    (last_arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) FROM deployments").fetchone()
+    found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    first_seq = (0 if found is None else int(found[0])) + 1
+    first_arrival = int(last_arrival) + 1
+    inserts = []
+    events = []
+    changed: dict[tuple[str, str], int] = {}
+    # `fold_slot` keeps per kind of status the latest row, whatever the order rows come
+    # in: of a slot's rows with one status only the latest can change it.
+    latest: dict[tuple[str, str, Status], tuple[int, int, NewDeploymentRow]] = {}
+    for offset, r in enumerate(rows):
+        arrival, seq = first_arrival + offset, first_seq + offset
+        service, environment, status, at = r.service, r.environment, r.status, r.happened_at
+        values = (arrival, r.id, r.deployment_id, service, environment, status.value, at, r.actor)
+        inserts.append((*values, r.doc))
+        events.append((seq, "deployment", service, r.doc, now, r.id))
+        changed[(service, environment)] = seq
+        kind = (service, environment, status)
+        held = latest.get(kind)
+        if held is None or (at, arrival) > held[:2]:
+            latest[kind] = (at, arrival, r)
+    conn.executemany(
+        "INSERT INTO deployments (arrival, id, deployment_id, service, environment, status,"
+        " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        inserts,
+    )
+    conn.executemany(
+        "INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        events,
+    )
+    select = SELECT_SLOTS + " WHERE service = ? AND environment = ?"
+    states: dict[tuple[str, str], SlotState[str]] = {}
+    for key in changed:
+        slot = conn.execute(select, key).fetchone()
+        states[key] = SlotState() if slot is None else slot_from_row(slot).state
+    for at, arrival, r in latest.values():
+        key = (r.service, r.environment)
+        states[key] = fold_slot(states[key], SlotEntry(at, arrival, r.status, r.doc))
+    conn.executemany(
+        _PUT_SLOT, [slot_values(key[0], key[1], states[key], seq) for key, seq in changed.items()]
+    )
+    return first_seq + len(rows) - 1
