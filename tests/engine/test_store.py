@@ -46,6 +46,32 @@ def test_new_database_is_migrated_and_in_wal_mode(db_url: str, tmp_path: Path) -
         conn.close()
 
 
+@sqlite_only
+def test_slot_summaries_and_environments_read_an_index_not_the_table(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The matrix index's reads (every index request, every window) never scan the slot
+    table with its row documents: a covering index answers them (migration 0008)."""
+    from shipdeck.engine.store.queries import _SELECT_SLOT_SUMMARIES
+
+    open_store(db_url).close()
+    conn = sqlite3.connect(tmp_path / "shipdeck.db")
+    try:
+        plans = {
+            sql: " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+            for sql, args in [
+                (_SELECT_SLOT_SUMMARIES, ()),
+                (_SELECT_SLOT_SUMMARIES + " AND changed_seq > ?", (5,)),
+                ("SELECT DISTINCT environment FROM slots", ()),
+            ]
+        }
+    finally:
+        conn.close()
+    for sql, plan in plans.items():
+        assert "COVERING INDEX" in plan, (sql, plan)
+    assert "changed_seq>?" in plans[_SELECT_SLOT_SUMMARIES + " AND changed_seq > ?"]
+
+
 @pytest.mark.parametrize(
     "url", ["mysql://x/y", "sqlite://relative.db", "sqlite:///", "sqlite:///:memory:"]
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
 from textual import on, work
 from textual.app import App
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
@@ -28,6 +28,7 @@ from ..client import (
 )
 from ..domain import DeploymentEvent, Status, utc_now
 from ..domain.promotions import PromotionView
+from . import heap
 from .app_actions import ActionsMixin
 from .app_governance import GovernanceMixin
 from .commands import ShipdeckCommands
@@ -167,7 +168,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         self._flush_rows()
         broadcast(self, ResyncRequested())
         # What is loaded stays: a collector pass need not walk it again (cursor-move tails).
-        gc.freeze()
+        heap.freeze()
 
     def load_services(self, services: list[str]) -> None:
         """Fetch the cells of `services` (scrolled into view), unless already on their way."""
@@ -187,6 +188,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         if not model.load(window, services):
             self.load_services(services)  # rows after it were already dropped: again
             return
+        heap.freeze()  # the rows stay until dropped (freed then by reference counting)
         broadcast(self, RowsLoaded(services))
 
     def order_by_change(self) -> None:
@@ -273,6 +275,12 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`go_back` is hidden on the matrix: there is nothing under it."""
         return not (action == "go_back" and len(self.screen_stack) <= 2)
+
+    def pop_screen(self) -> AwaitComplete:
+        """Close the top screen; its objects go back to the cycle collector (`heap`)."""
+        closing = super().pop_screen()
+        heap.release_later()
+        return closing
 
     def action_go_back(self) -> None:
         if len(self.screen_stack) > 2:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import gc
 import shlex
 from typing import Any, ClassVar
 
@@ -15,6 +12,7 @@ from textual.widgets import Footer, Input, Static
 
 from ...client import DeploymentFilters
 from ...domain import DeploymentEvent, Status
+from .. import heap
 from ..actions import ActionTarget, row_target
 from ..messages import ResyncRequested, RowsArrived
 from ..notify import tell
@@ -25,9 +23,6 @@ from ._acting import ActingScreen, action_bindings
 from ._deck import key_bindings
 
 PAGE_SIZE = 100
-HEAP_SETTLE_DELAY = 0.25
-"""Seconds from the screen closing to the collection that frees it (by then Textual has let
-go of it)."""
 _KEYS = {
     "service": "service",
     "env": "environment",
@@ -36,15 +31,6 @@ _KEYS = {
     "actor": "actor",
     "id": "deployment_id",
 }
-
-
-def settle_heap() -> None:
-    """Collect once, then freeze what lives on (what the app keeps: the matrix, its screens).
-
-    Later full collections walk only what is made after; this one frees closed screens.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class FilterSyntaxError(ValueError):
@@ -184,20 +170,11 @@ class HistoryScreen(ActingScreen):
         # generation with the rest of the app (~125,000 objects), every full collection
         # walks them all: 60–85 ms, one every ~1.5 s of paging (the rows and the strips
         # drawn for each page push ~30,000 objects through), which made the page-down p99.
-        # Frozen, a full collection walks only what was made since. Cheap: `freeze` only
-        # moves the generations' lists.
-        gc.freeze()
+        # Frozen, a full collection walks only what was made since (`heap`).
+        heap.freeze()
 
     def on_unmount(self) -> None:
-        # Frozen objects are never collected, and a closed screen is freed only by the
-        # cycle collector: give everything back to it now, and once Textual has let go of
-        # this screen, collect once and freeze what lives on. The callback runs in an empty
-        # context: the current one names this screen (Textual's active message pump) and
-        # would keep it alive through that collection.
-        gc.unfreeze()
-        asyncio.get_running_loop().call_later(
-            HEAP_SETTLE_DELAY, settle_heap, context=contextvars.Context()
-        )
+        heap.release_later()  # frozen, this closed screen would never be collected
 
     def action_target(self) -> ActionTarget | None:
         """The focused row."""

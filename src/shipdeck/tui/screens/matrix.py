@@ -80,6 +80,8 @@ class MatrixScreen(ActingScreen):
     """`name` or `change` (most recent first)."""
 
     _columns_shown = 0
+    _matched: tuple[MatrixModel, int, str, set[str]] | None = None
+    """The last filter's matches: of which model, at how many names, for which text."""
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
@@ -112,9 +114,26 @@ class MatrixScreen(ActingScreen):
                 last = model.last_change
                 names.sort(key=lambda s: (-last.get(s, 0), s))
         if self.filter_text:
-            match = matcher(self.filter_text)
-            names = [name for name in names if match(name)]
+            matching = self._matching(model, self.filter_text)
+            names = [name for name in names if name in matching]
         return names
+
+    def _matching(self, model: MatrixModel, text: str) -> set[str]:
+        """The services of `model` that `text` matches. Typing extends the text, and a name
+        that matches the longer text matched the shorter one (the test is the characters in
+        order): then only the previous matches are tried, not all 10,000 names again."""
+        match = matcher(text)
+        kept = self._matched
+        if kept is not None and kept[0] is model and kept[1] == len(model.names):
+            if kept[2] == text:
+                return kept[3]
+            if text.startswith(kept[2]):
+                found = {name for name in kept[3] if match(name)}
+                self._matched = (model, len(model.names), text, found)
+                return found
+        found = {name for name in model.services() if match(name)}
+        self._matched = (model, len(model.names), text, found)
+        return found
 
     def window_of(self, model: MatrixModel) -> list[str]:
         """The services this screen would show of `model` around where its cursor is."""
@@ -137,11 +156,14 @@ class MatrixScreen(ActingScreen):
         self._want()
 
     def _want(self) -> None:
-        """Ask for the cells of the services in view (and a screenful either side)."""
+        """Ask for the cells of the services in view (and a screenful either side).
+
+        When some are missing, two screenfuls either side are asked for at once: scrolling
+        line by line then fetches once a screenful, not once a line."""
         grid = self.query_one(MatrixGrid)
-        missing = self.deck.matrix.missing(grid.window())
-        if missing:
-            self.deck.load_services(missing)
+        model = self.deck.matrix
+        if model.missing(grid.window()):
+            self.deck.load_services(model.missing(grid.window(2 * max(1, grid.size.height))))
 
     @on(MatrixGrid.WindowMoved)
     def _moved(self) -> None:
@@ -231,6 +253,7 @@ class MatrixScreen(ActingScreen):
         self._panel()
 
     def on_resize(self) -> None:
+        self.query_one(SlotPanel).forget_height()
         self.call_after_refresh(self._columns)
 
     # -- actions -----------------------------------------------------------------------
@@ -257,6 +280,8 @@ class MatrixScreen(ActingScreen):
         self.query_one(MatrixGrid).focus()
 
     def watch_filter_text(self) -> None:
+        # A new listing is a relayout anyway (the grid's height in rows): fit the panel too.
+        self.query_one(SlotPanel).forget_height()
         self.redraw()
 
     def action_sort(self) -> None:
@@ -266,6 +291,7 @@ class MatrixScreen(ActingScreen):
         tell(self, "hint", f"Sorted by {'last change' if self.sort_by == 'change' else 'name'}")
 
     def watch_sort_by(self) -> None:
+        self.query_one(SlotPanel).forget_height()
         self.redraw()
 
     def action_slot_history(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -36,6 +37,8 @@ MIN_CELL = 8
 LOADING = "…"
 """A cell of a row whose cells have not come from the engine yet."""
 AGE_REFRESH_S = 2.0
+KEPT_LINES = 1_000
+"""Drawn lines the grid keeps for reuse; beyond, it forgets them all and starts again."""
 Part = tuple[str, str]  # (text, component suffix)
 
 
@@ -114,10 +117,16 @@ class GridLayout:
     cell_width: int
 
 
+@lru_cache(maxsize=1 << 16)
+def name_width(service: str) -> int:
+    """Cells a service name takes (kept: each filter keystroke measures every name shown)."""
+    return cell_len(service)
+
+
 def grid_layout(width: int, services: list[str], environments: list[str]) -> GridLayout:
     """Fit the service column and equal cells into `width`; cells never go below a glyph+version."""
     columns = max(1, len(environments))
-    longest = max((cell_len(s) for s in services), default=8)
+    longest = max(map(name_width, services), default=8)
     service_width = min(max(longest + 2, 10), 28)
     while service_width > 10 and (width - service_width) // columns < 16:
         service_width -= 1
@@ -240,11 +249,19 @@ class MatrixGrid(ScrollView, can_focus=True):
         self.model = MatrixModel()
         self.services: list[str] = []
         self._layout: tuple[list[str], tuple[int, int, int], GridLayout] | None = None
+        self._lines: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        """Per service: its last drawn line and what it was drawn from (`_line_key`). A
+        scroll by one line redraws every visible line; these make that one new line."""
+        self._drawn = 0
+        """Moves when every kept line may be out of date (ages, styles, a new listing)."""
 
     # -- data --------------------------------------------------------------------------
 
     def show(self, model: MatrixModel, services: list[str], keep: str | None = None) -> None:
         """Show `services` (filtered and sorted) of `model`, keeping the cursor on `keep`."""
+        if model is not self.model:
+            self._drawn += 1  # kept lines are of the old model's cells
+            self._lines.clear()
         self.model = model
         self.services = services
         self.virtual_size = Size(0, len(services))
@@ -253,6 +270,17 @@ class MatrixGrid(ScrollView, can_focus=True):
         self.cursor_col = min(self.cursor_col, max(0, len(model.environments) - 1))
         self._announce()
         self.refresh()
+
+    def _redraw_all(self) -> None:
+        self._drawn += 1
+        self._lines.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        # Focus, hover and theme change the component styles every kept line was drawn with.
+        super().notify_style_update()
+        self._drawn += 1
+        self._lines.clear()
 
     @property
     def focused_slot(self) -> tuple[str | None, str | None]:
@@ -275,10 +303,12 @@ class MatrixGrid(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         # Ages ("45s", "3m") move on even when no row arrives.
-        self.set_interval(AGE_REFRESH_S, self.refresh)
+        self.set_interval(AGE_REFRESH_S, self._redraw_all)
 
     def refresh_services(self, services: set[str]) -> None:
         """Repaint only the visible lines of these services."""
+        for service in services:
+            self._lines.pop(service, None)
         top, height = self.scroll_offset.y, self.size.height
         for index in range(top, min(top + height, len(self.services))):
             if self.services[index] in services:
@@ -350,6 +380,36 @@ class MatrixGrid(ScrollView, can_focus=True):
         service = self.services[index]
         layout = self.layout_widths
         on_row = index == self.cursor_row
+        key = self._line_key(service, on_row, layout, base)
+        if key is not None:
+            kept = self._lines.get(service)
+            if kept is not None and _same(kept[0], key):
+                return kept[1]
+        strip = self._draw(service, on_row, layout, base, width)
+        if key is not None:
+            if len(self._lines) >= KEPT_LINES:
+                self._lines.clear()
+            self._lines[service] = (key, strip)
+        return strip
+
+    def _line_key(
+        self, service: str, on_row: bool, layout: GridLayout, base: Style
+    ) -> tuple[object, ...] | None:
+        """What `service`'s line is drawn from, compared by identity (`_same`): its cells are
+        frozen states replaced on every change. None: not kept (an action in flight there)."""
+        model = self.model
+        if model.pending and any(key[0] == service for key in model.pending):
+            return None
+        cells = model.cells.get(service)
+        row = tuple(cells.get(env) for env in model.environments) if cells is not None else ()
+        cursor = self.cursor_col if on_row else -1
+        # `show` moves `_drawn` for a new model: the model itself is not named. The listing
+        # matters only through the layout (the service column's width).
+        return (self._drawn, layout, base, cursor, model.loaded(service), *row)
+
+    def _draw(
+        self, service: str, on_row: bool, layout: GridLayout, base: Style, width: int
+    ) -> Strip:
         row_style = base + self._style("cursor-row") if on_row else base
         label = service_label(service, layout.service_width)
         segments = [Segment(label, row_style + self._style("service"))]
@@ -370,3 +430,9 @@ class MatrixGrid(ScrollView, can_focus=True):
                 segments.append(Segment(text, cell_style + self._style(kind)))
             segments.append(Segment(" " * cell_padding(parts, layout.cell_width), cell_style))
         return Strip(segments).adjust_cell_length(width, base)
+
+
+def _same(kept: tuple[object, ...], key: tuple[object, ...]) -> bool:
+    """Whether a kept line was drawn from these: the same objects, mostly (cells are replaced
+    on every change), or equal ones (a style made again, a cell folded to the same state)."""
+    return len(kept) == len(key) and all(a is b or a == b for a, b in zip(kept, key, strict=True))

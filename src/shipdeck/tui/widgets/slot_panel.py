@@ -15,6 +15,8 @@ from ..model import Cell, PendingAction, last_successful, previous_failed, upcom
 from ..sanitize import sanitize
 
 _LABEL_WIDTH = 16
+_FRAME_LINES = 1
+"""The panel's border-top: its height is its text's lines plus this."""
 
 
 def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
@@ -78,6 +80,8 @@ class SlotPanel(Static):
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self._clock = clock
         self._shown: Text | None = None
+        self._tallest = 0
+        """Lines of the tallest slot shown since the last resize: the panel keeps them."""
 
     def show(
         self,
@@ -121,10 +125,27 @@ class SlotPanel(Static):
         self._show(text)
 
     def _show(self, text: Text) -> None:
-        # Live rows re-show the panel many times a second, mostly unchanged; a relayout
-        # repaints the whole screen, so it is only asked for when the height may change.
+        # Live rows re-show the panel many times a second, mostly unchanged, and every cursor
+        # move shows another slot. A relayout reflows the whole screen (~20 ms at 160×48, the
+        # cursor's frame budget is 16.7), so the panel only grows: it keeps the height of its
+        # tallest slot so far (then the matrix above stops jumping as the cursor moves too)
+        # and asks for a layout only when a slot needs more lines (`forget_height` on a resize).
         shown, self._shown = self._shown, text
         if shown is not None and shown == text and shown.no_wrap == text.no_wrap:
             return
-        lines = shown is None or shown.plain.count("\n") != text.plain.count("\n")
-        self.update(text, layout=lines or not text.no_wrap)
+        lines = text.plain.count("\n") + 1
+        if lines > self._tallest or not text.no_wrap:
+            self._tallest = max(self._tallest, lines)
+            self.styles.min_height = self._tallest + _FRAME_LINES
+            self.update(text, layout=True)
+            return
+        self.update(text, layout=False)
+
+    def forget_height(self) -> None:
+        """Fit the panel to what it shows now (the terminal was resized)."""
+        if self._tallest:
+            self._tallest = 0
+            self.styles.min_height = None
+            shown, self._shown = self._shown, None
+            if shown is not None:
+                self._show(shown)
