@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 from shipdeck.domain import DeploymentEvent, DeploymentEventIngest
 from shipdeck.engine import Engine
-from shipdeck.engine.engine import _row_document
+from shipdeck.engine.ingest import ingest_document
 from shipdeck.server import create_app
 from shipdeck.server.deps import single_query_values
 from shipdeck.server.routes import deployments
@@ -74,7 +74,7 @@ def test_the_stored_document_is_what_the_row_model_would_write(
         trigger=trigger,
         **{k: v for k, v in ingest if v is not None},
     )
-    assert _row_document(row_id, ingest, reporter, trigger) == model.model_dump_json()
+    assert ingest_document(row_id, ingest, reporter, trigger) == model.model_dump_json()
 
 
 def test_the_ingest_route_is_lean_and_every_app_wide_dependency_is_one_it_calls() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import json
 import logging
 import socket
@@ -19,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
-
-import uuid_utils
 
 from ..domain import (
     FINAL,
@@ -48,14 +45,14 @@ from .fetchers import FetcherCursors
 from .gate import PolicyGate
 from .governance import Governance
 from .group_commit import GroupCommit
-from .keys import Keys, Principal
+from .ingest import TRIGGER, ingest_row
+from .keys import Keys, Principal, local_user
 from .logs import DeploymentLogs, LogFollower
 from .matrix import MatrixDocument, MatrixReader
 from .ratelimit import RateLimiter
 from .store import (
     Committed,
     ExecutionRecord,
-    NewDeploymentRow,
     Store,
     StoredEvent,
     Writes,
@@ -85,25 +82,6 @@ class EngineStats:
     """Live log followers (WebSocket streams)."""
     running_deployments: int
     """Deployments the executor is running now."""
-
-
-def _new_row_id() -> str:
-    return str(uuid_utils.uuid7())
-
-
-def _row_document(
-    row_id: str, body: DeploymentEventIngest, progress_reporter: str | None, trigger: str | None
-) -> str:
-    """The stored row's JSON, as `DeploymentEvent(id=row_id, **body, …).model_dump_json()`
-    writes it (id first, the body's fields in the contract's order, then the server's; no
-    nulls), from one serialisation of the validated body: a third of the time."""
-    fields = body.model_dump_json(exclude_none=True)[1:-1]  # the body's own fields
-    tail = "".join(
-        f',"{name}":{json.dumps(value, ensure_ascii=False)}'
-        for name, value in (("progress_reporter", progress_reporter), ("trigger", trigger))
-        if value is not None
-    )
-    return f'{{"id":{json.dumps(row_id)},{fields}{tail}}}'
 
 
 class Engine:
@@ -298,7 +276,7 @@ class Engine:
         body: DeploymentEventIngest,
         *,
         progress_reporter: str | None = None,
-        trigger: str = "ingest",
+        trigger: str = TRIGGER,
         principal: Principal | None = None,
     ) -> tuple[DeploymentEvent, str]:
         """Append one row; return it and its JSON document as stored, once committed."""
@@ -317,7 +295,7 @@ class Engine:
         body: DeploymentEventIngest,
         *,
         progress_reporter: str | None = None,
-        trigger: str = "ingest",
+        trigger: str = TRIGGER,
         principal: Principal | None = None,
     ) -> tuple[str, str]:
         """`ingest`, answering the new row's id and its JSON document only (what the HTTP
@@ -326,18 +304,7 @@ class Engine:
         It returns once the row is committed (with the others arriving meanwhile, in one
         transaction: `GroupCommit`), so an answer means the row is durable.
         """
-        row_id = _new_row_id()
-        doc = _row_document(row_id, body, progress_reporter, trigger)
-        row = NewDeploymentRow(
-            id=row_id,
-            deployment_id=body.deployment_id,
-            service=body.service,
-            environment=body.environment,
-            status=body.status,
-            happened_at=to_micros(body.happened_at),
-            actor=body.actor,
-            doc=doc,
-        )
+        row = ingest_row(body, progress_reporter=progress_reporter, trigger=trigger)
         audit = (
             None
             if principal is None
@@ -347,7 +314,7 @@ class Engine:
         self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
         self.deployment_logs.row_appended(row.deployment_id)
-        return row_id, doc
+        return row.id, row.doc
 
     async def commit(
         self,
@@ -375,11 +342,7 @@ class Engine:
 
     def local_principal(self) -> Principal:
         """Who acts through an embedded engine: the OS user, with the configured role."""
-        try:
-            name = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry (some containers)
-            name = "local"
-        return Principal(name, self.config.auth.local_role, None)
+        return Principal(local_user(), self.config.auth.local_role, None)
 
     async def whoami(self, principal: Principal | None) -> WhoAmI:
         """Who the caller is and what it may do."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import secrets
@@ -49,6 +50,14 @@ class IssuedKey:
     def token(self) -> str:
         """What the holder sends as `X-Api-Key`."""
         return f"{KEY_PREFIX}_{self.key_id}_{self.secret}"
+
+
+def local_user() -> str:
+    """Who acts without a key: the OS user (an embedded engine's principal, an import's)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "local"
 
 
 def issue_key() -> IssuedKey:

@@ -16,6 +16,7 @@ from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPag
 from ...domain.models import DATE_TIME_SCHEMA
 from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
 from ...engine import DeploymentFilters, Engine, InvalidRequest
+from ...engine.ingest import INGEST_BODY_LIMIT
 from ..auth import Change
 from ..deps import EngineDep, ReadAccess, authorize, read_body, single_query_values
 from ..openapi import API_KEY, DEPLOYMENT_OPERATIONS, body_schema, links, problem_responses
@@ -23,7 +24,6 @@ from ..problems import pointer_errors, validation_problem
 
 router = APIRouter(tags=["deployments"])
 
-INGEST_BODY_LIMIT = 64 * 1024
 _REPORTER = re.compile(r"^[a-z0-9][a-z0-9./-]{0,127}$")
 
 
