@@ -142,7 +142,7 @@ class SlotPanel(Static):
         self.update(text, layout=False)
 
     def forget_height(self) -> None:
-        """Fit the panel to what it shows now (the terminal was resized)."""
+        """Fit the panel to what it shows now (after a resize, a new filter or sort)."""
         if self._tallest:
             self._tallest = 0
             self.styles.min_height = None
