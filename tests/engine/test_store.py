@@ -11,7 +11,7 @@ import pytest
 
 from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine import Engine
-from shipdeck.engine.store import SQLiteStore, StoreError, open_store
+from shipdeck.engine.store import SQLiteStore, Store, StoreError, open_store
 from shipdeck.engine.store.migrate import HEAD_REVISION, alembic_head
 
 from ..conftest import sqlite_only
@@ -158,8 +158,27 @@ async def test_upgrading_a_0001_database_keeps_and_indexes_its_events(tmp_path: 
             "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE row_id = 'r1'"
         ).fetchall()
         assert "ix_events_row_id" in str(plan)
+        _assert_namespace_column(store)
     finally:
         store.close()
+
+
+def _assert_namespace_column(store: Store) -> None:
+    """0009: the old row has no namespace; a new one is found by its own (issue 15)."""
+    from shipdeck.domain.queries import DeploymentFilters
+    from shipdeck.engine.ingest import ingest_row
+    from shipdeck.engine.store import DeploymentQuery
+
+    body = DeploymentEventIngest.model_validate_json(
+        '{"deployment_id": "d2", "service": "s", "environment": "dev", "status": "success",'
+        ' "happened_at": "2026-01-01T00:00:00Z", "namespace": "org-a"}'
+    )
+    new = ingest_row(body)
+    store.append_deployment(new)
+    found = store.list_deployments(DeploymentQuery(DeploymentFilters(namespace="org-a")))
+    assert [row_id for _, row_id, _ in found] == [new.id]
+    every = store.list_deployments(DeploymentQuery(DeploymentFilters(service="s")))
+    assert sorted(row_id for _, row_id, _ in every) == sorted(["r1", new.id])
 
 
 @sqlite_only

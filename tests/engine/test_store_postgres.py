@@ -23,6 +23,7 @@ from shipdeck.engine.store.migrate import HEAD_REVISION
 from shipdeck.engine.store.postgres.connection import escape_nul, unescape_nul
 
 from ..rawdb import RawDB
+from .test_store import _assert_namespace_column
 
 
 def _row(n: int, service: str = "svc") -> NewDeploymentRow:
@@ -66,6 +67,7 @@ def test_an_old_database_is_upgraded_in_place(pg_empty_url: str) -> None:
         assert store.event_seq_of_row("r1") == 1
         assert store.last_seq() == 1
         assert store.append_deployment(_row(2)).seq == 2
+        _assert_namespace_column(store)
     finally:
         store.close()
     with RawDB(pg_empty_url) as raw:

@@ -87,6 +87,9 @@ class _DeploymentFields(BaseModel):
     """Additive: the executor's phase (`validating`, `pushing`, `pushed`, `monitoring`)."""
     message: Annotated[str | None, Field(max_length=4096)] = None
     """Additive: a human sentence about this transition."""
+    namespace: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    """Optional grouping above `service` (a repository, an org): the same service name in
+    two namespaces is two services to upstream's matrix; omitted, the row has none."""
 
     @field_validator("happened_at", mode="plain")
     @classmethod

@@ -24,6 +24,8 @@ class DeploymentFilters:
     """Inclusive lower bound on `happened_at`."""
     until: datetime | None = None
     """Exclusive upper bound on `happened_at`."""
+    namespace: str | None = None
+    """Only rows of this namespace (rows without one never match)."""
 
 
 NO_FILTERS = DeploymentFilters()

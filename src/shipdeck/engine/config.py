@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ..domain import Role
 from ..domain.policy import EnvironmentPolicy
+from .control_config import ControlConfig
 from .drivers import CommandConfig, GitopsConfig, SimulateConfig
+from .exclusion import IngestConfig
+from .presets import PresetConfig
 
 
 class EnvironmentConfig(BaseModel):
@@ -175,6 +178,12 @@ class EngineConfig(BaseSettings):
     """Per-key limits on mutating requests (kept by each replica for itself)."""
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     """Replica name and run leases."""
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    """What ingest accepts: services excluded from this dashboard (`exclude_services`)."""
+    presets: list[PresetConfig] = Field(default_factory=list)
+    """UI presets offered to every dashboard user (`[[presets]]`: source, name, settings)."""
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    """The control surface: its key, whether reset may run, the drain's components."""
 
     @model_validator(mode="after")
     def _drivers_exist(self) -> EngineConfig:

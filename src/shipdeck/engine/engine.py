@@ -37,6 +37,7 @@ from .actions import Actions
 from .approvals import PromotionDecider
 from .audit import AuditTrail
 from .config import EngineConfig
+from .control import ControlPlane
 from .cursors import MAX_PAGE
 from .decisions import ActionDecider
 from .deployments import DeploymentReader
@@ -160,6 +161,15 @@ class Engine:
             clock=self._now,
         )
         self._recovery: asyncio.Task[list[ExecutionRecord]] | None = None
+        self.control = ControlPlane(
+            store,
+            config.control,
+            self.audit,
+            read=self._read,
+            write=self._write,
+            erased=self._erased,
+        )
+        """The control surface: component events, control stream, reset and recover."""
 
     def _now(self) -> datetime:
         return self.clock()  # looked up per call: replacing `engine.clock` reaches every part
@@ -181,6 +191,7 @@ class Engine:
             self.store.watch(self._store_changed)
         if self._pruner is None:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+            self.control.start()
         if self._recovery is None:
             self._recovery = asyncio.get_running_loop().create_task(self.executor.start())
 
@@ -227,6 +238,8 @@ class Engine:
                     continue  # published by this engine meanwhile
                 self._committed = event.seq
                 self._hub.publish(event)
+                if event.type == "resync":  # another replica's reset erased the log
+                    self._forget_erased(event.seq)
                 if event.type == "deployment":
                     self._row_elsewhere(event.data)
             if len(events) < 1000 and not self._again:
@@ -251,6 +264,7 @@ class Engine:
                 await self._recovery
             except Exception:  # closing anyway
                 log.exception("the executor's start failed")
+        await self.control.close()
         await self.executor.close()
         await self._rows.drain()  # rows accepted before closing are stored
         for task in (self._pruner, self._catching_up):
@@ -304,6 +318,7 @@ class Engine:
         It returns once the row is committed (with the others arriving meanwhile, in one
         transaction: `GroupCommit`), so an answer means the row is durable.
         """
+        self.control.check_ingest()  # 503 while a reset clears data
         row = ingest_row(body, progress_reporter=progress_reporter, trigger=trigger)
         audit = (
             None
@@ -391,6 +406,23 @@ class Engine:
         first = await self._read(self.store.first_seq)
         return first, max(first - 1, await self._read(self.store.last_seq))
 
+    def _erased(self, notice: StoredEvent) -> None:
+        """This engine's reset erased the log up to `notice` (an `event: resync`)."""
+        self._committed = max(self._committed, notice.seq)
+        self._forget_erased(notice.seq)
+        self._hub.publish(notice)
+
+    def _forget_erased(self, seq: int) -> None:
+        """Nothing before `seq` is replayed from memory, and the matrix starts afresh."""
+        self._hub.forget_before(seq)
+        self.matrix = MatrixReader(
+            self.store,
+            self.config.environment_order,
+            self._read,
+            lambda: self._committed,
+            self._now,
+        )
+
     async def event_position_of_row(self, row_id: str) -> int | None:
         """The event sequence number that carried a deployment row, if still logged."""
         return await self._read(self.store.event_seq_of_row, row_id)
@@ -421,6 +453,7 @@ class Engine:
                 if time.monotonic() - last_prune >= PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     await self.prune_events()
+                    await self.control.prune()
             except Exception:  # housekeeping retries next round
                 log.exception("engine housekeeping failed; retrying next round")
 

@@ -22,7 +22,7 @@ longer line."""
 TRIGGER = "ingest"
 """The `trigger` of an ingested row."""
 
-RowValues = tuple[str, str, str, str, str, int, str | None, str]
+RowValues = tuple[str, str, str, str, str, int, str | None, str, str | None]
 """A `NewDeploymentRow`'s fields, the status by its value: cheap to pickle."""
 
 _FIELDS = tuple(DeploymentEventIngest.model_fields)
@@ -76,6 +76,7 @@ def ingest_row_values(
         (body.happened_at - _EPOCH) // _MICROSECOND,
         body.actor,
         ingest_document(row_id, body, progress_reporter, trigger),
+        body.namespace,
     )
 
 
@@ -88,9 +89,9 @@ def ingest_row(
 
 def row_of(values: RowValues) -> NewDeploymentRow:
     """The row of `ingest_row_values`."""
-    row_id, deployment_id, service, environment, status, at, actor, doc = values
+    row_id, deployment_id, service, environment, status, at, actor, doc, namespace = values
     return NewDeploymentRow(
-        row_id, deployment_id, service, environment, _STATUSES[status], at, actor, doc
+        row_id, deployment_id, service, environment, _STATUSES[status], at, actor, doc, namespace
     )
 
 

@@ -18,7 +18,8 @@ from .deps import single_query_values
 from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .requestid import RequestIdMiddleware
-from .routes import actions, deployments, fetcher, governance, logs, matrix, ops, stream
+from .routes import actions, deployments, fetcher, governance, logs, matrix, meta, ops, stream
+from .routes import control as control_routes
 
 EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
 """An async function given the app's engine (seeding, simulated traffic)."""
@@ -109,8 +110,9 @@ def create_app(
         dependencies=[Depends(single_query_values)],
     )
     install_problem_handlers(app)
-    for module in (deployments, governance, actions, logs, matrix, stream, fetcher, ops):
+    for module in (deployments, governance, actions, logs, matrix, stream, fetcher, ops, meta):
         app.include_router(module.router)
+    app.include_router(control_routes.router)
     install_openapi(app)
     app.add_middleware(CompressedResponses)
     app.add_middleware(RequestIdMiddleware)

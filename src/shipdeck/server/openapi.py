@@ -25,6 +25,8 @@ API_KEY: list[dict[str, list[str]]] = [{"apiKey": []}]
 """`security` of an operation that needs a key."""
 OPTIONAL_API_KEY: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
 """`security` of an operation that answers with or without a key (a bad key is a `401`)."""
+CONTROL_KEY: list[dict[str, list[str]]] = [{"controlApiKey": []}]
+"""`security` of a control operation (`X-Control-API-Key`, distinct from every API key)."""
 
 DEPLOYMENT_OPERATIONS = (
     "listDeploymentLogs",
@@ -196,7 +198,8 @@ def install_openapi(app: FastAPI) -> None:
             _problem_validation_responses(schema)
             _absent_not_null(schema)
             schema["components"]["securitySchemes"] = {
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "controlApiKey": {"type": "apiKey", "in": "header", "name": "X-Control-API-Key"},
             }
             app.openapi_schema = schema
         return app.openapi_schema

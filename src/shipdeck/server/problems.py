@@ -177,6 +177,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.pointer is not None:
             errors = [{"pointer": exc.pointer, "message": exc.detail}]
         headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else None
+        retry_after = getattr(exc, "retry_after", None)  # e.g. ingest paused by a reset
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         return problem_response(
             request, exc.status, exc.kind, exc.title, exc.detail, errors=errors, headers=headers
         )

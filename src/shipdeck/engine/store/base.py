@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ...domain import Role
+from .control import ControlStore
 from .records import (
     ApprovalRecord,
     AuditEntry,
@@ -36,8 +37,8 @@ current row and its latest non-effective one. Plain tuples: the matrix index rea
 of them at its first build."""
 
 
-class Store(Protocol):
-    """Durable state of one engine."""
+class Store(ControlStore, Protocol):
+    """Durable state of one engine (the control plane's part: `control.ControlStore`)."""
 
     def append_deployment(
         self, row: NewDeploymentRow, audit: AuditEntry | None = None

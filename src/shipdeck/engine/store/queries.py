@@ -29,6 +29,7 @@ from .codec import (
     slot_from_row,
     where,
 )
+from .control import ControlQueries
 from .records import (
     ApprovalRecord,
     AuditEntry,
@@ -67,7 +68,7 @@ def _now() -> int:
     return time.time_ns() // 1000
 
 
-class Queries:
+class Queries(ControlQueries):
     """The shared part of a `Store` (see the module docstring)."""
 
     _LIKE: ClassVar[str] = "LIKE"
@@ -202,6 +203,7 @@ class Queries:
             ("service = ?", filters.service),
             ("environment = ?", filters.environment),
             ("deployment_id = ?", filters.deployment_id),
+            ("namespace = ?", filters.namespace),
             ("actor = ?", filters.actor),
             (f"doc {self._LIKE} ? ESCAPE '\\'", text),
             ("status = ?", None if filters.status is None else filters.status.value),

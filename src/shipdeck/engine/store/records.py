@@ -23,6 +23,8 @@ class NewDeploymentRow:
     actor: str | None
     doc: str
     """The row's JSON exactly as the API returns it."""
+    namespace: str | None = None
+    """The row's `namespace` (its own column, so reads can filter by it)."""
 
 
 @dataclass(frozen=True, slots=True)

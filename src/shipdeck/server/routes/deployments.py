@@ -16,6 +16,7 @@ from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPag
 from ...domain.models import DATE_TIME_SCHEMA
 from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
 from ...engine import DeploymentFilters, Engine, InvalidRequest
+from ...engine.exclusion import exclusion_of
 from ...engine.ingest import INGEST_BODY_LIMIT
 from ..auth import Change
 from ..deps import EngineDep, ReadAccess, authorize, read_body, single_query_values
@@ -70,6 +71,7 @@ async def ingest_deployment(request: Request) -> Response:
         return validation_problem(request, errors + pointer_errors(exc.errors()))
     if errors:
         return validation_problem(request, errors)
+    exclusion_of(engine.config.ingest).check(body.service, body.namespace)
     row_id, doc = await engine.ingest_document(
         body, progress_reporter=progress_reporter, principal=principal
     )
@@ -93,7 +95,7 @@ router.add_api_route(
     response_model=DeploymentEvent,
     response_model_exclude_none=True,
     responses={
-        **problem_responses(401, 403, 408, 413, 422, 429),
+        **problem_responses(401, 403, 408, 413, 422, 429),  # 403: also service-excluded
         201: {
             "headers": {
                 "Location": {"schema": {"type": "string"}, "description": "`/api/deployments/{id}`"}
@@ -151,6 +153,7 @@ async def list_deployments(
     environment: Annotated[str | None, Query(description="Filter by environment.")] = None,
     status: Annotated[Status | None, Query(description="Filter by status.")] = None,
     deployment_id: Annotated[str | None, Query(description="One logical deployment.")] = None,
+    namespace: Annotated[str | None, Query(description="Filter by namespace (additive).")] = None,
     actor: Annotated[str | None, Query(description="Filter by actor (additive).")] = None,
     q: Annotated[str | None, Query(description="Substring of any field (additive).")] = None,
     since: Annotated[str | None, _instant_query("`happened_at >= since`.")] = None,
@@ -171,8 +174,12 @@ async def list_deployments(
         text=q,
         since=_timestamp(since, "since"),
         until=_timestamp(until, "until"),
+        namespace=namespace,
     )
     docs, next_cursor = await engine.deployments.documents(filters, cursor=cursor, limit=limit)
+    # Rows of a service excluded after they were stored stay hidden (such a page may be
+    # shorter than `limit`; its cursor still leads on).
+    docs = exclusion_of(engine.config.ingest).visible_documents(docs)
     tail = "null" if next_cursor is None else f'"{next_cursor}"'
     return Response(
         f'{{"items":[{",".join(docs)}],"next_cursor":{tail}}}', media_type="application/json"

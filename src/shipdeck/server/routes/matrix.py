@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ...domain import Matrix
+from ...engine.exclusion import exclusion_of
 from ...engine.matrix import MatrixQuery
 from ...engine.matrix_index import CURSOR_PATTERN, MAX_LIMIT, MAX_QUERY, MAX_WINDOW, Sort
 from ..deps import EngineDep, ReadAccess
@@ -181,7 +182,8 @@ def _answer(body: bytes, etag: str, if_none_match: str | None) -> Response:
 )
 async def list_services(engine: EngineDep) -> JSONResponse:
     """Sorted service identifiers."""
-    return JSONResponse({"items": await engine.deployments.services()})
+    services = await engine.deployments.services()
+    return JSONResponse({"items": exclusion_of(engine.config.ingest).visible_names(services)})
 
 
 @router.get(

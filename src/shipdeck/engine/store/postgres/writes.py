@@ -64,7 +64,8 @@ def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent
     """Insert a row, log its event and fold it into its slot: two round trips."""
     found = txn.execute(
         "WITH row AS (INSERT INTO deployments (id, deployment_id, service, environment,"
-        " status, happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " status, happened_at, actor, doc, namespace)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         f" RETURNING arrival) SELECT row.arrival, {_SLOT_OF} FROM row"
         " LEFT JOIN slots s ON s.service = %s AND s.environment = %s",
         (
@@ -76,6 +77,7 @@ def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent
             row.happened_at,
             row.actor,
             row.doc,
+            row.namespace,
             row.service,
             row.environment,
         ),
@@ -107,7 +109,8 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
     cur = txn.conn.cursor()
     cur.executemany(
         "INSERT INTO deployments (id, deployment_id, service, environment, status,"
-        " happened_at, actor, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING arrival",
+        " happened_at, actor, doc, namespace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING arrival",
         [
             (
                 r.id,
@@ -118,6 +121,7 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
                 r.happened_at,
                 r.actor,
                 r.doc,
+                r.namespace,
             )
             for r in rows
         ],

@@ -19,7 +19,7 @@ def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> Sto
     """Insert a row, log its event and fold it into its slot (inside a write)."""
     cursor = conn.execute(
         "INSERT INTO deployments (id, deployment_id, service, environment, status,"
-        " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " happened_at, actor, doc, namespace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             row.id,
             row.deployment_id,
@@ -29,6 +29,7 @@ def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> Sto
             row.happened_at,
             row.actor,
             row.doc,
+            row.namespace,
         ),
     )
     arrival = int(cursor.lastrowid or 0)
@@ -70,7 +71,7 @@ def append_rows(conn: sqlite3.Connection, rows: Sequence[NewDeploymentRow], now:
         arrival, seq = first_arrival + offset, first_seq + offset
         service, environment, status, at = r.service, r.environment, r.status, r.happened_at
         values = (arrival, r.id, r.deployment_id, service, environment, status.value, at, r.actor)
-        inserts.append((*values, r.doc))
+        inserts.append((*values, r.doc, r.namespace))
         events.append((seq, "deployment", service, r.doc, now, r.id))
         changed[(service, environment)] = seq
         kind = (service, environment, status)
@@ -79,7 +80,7 @@ def append_rows(conn: sqlite3.Connection, rows: Sequence[NewDeploymentRow], now:
             latest[kind] = (at, arrival, r)
     conn.executemany(
         "INSERT INTO deployments (arrival, id, deployment_id, service, environment, status,"
-        " happened_at, actor, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " happened_at, actor, doc, namespace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         inserts,
     )
     conn.executemany(
