@@ -1,0 +1,158 @@
+"""The analytics rollups: their tables, and how counts are added to them.
+
+The analytics are kept up to date in the transaction that appends rows (`rollup_fold`), so
+every replica, `shipdeck import` and a restart see them as committed, and no request ever
+reads the log (migration 0011 made them from the rows stored before it).
+
+- `analytics_counts`: counts (and sums of durations, µs) per `(service, kind, bucket,
+  namespace, environment, key)`. `kind` is one of `status` (bucket: UTC hour, key: the
+  status), `started`, `deployer` (key: actor), `duration`, `restore`, `lead` (bucket: UTC
+  day, key: a histogram bucket). Read for a service or a namespace.
+- `analytics_env_counts`: the same summed over services and namespaces, per environment:
+  what unfiltered reads add up (a 30-day window is a few thousand rows, whatever the log).
+- `analytics_scopes`: every `(service, namespace, environment)` seen (exclusion patterns
+  are matched against it at read time).
+- `analytics_deployments`: per logical deployment, its first row, latest final row and
+  first success (`domain.analytics_fold.DeploymentFacts`).
+- `analytics_incidents`: each slot's incidents (first failure, restoring success).
+- `analytics_lead_edges`: per success or failure naming parents, one edge per parent, with
+  the parent's first row once it is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from ...domain.analytics_fold import Contribution, IncidentSpan
+
+ANALYTICS_TABLES = (
+    "analytics_counts",
+    "analytics_env_counts",
+    "analytics_scopes",
+    "analytics_deployments",
+    "analytics_incidents",
+    "analytics_lead_edges",
+)
+"""Every table the rollups keep (a reset erases them with the log)."""
+
+_ADD_FINE = (
+    "INSERT INTO analytics_counts (service, kind, bucket, namespace, environment, key, n, total)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, kind, bucket, namespace,"
+    " environment, key) DO UPDATE SET n = analytics_counts.n + excluded.n,"
+    " total = analytics_counts.total + excluded.total"
+)
+_ADD_COARSE = (
+    "INSERT INTO analytics_env_counts (kind, bucket, environment, key, n, total)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, bucket, key, environment)"
+    " DO UPDATE SET n = analytics_env_counts.n + excluded.n,"
+    " total = analytics_env_counts.total + excluded.total"
+)
+_ADD_SCOPE = (
+    "INSERT INTO analytics_scopes (service, namespace, environment) VALUES (?, ?, ?)"
+    " ON CONFLICT (service, namespace, environment) DO NOTHING"
+)
+PUT_DEPLOYMENT = (
+    "INSERT INTO analytics_deployments (deployment_id, service, namespace, environment,"
+    " first_at, first_arr, actor, end_at, success_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (deployment_id) DO UPDATE SET service = excluded.service,"
+    " namespace = excluded.namespace, environment = excluded.environment,"
+    " first_at = excluded.first_at, first_arr = excluded.first_arr, actor = excluded.actor,"
+    " end_at = excluded.end_at, success_at = excluded.success_at"
+)
+LOAD_DEPLOYMENTS = (
+    "SELECT 0, deployment_id, service, namespace, environment, first_at, first_arr, actor,"
+    " end_at, success_at FROM analytics_deployments WHERE deployment_id IN "
+)
+ADD_EDGE = (
+    "INSERT INTO analytics_lead_edges (parent_id, child_arr, service, namespace,"
+    " environment, at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (parent_id, child_arr) DO NOTHING"
+)
+ADD_INCIDENT = (
+    "INSERT INTO analytics_incidents (service, environment, failed_at, failed_arr, namespace,"
+    " restored_at, restored_arr, lasted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+IN_LIST = 500
+"""Values bound in one `IN (…)`."""
+
+
+def incident_values(service: str, environment: str, incident: IncidentSpan) -> tuple[Any, ...]:
+    """The `analytics_incidents` row of an incident."""
+    restored = incident.restored or (None, None)
+    lasted = None if incident.restored is None else incident.restored[0] - incident.failed[0]
+    return (service, environment, *incident.failed, incident.namespace, *restored, lasted)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupTx:
+    """A write transaction as the rollups use it, on any backend: `rows` runs one
+    statement (`?` placeholders) and returns its rows, `many` runs one per argument tuple.
+    `batch` wraps writes whose outcome nothing reads before the commit: PostgreSQL sends
+    them in one pipeline (one round trip instead of one per statement)."""
+
+    rows: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+    many: Callable[[str, Sequence[Sequence[Any]]], None]
+    batch: Callable[[], AbstractContextManager[Any]] = nullcontext
+
+
+def placeholders(count: int) -> str:
+    """`(?, ?, …)` for an `IN` list of `count` values."""
+    return "(" + ", ".join("?" * count) + ")"
+
+
+def chunks(values: Sequence[Any], size: int = IN_LIST) -> Iterable[Sequence[Any]]:
+    """`values` in slices of at most `size`."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class Deltas:
+    """Counts to add to the count tables, summed per key until `flush`."""
+
+    __slots__ = ("_coarse", "_fine", "scopes")
+
+    def __init__(self) -> None:
+        self._fine: dict[tuple[str, str, int, str, str, str], list[int]] = {}
+        self._coarse: dict[tuple[str, int, str, str], list[int]] = {}
+        self.scopes: set[tuple[str, str, str]] = set()
+
+    def __len__(self) -> int:
+        return len(self._fine)
+
+    def add(self, found: Contribution | None, sign: int = 1) -> None:
+        """Count one contribution (`sign=-1`: take it back)."""
+        if found is None:
+            return
+        service, namespace, environment = found.scope
+        fine = (service, found.kind, found.bucket, namespace, environment, found.key)
+        held = self._fine.setdefault(fine, [0, 0])
+        held[0] += sign
+        held[1] += sign * found.total
+        coarse = (found.kind, found.bucket, environment, found.key)
+        held = self._coarse.setdefault(coarse, [0, 0])
+        held[0] += sign
+        held[1] += sign * found.total
+
+    def replace(self, old: Iterable[Contribution], new: Iterable[Contribution]) -> None:
+        """Take `old` back and count `new` instead (what is in both cancels out)."""
+        for found in old:
+            self.add(found, -1)
+        for found in new:
+            self.add(found)
+
+    def flush(self, tx: RollupTx) -> None:
+        """Add the summed counts to the tables (those that cancelled out are skipped)."""
+        fine = [(*key, n, total) for key, (n, total) in self._fine.items() if n or total]
+        coarse = [(*key, n, total) for key, (n, total) in self._coarse.items() if n or total]
+        if self.scopes:
+            tx.many(_ADD_SCOPE, sorted(self.scopes))
+        if fine:
+            tx.many(_ADD_FINE, fine)
+        if coarse:
+            tx.many(_ADD_COARSE, coarse)
+        self._fine.clear()
+        self._coarse.clear()
+        self.scopes.clear()
