@@ -1,0 +1,70 @@
+"""What the matrix says before it has anything to show, the footer at 80 columns, and a
+freeze window on the calendar."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shipdeck.client.embedded import EmbeddedClient
+from shipdeck.client.remote import RemoteClient
+from shipdeck.engine import EngineConfig
+from shipdeck.tui.widgets.matrix_grid import MatrixGrid
+from tests.conftest import free_port
+
+from .conftest import ENVIRONMENTS, NOW, make_app, screen_lines, screen_text, seed, wait_for
+
+
+async def test_an_empty_local_engine_says_how_to_start(db_url: str) -> None:
+    app = make_app(EmbeddedClient(db_url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "Three ways to start" in screen_text(app))
+        text = screen_text(app)
+        assert "shipdeck demo" in text
+        assert "shipdeck --url http://HOST:8080" in text
+        assert "shipdeck report --status success" in text and "docs/ci.md" in text
+        assert "waiting for the first deployment" not in text
+
+
+async def test_an_unreachable_server_is_said_with_what_to_do() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    app = make_app(RemoteClient(url, connect_timeout=0.5, backoff_base=0.1))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: "The engine does not answer" in screen_text(app))
+        text = screen_text(app)
+        assert f"The engine does not answer: cannot reach {url}: connection refused" in text
+        assert "Is shipdeck serve running there?" in text and "shipdeck demo" in text
+        assert "waiting for the first deployment" not in text
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_footer_keeps_help_commands_and_quit(db_url: str, size: tuple[int, int]) -> None:
+    await seed(db_url)
+    app = make_app(EmbeddedClient(db_url))
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query_one(MatrixGrid).services))
+        await pilot.pause(0.2)
+        footer = screen_lines(app)[-1]
+        assert footer.rstrip().endswith("? Help  : Commands  Q Quit"), footer
+        assert footer.startswith(" / Filter  s Sort")
+        shown = footer.split()
+        assert "Rol" not in shown and all(not word.endswith("…") for word in shown)
+        await pilot.press("H")
+        await wait_for(pilot, lambda: "q Back  ? Help  : Commands  Q Quit" in screen_lines(app)[-1])
+
+
+async def test_a_freeze_ahead_shows_when_it_starts(db_url: str) -> None:
+    await seed(db_url)
+    start, end = NOW + timedelta(hours=3), NOW + timedelta(hours=5)
+    window = {"name": "year-end", "start": start.isoformat(), "end": end.isoformat()}
+    config = EngineConfig(
+        environments=[{"name": env} for env in ENVIRONMENTS],
+        policies={"prod": {"freeze": [window]}},
+    )
+    app = make_app(EmbeddedClient(db_url, config))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: "prod ❄ in 3h" in screen_lines(app)[1])
+        assert "qa ❄" not in screen_lines(app)[1]
+        await pilot.press("right", "right", "right")  # the prod slot of the first service
+        await wait_for(pilot, lambda: "prod freezes in 3h: year-end" in screen_text(app))
