@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "matrix-scale": "benchmarks.matrix_scale",
     "logs": "benchmarks.logs",
     "replicas": "benchmarks.replicas",
+    "analytics": "benchmarks.analytics",
 }
 """Benchmark name → module, in the order `python -m benchmarks` runs them."""
 

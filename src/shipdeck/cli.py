@@ -10,7 +10,10 @@ import click
 
 from . import __version__
 from .cli_admin import audit, database_option, database_or_default, keys
+from .cli_ci import COMMANDS as CI_COMMANDS
+from .cli_config import completion, config
 from .cli_import import import_
+from .cli_web import web
 from .client import EngineClient
 
 
@@ -27,7 +30,9 @@ from .client import EngineClient
     multiple=True,
     help="A shipdeck (or deployment-dashboard) server; the API key is read from $SHIPDECK_TOKEN. "
     "Repeat it for several replicas of one engine: they are used one at a time, the next "
-    "when the one in use stops answering.",
+    "when the one in use stops answering. Another platform through its connector: "
+    "appaloft+http://HOST:PORT (an Appaloft session token in $SHIPDECK_TOKEN) or "
+    "pushpaka+https://HOST (a Pushpaka JWT from POST /api/v1/auth/login in $SHIPDECK_TOKEN).",
 )
 @click.option("--read-only", is_flag=True, help="Hide every action; only watch.")
 @click.option(
@@ -55,6 +60,8 @@ def main(
     Try it with simulated traffic:                shipdeck demo
     Run the engine for CI and remote dashboards:  shipdeck serve --port 8080
     Give CI a key to report with:                 shipdeck keys create --name ci --role reporter
+    The same dashboard in a browser:              shipdeck web --demo
+    Report a deployment from a CI job:            shipdeck report --status success ... (docs/ci.md)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -193,3 +200,8 @@ def serve(
 main.add_command(keys)
 main.add_command(audit)
 main.add_command(import_)
+main.add_command(web)
+main.add_command(config)
+main.add_command(completion)
+for _command in CI_COMMANDS:
+    main.add_command(_command)

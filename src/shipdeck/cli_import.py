@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import click
 
@@ -42,8 +43,21 @@ class _ImportUsageError(click.ClickException):
     help="Lines committed per transaction; fewer hold the write lock for less time while "
     "a server writes to the same database.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Engine TOML file: lines of services its [ingest] exclude_services names are "
+    "rejected, as the API refuses them (SHIPDECK_INGEST__EXCLUDE_SERVICES applies too).",
+)
 def import_(
-    database: str | None, file: str, resume: bool, source: str | None, batch_lines: int
+    database: str | None,
+    file: str,
+    resume: bool,
+    source: str | None,
+    batch_lines: int,
+    config_file: Path | None,
 ) -> None:
     """Append the deployment rows of FILE to the database, as the API would.
 
@@ -56,7 +70,9 @@ def import_(
     Each line is validated as the API validates a body, and stored as the
     API stores it: the row, its slot in the matrix, its event on the stream
     (a `shipdeck serve` on the same database shows the rows as they commit).
-    Invalid and blank lines are rejected by number; the others are imported.
+    Invalid and blank lines, and lines of services the engine excludes
+    (--config's [ingest] exclude_services), are rejected by number; the
+    others are imported.
 
     \b
     Resume: lines are committed in batches (--batch), each in one
@@ -78,9 +94,14 @@ def import_(
 
     from pydantic_core import ErrorDetails
 
+    from .engine import ConfigError, load_config
     from .engine.importer import ImportRefused, Input, import_lines
     from .engine.store import StoreError, open_store
 
+    try:
+        excluded = load_config(config_file).ingest.exclude_services
+    except ConfigError as exc:
+        raise _ImportUsageError(str(exc)) from None
     try:
         source_input = Input.open(file, source)
     except ImportRefused as exc:
@@ -110,6 +131,7 @@ def import_(
                 explain=explain,
                 on_progress=progress,
                 batch_lines=batch_lines,
+                exclude_services=excluded,
             )
         except (ImportRefused, StoreError) as exc:
             raise _ImportUsageError(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,19 +15,34 @@ from .engine import Engine, EngineConfig
 from .locations import default_database_url
 from .tui.config import Profile, TuiConfig, TuiConfigError
 
-DEMO_ENVIRONMENTS = ["dev", "qa", "uat", "prod"]
 TOKEN_ENV = "SHIPDECK_TOKEN"  # noqa: S105  # the name of a variable, not a secret
 
 
 def client_for(profile: Profile) -> EngineClient:
-    """An embedded or remote client for a profile."""
+    """An embedded or remote client for a profile (or a connector, for another platform)."""
     if profile.embedded:
         return EmbeddedClient(profile.database or default_database_url())
+    if profile.kind != "shipdeck":
+        return connector_for(profile)
     from .client.remote import RemoteClient
 
     servers = profile.servers()
     assert servers, "a remote profile names a URL"
     return RemoteClient(servers, token=profile.token())
+
+
+def connector_for(profile: Profile) -> EngineClient:
+    """The connector of an `appaloft` or `pushpaka` profile; its token from `token_env`."""
+    url, token_env = profile.servers()[0], profile.token_env or TOKEN_ENV
+    token = os.environ.get(token_env)  # these platforms serve nothing without one
+    label = f"{profile.kind}+{url.rstrip('/')}"
+    if profile.kind == "appaloft":
+        from .client.appaloft import AppaloftClient
+
+        return AppaloftClient(url, token, token_env=token_env, label=label)
+    from .client.pushpaka import PushpakaClient
+
+    return PushpakaClient(url, token, token_env=token_env, label=label)
 
 
 def resolve_profile(
@@ -57,17 +73,12 @@ def resolve_profile(
     return name, config.profiles[name]
 
 
-DEMO_DRIVER_SCALE = 0.5
-"""The demo's simulated deployments take 5–15 s (half a realistic run)."""
+def demo_config(now: datetime | None = None) -> EngineConfig:
+    """The demo's engine configuration: its environments, the simulate driver everywhere,
+    approvals into uat and prod (the local user is an approver), a freeze on the calendar."""
+    from .demo import demo_config as configured
 
-
-def demo_config() -> EngineConfig:
-    """The demo's engine configuration: its environments, every slot run by `simulate`."""
-    return EngineConfig(
-        environments=[{"name": env} for env in DEMO_ENVIRONMENTS],
-        executor={"driver": "simulate"},
-        drivers={"simulate": {"kind": "simulate", "scale": DEMO_DRIVER_SCALE}},
-    )
+    return configured(now)
 
 
 async def seed_demo_once(engine: Engine, now: datetime | None = None) -> None:
@@ -80,10 +91,17 @@ async def seed_demo_once(engine: Engine, now: datetime | None = None) -> None:
 
 
 async def demo_traffic(engine: Engine) -> None:
-    """Simulated CI traffic, until cancelled."""
-    from .demo import TrafficGenerator
+    """Simulated CI traffic and colleagues, until cancelled (`shipdeck serve --demo`)."""
+    from .demo import simulate_demo
 
-    await TrafficGenerator(engine).run()
+    await simulate_demo(engine)
+
+
+async def demo_life(engine: Engine) -> None:
+    """`demo_traffic` with the local user as the approver the colleagues' requests await."""
+    from .demo import simulate_demo
+
+    await simulate_demo(engine, me=engine.local_principal())
 
 
 def demo_client(
@@ -99,7 +117,7 @@ def demo_client(
 
     return EmbeddedClient(
         f"sqlite:///{database}",
-        demo_config(),
+        demo_config(now),
         prepare=prepare,
-        background=demo_traffic if traffic else None,
+        background=demo_life if traffic else None,
     )

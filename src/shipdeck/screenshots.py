@@ -12,13 +12,16 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from .domain import Role
-from .domain.policy import EnvironmentPolicy
+from .domain import Role, Status
+from .domain.promotions import PromotionView
 from .engine import Engine, EngineError, Principal
 from .tui.app import ShipdeckApp
+from .tui.modals import CommentModal, RollbackModal
 from .tui.screens.approvals import ApprovalsScreen
 from .tui.screens.detail import DetailScreen
 from .tui.screens.history import HistoryScreen
+from .tui.screens.insights import InsightsScreen
+from .tui.screens.logs import LogsScreen
 from .tui.screens.matrix import MatrixScreen
 from .tui.screens.promotion_detail import PromotionDetailScreen
 from .tui.widgets.history_table import HistoryTable
@@ -76,29 +79,27 @@ def _fixed(moment: datetime) -> Callable[[], datetime]:
 
 
 async def ask_for_approvals(engine: Engine) -> None:
-    """`prod` asks for two approvals; a few services wait to be promoted from uat, at fixed
-    times, one of them approved once already."""
-    await engine.governance.set_policy(
-        engine.local_principal(), "prod", EnvironmentPolicy(approvals_required=2)
-    )
+    """What the demo's colleagues do, at fixed times: three services are asked into `prod`
+    (two approvals, not the requester's), the oldest approved once already — the demo's user,
+    an approver, gives the second."""
     asked = []
     real_clock = engine.clock
     try:
         for minutes, (name, service) in zip(
             (50, 25, 8),
-            (("ana", "checkout-api"), ("dave", "payments"), ("ana", "search")),
+            (("alice", "gateway"), ("jules", "inventory"), ("hana-sato", "pricing")),
             strict=True,
         ):
             engine.clock = _fixed(NOW - timedelta(minutes=minutes))
             with contextlib.suppress(EngineError):  # nothing successful in uat to promote
                 result = await engine.actions.promote(
-                    Principal(name, Role.DEPLOYER), service, "uat"
+                    Principal(name, Role.DEPLOYER), service, "uat", "prod"
                 )
                 asked.append(result.promotion_id)
         engine.clock = _fixed(NOW - timedelta(minutes=20))
         if asked and asked[0] is not None:
             await engine.governance.approve(
-                Principal("carol", Role.APPROVER), asked[0], "canary is clean"
+                Principal("carol.diaz", Role.APPROVER), asked[0], "canary is clean"
             )
     finally:
         engine.clock = real_clock
@@ -126,6 +127,49 @@ async def promotion(pilot: Pilot[None], app: ShipdeckApp) -> None:
     await until(pilot, lambda: isinstance(app.screen, PromotionDetailScreen) and app.screen.loaded)
 
 
+async def logs(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    """Approve the promotion that awaits the user (`a`), then follow its run's log."""
+    await approvals(pilot, app)
+    engine: Engine = app.client.engine  # type: ignore[attr-defined]
+    engine.clock = _fixed(NOW)  # the promotions' times are the screenshots' (no expiry)
+    await pilot.press("end", "a")
+    await until(pilot, lambda: isinstance(app.screen, CommentModal))
+    await pilot.press(*"canary is clean", "enter")
+    found: list[PromotionView] = []
+    async with asyncio.timeout(20):
+        while not found:
+            await pilot.pause(0.1)
+            found = (await engine.governance.promotions_page(status="approved")).items
+    approved = found[0]
+    app.clear_notifications()
+    app.open_logs(approved.deployment_id, f"{approved.service} → {approved.to_environment}")
+    await until(pilot, lambda: isinstance(app.screen, LogsScreen))
+    await pilot.pause(4.0)  # a few phases of the run, and their lines
+
+
+async def rollback(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    """`r` on a production slot whose latest deployment failed: the rollback's plan."""
+    await matrix(pilot, app)
+    engine: Engine = app.client.engine  # type: ignore[attr-defined]
+    failed = next(
+        row.service
+        for row in (await engine.matrix.get()).rows
+        if row.slots["prod"].current.status is Status.FAILURE
+        and row.slots["prod"].last_successful is not None
+    )
+    await pilot.press("slash", *failed, "enter", "right", "right", "right", "r")
+    await until(pilot, lambda: isinstance(app.screen, RollbackModal) and app.screen.plan)
+
+
+async def insights(pilot: Pilot[None], app: ShipdeckApp) -> None:
+    """`I`: the demo's last 7 days (the engine's clock set to the screenshots' moment)."""
+    await matrix(pilot, app)
+    engine: Engine = app.client.engine  # type: ignore[attr-defined]
+    engine.clock = _fixed(NOW)
+    await pilot.press("I")
+    await until(pilot, lambda: isinstance(app.screen, InsightsScreen) and app.screen.insights)
+
+
 SCREENS: dict[str, Step] = {
     "matrix": matrix,
     "history": history,
@@ -134,6 +178,9 @@ SCREENS: dict[str, Step] = {
     "palette": palette,
     "approvals": approvals,
     "promotion": promotion,
+    "logs": logs,
+    "rollback": rollback,
+    "insights": insights,
 }
 
 

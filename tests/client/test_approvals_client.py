@@ -28,6 +28,7 @@ from shipdeck.client.base import (
     EnvironmentChanged,
     FeedItem,
     LinkState,
+    NotOffered,
     PromotionChanged,
     ResyncNeeded,
 )
@@ -293,13 +294,14 @@ async def test_the_feed_carries_promotions_and_environments(desk: Desk) -> None:
 # -- servers without approvals ---------------------------------------------------------------
 
 
-async def test_a_server_without_approvals_has_none(
+async def test_a_server_without_approvals_says_so(
     remote: Callable[..., Awaitable[RemoteClient]],
 ) -> None:
     problem = json.dumps({"title": "Not Found", "status": 404}).encode()
     async with raw_server(respond(404, "application/problem+json", problem)) as fake:
         client = await remote(fake.url, "sdk_key")
-        assert await client.promotions() == []
+        with pytest.raises(NotOffered, match="this server has no approval queue"):
+            await client.promotions()  # a missing queue, not an empty one
         assert await client.pending_for_me() == []
         assert await client.environment_policies() == []
 

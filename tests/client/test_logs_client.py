@@ -489,6 +489,21 @@ async def test_a_refused_handshake_stops_with_a_reason(
     assert offline.status.detail.endswith("ask an admin")
 
 
+async def test_a_server_without_log_streams_says_so(remote: MakeRemote, follow: MakeFollow) -> None:
+    """A contract-only server (Starlette answers a WebSocket to no route with a bare 403):
+    no log stream there, said so, not "refused" and not an endless wait."""
+    from tests.connectors.loopback import serving
+    from tests.tui.contract_server import contract_app
+
+    async with serving(contract_app()) as server:
+        stream = follow(await remote(server.url), "gh-1")
+        items = await stream.until_state(LinkState.OFFLINE)
+        await stream.ends()
+    offline = items[-1]
+    assert isinstance(offline, LogLinkChanged)
+    assert offline.status.detail == "this server has no log stream (HTTP 403)"
+
+
 @pytest.mark.parametrize("code", [4404, 4422])
 async def test_a_refusing_close_code_stops(
     remote: MakeRemote, follow: MakeFollow, code: int

@@ -156,3 +156,15 @@ async def test_rate_sets_rows_per_second(engine: Engine, rate: float) -> None:
 def test_rate_must_be_positive(engine: Engine) -> None:
     with pytest.raises(ValueError, match="rate"):
         TrafficGenerator(engine, rate=0)
+
+
+async def test_ci_promotes_no_further_than_the_gated_environments(engine: Engine) -> None:
+    fake = FakeTime(NOW)
+    gated = ("uat", "prod")
+    generator = TrafficGenerator(engine, seed=8, clock=fake.clock, sleep=fake.sleep, gated=gated)
+
+    await run_for(generator, fake, 900.0)
+
+    environments = {row.environment for row in await live_rows(engine)}
+    assert {"dev", "qa"} <= environments
+    assert not environments & set(gated)  # promotions there ask shipdeck (the colleagues)

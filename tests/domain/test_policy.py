@@ -92,3 +92,43 @@ def test_policy_approvers_and_summary() -> None:
     frozen = EnvironmentPolicy(freeze=[weekly("fri 16:00", "mon 08:00")])
     assert frozen.active_freeze(datetime(2026, 11, 21, 12, 0, tzinfo=BERLIN)) is not None
     assert "weekend (every fri 16:00 to mon 08:00 Europe/Berlin)" in frozen.summary()
+
+
+# -- the next freeze (the matrix announces it) -------------------------------------------
+
+
+def test_the_next_freeze_is_the_earliest_to_start() -> None:
+    policy = EnvironmentPolicy(
+        freeze=[
+            {
+                "name": "weekend",
+                "from": "fri 16:00",
+                "to": "mon 08:00",
+                "timezone": "Europe/Berlin",
+            },
+            {"name": "launch", "start": "2026-06-01T00:00:00Z", "end": "2026-06-02T00:00:00Z"},
+        ]
+    )
+    thursday = datetime(2026, 5, 28, 12, 0, tzinfo=UTC)
+    window, start = policy.next_freeze(thursday) or (None, None)
+    assert window is not None and window.name == "weekend"
+    assert start == datetime(2026, 5, 29, 14, 0, tzinfo=UTC)  # 16:00 in Berlin (CEST)
+    during = datetime(2026, 5, 29, 15, 0, tzinfo=UTC)  # the weekend froze: launch is next
+    assert policy.next_freeze(during) == (policy.freeze[1], policy.freeze[1].start)
+    assert policy.next_freeze(datetime(2026, 6, 3, tzinfo=UTC))[0].name == "weekend"  # type: ignore[index]
+
+
+def test_a_weekly_freeze_starts_on_the_wall_clock_across_dst() -> None:
+    window = FreezeWindow(
+        name="weekend", weekly_from="fri 16:00", weekly_to="mon 08:00", timezone="Europe/Berlin"
+    )
+    winter = window.next_start(datetime(2026, 3, 1, tzinfo=UTC))
+    summer = window.next_start(datetime(2026, 4, 1, tzinfo=UTC))
+    assert winter is not None and summer is not None
+    assert (winter.astimezone(UTC).hour, summer.astimezone(UTC).hour) == (15, 14)
+    assert (
+        FreezeWindow(
+            name="once", start="2026-01-01T00:00:00Z", end="2026-01-02T00:00:00Z"
+        ).next_start(datetime(2026, 5, 1, tzinfo=UTC))
+        is None
+    )

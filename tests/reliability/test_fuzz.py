@@ -16,6 +16,7 @@ phases and at least 100 examples per operation; its figures are in README.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,17 @@ SEED = os.environ.get("SHIPDECK_FUZZ_SEED", "20261123")
 
 CALLERS: tuple[Role | None, ...] = (None, *Role)
 """Who fuzzes: no key, then a key of each role."""
+
+CONTROL_KEY = "fuzz-control-key-8c1f0e6a"
+"""The servers' control key, sent by every caller that has an API key, so the control
+surface is reached (the caller without a key reaches only its refusals)."""
+CONTROL_TOML = f"""
+[control]
+key_sha256 = "{hashlib.sha256(CONTROL_KEY.encode()).hexdigest()}"
+# Reset stays off: it erases the data the other operations and the stateful phase's links
+# stand on (tests/server/test_control*.py run it). Fuzzed, it answers its documented 403.
+allow_reset = false
+"""
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,7 @@ class FuzzRun:
             args += ["--seed", SEED]
         if self.key is not None:
             args += ["--header", f"X-Api-Key: {self.key}"]
+            args += ["--header", f"X-Control-API-Key: {CONTROL_KEY}"]
         return args
 
     def start(self, size: FuzzSize) -> FuzzRun:
@@ -233,7 +246,7 @@ def _failures(caller: str, text: str, code: int) -> str:
 def fuzz_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzRunFactory]:
     """Make runs, each with a server on a fresh database; all are stopped at the end."""
     engine_toml = tmp_path_factory.mktemp("fuzz") / "engine.toml"
-    engine_toml.write_text(SERVER_TOML)
+    engine_toml.write_text(SERVER_TOML + CONTROL_TOML)
     made: list[FuzzRun] = []
 
     def make(caller: Role | None) -> FuzzRun:

@@ -654,7 +654,7 @@ async def test_a_valid_key_never_appears_in_any_response(
         assert reporter_key not in str(response.headers)
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api/deployments/x/y", "/", "/api/control/reset"])
+@pytest.mark.parametrize("path", ["/api/nope", "/api/deployments/x/y", "/", "/api/control/nope"])
 async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient, path: str) -> None:
     assert_problem(await client.get(path), 404)
 
@@ -668,6 +668,7 @@ async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient, path: st
         ("PATCH", "/api/fetcher/state/github-actions", {"GET", "PUT"}),
         ("DELETE", "/api/fetcher/state/github-actions", {"GET", "PUT"}),
         ("POST", "/healthz", {"GET"}),
+        ("GET", "/api/control/reset", {"POST"}),
     ],
 )
 async def test_wrong_method_is_a_405_problem(

@@ -6,16 +6,21 @@ The patterns are those upstream's suite configures (`SERVICE_EXCLUDE=
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from shipdeck.domain import Role
+from shipdeck.cli import main
+from shipdeck.domain import DeploymentEventIngest, Role
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.engine.config import ConfigError, load_config
-from shipdeck.engine.exclusion import IngestConfig, compile_exclusion
+from shipdeck.engine.exclusion import IngestConfig, ServiceExcluded, compile_exclusion
+from shipdeck.engine.importer import Input, import_lines
+from shipdeck.engine.store import open_store
 from shipdeck.server import create_app
 
 from .test_api import assert_problem, ingest, row
@@ -159,3 +164,68 @@ def test_the_api_docs_toml_example_loads(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.ingest.exclude_services == PATTERNS
     assert config.presets[0].settings["failOnly"] is True
+
+
+# -- every writer obeys it --------------------------------------------------------------
+
+
+async def test_the_engine_refuses_and_hides_whoever_writes_or_reads(db_url: str) -> None:
+    """The exclusion is the engine's, not the route's: an embedded dashboard, the demo and
+    webhooks ingest through `Engine.ingest`, and read through `engine.deployments`."""
+    engine = await Engine.open(db_url, EngineConfig(ingest=IngestConfig(exclude_services=PATTERNS)))
+    try:
+        with pytest.raises(ServiceExcluded, match="probe-ns/probe-svc"):
+            await engine.ingest(
+                DeploymentEventIngest.model_validate_json(
+                    json.dumps(row(service="probe-svc", namespace="probe-ns"))
+                )
+            )
+        kept, _ = await engine.ingest(
+            DeploymentEventIngest.model_validate_json(json.dumps(row(service="kept")))
+        )
+        assert kept.service == "kept"
+        assert await engine.deployments.services() == ["kept"]
+    finally:
+        await engine.close()
+
+
+def _lines(tmp_path: Path) -> Path:
+    path = tmp_path / "export.ndjson"
+    bodies = [
+        row(deployment_id="1", service="kept"),
+        row(deployment_id="2", service="svc-exclude-probe"),
+        row(deployment_id="3", service="probe-x", namespace="probe-ns"),
+        row(deployment_id="4", service="probe-x", namespace="other-ns"),
+    ]
+    path.write_text("".join(json.dumps(b) + "\n" for b in bodies), encoding="utf-8")
+    return path
+
+
+def test_the_importer_rejects_excluded_services_as_the_api_does(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    store = open_store(sqlite_url)
+    try:
+        with Input.open(str(_lines(tmp_path))) as source:
+            result = import_lines(store, source, parallel=False, exclude_services=PATTERNS)
+    finally:
+        store.close()
+    assert (result.imported, result.rejected) == (2, 2)
+    assert result.rejections == [
+        (2, "service 'svc-exclude-probe' is excluded by [ingest] exclude_services"),
+        (3, "service 'probe-ns/probe-x' is excluded by [ingest] exclude_services"),
+    ]
+
+
+def test_shipdeck_import_takes_the_exclusion_from_the_engine_config(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text(f"[ingest]\nexclude_services = {json.dumps(PATTERNS)}\n", encoding="utf-8")
+    out = CliRunner().invoke(
+        main,
+        ["import", "--database", sqlite_url, "--config", str(config), str(_lines(tmp_path))],
+    )
+    assert out.exit_code == 1, out.output  # some lines rejected
+    assert "Imported 2 rows" in out.output
+    assert "line 2: service 'svc-exclude-probe' is excluded" in out.output

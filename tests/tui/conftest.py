@@ -16,6 +16,7 @@ from shipdeck.domain import DeploymentEventIngest
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.tui.app import ShipdeckApp
 from tests.conftest import ServerProcess
+from tests.connectors.platforms import PlatformServer, platform_server
 
 NOW = datetime(2026, 5, 28, 12, 0, tzinfo=UTC)
 ENVIRONMENTS = ["dev", "qa", "uat", "prod"]
@@ -88,11 +89,19 @@ def engine_config_file(tmp_path) -> object:
     return path
 
 
-@pytest.fixture(params=["embedded", "remote"])
+@pytest.fixture(params=["embedded", "remote", "appaloft", "pushpaka"])
 async def deck_client(
     request: pytest.FixtureRequest, db_url: str, tmp_path, server_factory
-) -> AsyncIterator[tuple[EngineClient, Engine | ServerProcess]]:
-    """The same store behind an embedded engine or a real `shipdeck serve`."""
+) -> AsyncIterator[tuple[EngineClient, Engine | ServerProcess | PlatformServer]]:
+    """The same store behind an embedded engine or a real `shipdeck serve` — or the same
+    deployments on another platform (a fake Appaloft or Pushpaka), through its connector."""
+    if request.param in ("appaloft", "pushpaka"):
+        platform = await platform_server(request.param, SEED)
+        try:
+            yield platform.client(), platform
+        finally:
+            await platform.loopback.stop()
+        return
     await seed(db_url)
     config_path = engine_config_file(tmp_path)
     if request.param == "embedded":

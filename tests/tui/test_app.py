@@ -11,15 +11,20 @@ from shipdeck.tui.screens.history import HistoryScreen
 from shipdeck.tui.screens.matrix import MatrixScreen
 from shipdeck.tui.widgets.history_table import HistoryTable
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
-from tests.conftest import create_key
+from tests.conftest import ServerProcess, create_key
+from tests.connectors.platforms import PlatformServer
 
 from .conftest import make_app, row, screen_text, wait_for
 
 
 async def ingest(client, server, body) -> None:
-    """Report a row the way CI does for this engine."""
+    """Report a row the way CI does for this engine (on another platform: what CI would
+    have made it do)."""
     if isinstance(client, EmbeddedClient):
         await client.engine.ingest(body)
+        return
+    if isinstance(server, PlatformServer):
+        server.report(body)
         return
     key = create_key(server.database_url)
     async with httpx.AsyncClient(base_url=server.url) as http:
@@ -29,6 +34,11 @@ async def ingest(client, server, body) -> None:
             headers={"X-Api-Key": key, "Content-Type": "application/json"},
         )
         assert response.status_code == 201, response.text
+
+
+def version(server, text: str) -> str:
+    """How a SEED version shows on this engine (Pushpaka has none: its commit shows)."""
+    return server.shown(text) if isinstance(server, PlatformServer) else text
 
 
 def grid(app) -> MatrixGrid:
@@ -61,19 +71,24 @@ async def test_matrix_shows_every_slot_with_glyph_word_version_and_badges(deck_c
         header = next(line for line in text.splitlines() if line.startswith("service"))
         assert header.split()[2:] == ["dev", "qa", "uat", "prod"]
         checkout = next(line for line in text.splitlines() if line.startswith("checkout-api"))
-        assert "✓ success 1.4.2" in checkout
-        assert "▸◷ 1.4.4" in checkout  # qa's queued next
-        assert "✗ failure 1.4.3" in checkout  # prod
+        assert f"✓ success {version(server, '1.4.2')}" in checkout
+        assert f"▸◷ {version(server, '1.4.4')}" in checkout  # qa's queued next
+        assert f"✗ failure {version(server, '1.4.3')}" in checkout  # prod
         payments = next(line for line in text.splitlines() if line.startswith("payments"))
-        assert "!◐ pushing 2.0.1" in payments  # in progress after a failure, with its phase
+        # In progress after a failure, with its phase (Appaloft reported none yet, and
+        # Pushpaka says `building`).
+        phase = {"appaloft": "deploying", "pushpaka": "building"}.get(
+            getattr(server, "kind", ""), "pushing"
+        )
+        assert f"!◐ {phase} {version(server, '2.0.1')}" in payments
         assert "● live" in text
         # The embedded engine acts as the local user (an admin); a server without a key is
-        # read-only.
-        assert ("read-only" in text) is (server is not None)
+        # read-only; the connectors were given a token.
+        assert ("read-only" in text) is isinstance(server, ServerProcess)
 
 
 async def test_cursor_moves_with_arrows_and_hjkl_and_panel_follows(deck_client) -> None:
-    client, _ = deck_client
+    client, server = deck_client
     app = make_app(client)
     async with app.run_test(size=(160, 40)) as pilot:
         await loaded(pilot, app)
@@ -83,8 +98,11 @@ async def test_cursor_moves_with_arrows_and_hjkl_and_panel_follows(deck_client) 
         text = screen_text(app)
         assert "checkout-api → prod" in text
         assert "current" in text and "✗ failure" in text
-        assert "last successful" in text and "1.4.2" in text
-        assert "run #5" in text and "https://ci.example.com/runs/gh-5" in text
+        assert "last successful" in text and version(server, "1.4.2") in text
+        if isinstance(server, PlatformServer):  # no CI runs there: the deployment's id
+            assert "id gh-5" in text
+        else:
+            assert "run #5" in text and "https://ci.example.com/runs/gh-5" in text
         await pilot.press("h", "k", "j")
         assert grid(app).focused_slot == ("checkout-api", "uat")
         assert "Never deployed here." in screen_text(app)
@@ -114,7 +132,7 @@ async def test_sort_by_last_change(deck_client) -> None:
 
 
 async def test_history_detail_parent_link_and_back(deck_client) -> None:
-    client, _ = deck_client
+    client, server = deck_client
     app = make_app(client)
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(pilot, app)
@@ -124,12 +142,19 @@ async def test_history_detail_parent_link_and_back(deck_client) -> None:
         await pilot.press("slash", *"status:failure", "enter")
         await wait_for(pilot, lambda: [r.deployment_id for r in table.rows] == ["gh-5", "gh-6"])
         await pilot.press("enter")
+        shown = version(server, "1.4.3")
         await wait_for(
-            pilot, lambda: isinstance(app.screen, DetailScreen) and "1.4.3" in screen_text(app)
+            pilot, lambda: isinstance(app.screen, DetailScreen) and shown in screen_text(app)
         )
         text = screen_text(app)
-        assert "gh-5" in text and "checkout-api → prod" in text and "gh-2" in text
+        assert "gh-5" in text and "checkout-api → prod" in text
         assert "gh-4" in text  # the slot's other recent deployment
+        if getattr(server, "kind", None) == "pushpaka":  # its deployments name no parent
+            assert "(none)" in text
+            await pilot.press("escape", "escape")
+            assert isinstance(app.screen, MatrixScreen)
+            return
+        assert "gh-2" in text
         await wait_for(
             pilot, lambda: app.focused is not None and app.focused.id == "detail-parents"
         )
@@ -210,10 +235,11 @@ async def test_live_row_repaints_its_cell_and_failure_notifies(deck_client) -> N
     async with app.run_test(size=(160, 40)) as pilot:
         await loaded(pilot, app)
         await ingest(client, server, row("gh-11", "search", "prod", "failure", 0, "0.9.1"))
-        await wait_for(pilot, lambda: "✗ failure 0.9.1" in screen_text(app))
+        shown = version(server, "0.9.1")
+        await wait_for(pilot, lambda: f"✗ failure {shown}" in screen_text(app))
         await wait_for(
             pilot,
-            lambda: any("search 0.9.1 failed in prod" in n.message for n in app._notifications),
+            lambda: any(f"search {shown} failed in prod" in n.message for n in app._notifications),
         )
 
 

@@ -118,3 +118,32 @@ async def test_failure_notifications_follow_the_config(db_url: str) -> None:
         await client.engine.ingest(row("gh-21", "search", "uat", "failure", 0, "8"))
         await wait_for(pilot, lambda: any("failed in uat" in n.message for n in app._notifications))
         assert not any("failed in prod" in n.message for n in app._notifications)
+
+
+def test_a_url_or_a_kind_names_a_connector(tmp_path: Path, monkeypatch) -> None:
+    """`appaloft+http://…` on the command line, or `kind =` in a profile: the connector, its
+    token from `token_env` (default `$SHIPDECK_TOKEN`), named in the header as given."""
+    from shipdeck.client.appaloft import AppaloftClient
+    from shipdeck.client.pushpaka import PushpakaClient
+
+    monkeypatch.setenv("SHIPDECK_TOKEN", "a-session-token")
+    name, profile = resolve_profile(TuiConfig(), None, "appaloft+http://apps:3001")
+    client = client_for(profile)
+    assert (
+        isinstance(client, AppaloftClient) and name == client.label == "appaloft+http://apps:3001"
+    )
+    assert client.http.api_url == "http://apps:3001/api" and client.http.token == "a-session-token"
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.jobs]\nkind = "pushpaka"\nurl = "https://push.example.com"\n'
+        'token_env = "PUSHPAKA_JWT"\n'
+    )
+    monkeypatch.setenv("PUSHPAKA_JWT", "a.jwt.value")
+    _, jobs = resolve_profile(load_tui_config(path), "jobs", None)
+    pushpaka = client_for(jobs)
+    assert isinstance(pushpaka, PushpakaClient) and pushpaka.http.token == "a.jwt.value"
+    assert pushpaka.http.api_url == "https://push.example.com/api/v1"
+    with pytest.raises(ValueError, match="the URL says pushpaka"):
+        Profile(kind="appaloft", url="pushpaka+http://x")
+    with pytest.raises(ValueError, match="names one url"):
+        Profile(kind="appaloft", urls=["http://a", "http://b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shipdeck.client import EngineError, LinkState
 from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.engine import Engine, EngineConfig
 from shipdeck.tui.screens.history import HistoryScreen
@@ -38,3 +39,27 @@ async def test_appended_pages_resize_the_table_and_show_on_screen(db_url: str) -
         assert "loading older rows" not in text
         await pilot.press("home")
         await wait_for(pilot, lambda: "1.0.0 " in screen_text(app))
+
+
+async def test_a_page_that_cannot_be_read_is_told(db_url: str, monkeypatch) -> None:
+    """A screen's failed worker reaches the app's one error path (`Worker.StateChanged`
+    does not bubble): the person sees why the history stays empty, once."""
+    client = EmbeddedClient(db_url)
+    app = make_app(client)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.connection.state is LinkState.LIVE)
+        await pilot.pause(0.3)
+
+        calls: list[object] = []
+
+        async def unreachable(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            raise EngineError("the engine did not answer in time")
+
+        monkeypatch.setattr(client, "deployments", unreachable)
+        await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: app._notifications)
+        await pilot.pause(0.2)
+        assert len(calls) == 1, calls
+        assert [n.message for n in app._notifications] == ["the engine did not answer in time"]

@@ -40,6 +40,7 @@ from shipdeck.tui.widgets.log_pane import LogPane
 from shipdeck.tui.widgets.log_view import LogView
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 from tests.conftest import create_key
+from tests.connectors.platforms import PlatformServer
 
 from .conftest import NOW, engine_config_file, make_app, row, screen_lines, seed, wait_for
 
@@ -386,6 +387,9 @@ async def append(client, server, deployment_id: str, *messages: str, level="info
     if isinstance(client, EmbeddedClient):
         await client.engine.append_logs(deployment_id, ingest)
         return
+    if isinstance(server, PlatformServer):
+        server.append_logs(deployment_id, messages, level)
+        return
     key = create_key(server.database_url)
     at = NOW.isoformat().replace("+00:00", "Z")
     body = {"lines": [{"message": m, "level": level, "at": at} for m in messages]}
@@ -399,6 +403,9 @@ async def append(client, server, deployment_id: str, *messages: str, level="info
 async def report(client, server, body) -> None:
     if isinstance(client, EmbeddedClient):
         await client.engine.ingest(body)
+        return
+    if isinstance(server, PlatformServer):
+        server.report(body)
         return
     key = create_key(server.database_url)
     async with httpx.AsyncClient(base_url=server.url) as http:
@@ -423,7 +430,8 @@ async def test_matrix_L_follows_the_slots_running_deployment_to_its_end(deck_cli
         await pilot.press("L")
         await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
         await wait_for(pilot, lambda: shown(app, "starting workers"))
-        assert shown(app, "search → qa 0.9.1 · gh-20") and shown(app, "● live")
+        version = server.shown("0.9.1") if isinstance(server, PlatformServer) else "0.9.1"
+        assert shown(app, f"search → qa {version} · gh-20") and shown(app, "● live")
         await append(client, server, "gh-20", "health check failed", level="error")
         await wait_for(pilot, lambda: "health check failed" in row_at(app, "gh-20", 2))
         assert "ERR" in log_rows(app, "gh-20")[2]

@@ -1,11 +1,15 @@
 """The live feed over SSE, resumed after every loss.
 
 `SseFeed.pump` follows `/api/events/stream` and, after any loss, reconnects with
-`Last-Event-ID` behind a jittered exponential backoff, so a client that reconnects misses
-nothing and sees nothing twice. A refusal of the key (`401`/`403`) ends the feed: retrying
-cannot help. With several servers (replicas of one engine, whose event ids are the same), a
-loss that says the server stopped answering resumes on the next one at once; the backoff
-waits between full rounds of servers that all failed.
+`Last-Event-ID` behind a jittered exponential backoff, so a client that reconnects to
+shipdeck misses nothing and sees nothing twice. Replay is trusted only from a server whose
+stream opens with its own position (shipdeck's numbered events): after reconnecting to any
+other (a contract-only server with UUID ids, which may have restarted with other data and
+replays nothing) the feed asks for a resync first, and the TUI refetches. A refusal of the
+key (`401`/`403`) ends the feed: retrying cannot help. With several servers (replicas of
+one engine, whose event ids are the same), a loss that says the server stopped answering
+resumes on the next one at once; the backoff waits between full rounds of servers that all
+failed.
 """
 
 from __future__ import annotations
@@ -64,6 +68,15 @@ class FeedState:
     last_seq: int | None = None
     live_at: float | None = None
     """Loop time at which the current connection went live."""
+    positioned: bool = False
+    """The last connection opened with the server's position (a numbered `id:` and no
+    event, as shipdeck's stream does): a reconnection's replay can be checked for gaps."""
+
+    def note_opening(self, sse: ServerSentEvent) -> None:
+        """Remember whether a connection's first block announced the server's position."""
+        self.positioned = (
+            sse.event == "message" and not sse.data and sse.id.isascii() and sse.id.isdigit()
+        )
 
     def accept(self, sse: ServerSentEvent) -> list[FeedItem]:
         """The feed items one SSE event stands for (none for unknown types and repeats)."""
@@ -166,10 +179,16 @@ class SseFeed:
                 not_sse = f"{where(response)} did not answer with an event stream"
                 raise _Lost(not_sse, failover=False)
             state.live_at = asyncio.get_running_loop().time()
+            if resync_on_live and not state.positioned:
+                # Nothing says this server replays what was missed (or nothing to resume
+                # from): refetch. Before `live`, so the TUI says live once it has refetched.
+                await out.put(ResyncNeeded())
             await out.put(_changed(LinkState.LIVE, replica=self.replicas.replica(index)))
-            if resync_on_live and state.last_id is None:
-                await out.put(ResyncNeeded())  # nothing to resume from: events may be missed
+            opening = True
             async for sse in source.aiter_sse():
+                if opening:
+                    state.note_opening(sse)
+                    opening = False
                 for item in state.accept(sse):
                     await out.put(item)
 

@@ -195,8 +195,10 @@ def _refused(status: int, body: bytes) -> Exception:
     said = detail if isinstance(detail, str) and detail else f"HTTP {status}"
     if status == 401:
         return _Stop(f"the server refused the key: {said}")
-    if status == 403:
+    # No such route: a server without log streams (Starlette refuses a WebSocket to a path
+    # it does not route with a bare 403; a refusal of ours carries a problem document).
+    if status in (404, 405, 501) or (status == 403 and problem is None):
+        return _Stop(f"this server has no log stream ({said})")
+    if 400 <= status < 500:  # 403 and the like: the same request gets the same answer
         return _Stop(f"the server refused the log stream: {said}")
-    if 400 <= status < 500:
-        return _Stop(f"the server offers no log stream here: {said}")
     return _Lost(f"the server answered {said}", failover=status in FAILOVER_STATUSES)

@@ -21,6 +21,7 @@ def accepted(result: ActionResult) -> ActionAccepted:
         version=result.version,
         status=result.status,
         superseded=tuple(result.superseded),
+        promotion_id=result.promotion_id,
     )
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from ..domain import DeploymentEvent, DeploymentEventPage, LogLine, LogPage, Matrix
+from ..domain.analytics import AnalyticsQuery, Insights
 from ..domain.promotions import EnvironmentView, PromotionView
 from ..domain.queries import (
     DeploymentFilters as DeploymentFilters,  # the listing's one filters class
@@ -22,6 +23,9 @@ class LinkState(StrEnum):
     LIVE = "live"
     RECONNECTING = "reconnecting"
     OFFLINE = "offline"
+    CATCHING_UP = "catching up"
+    """Connected again, and refetching what it shows: the server could not replay what was
+    missed (the TUI sets it; `live` follows once what it shows is the server's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +138,22 @@ class Capabilities:
     reason: str = "the engine offers no actions"
     """Why actions are unavailable, in words."""
     actions: frozenset[str] = field(default_factory=frozenset)
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why one action is unavailable, when it is not `reason` (a platform without it)."""
+    deploy_versions: bool = True
+    """Whether `deploy` takes a version; False: the platform redeploys the slot from its own
+    source (the version given is ignored)."""
 
 
 class EngineError(Exception):
     """A request to the engine failed; the message is fit to show a person."""
+
+
+class NotOffered(EngineError):
+    """The server has no such surface (an approval queue, a log stream…): not an empty one.
+
+    The message says what is missing, e.g. `this server has no approval queue`.
+    """
 
 
 class ActionRefused(EngineError):
@@ -169,6 +185,8 @@ class ActionAccepted:
     """The status the action's row was appended with (`queued`, or `cancelled` for cancel)."""
     superseded: tuple[str, ...] = ()
     """Queued deployments of the slot this one replaced (they end `cancelled`)."""
+    promotion_id: str | None = None
+    """A promotion into an environment that asks for approvals: its id (status `waiting`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +283,8 @@ class EngineClient(Protocol):
         ...
 
     async def deploy(self, service: str, environment: str, version: str) -> ActionAccepted:
-        """Deploy `version` of `service` to `environment`.
+        """Deploy `version` of `service` to `environment` (an engine whose capabilities say
+        `deploy_versions=False` redeploys the slot from its own source and ignores `version`).
 
         Raises:
             ActionRefused: the engine refused (the message says why and what to do).
@@ -317,8 +336,11 @@ class EngineClient(Protocol):
     # -- promotions awaiting approval, environments ----------------------------------
 
     async def promotions(self, status: str | None = None, limit: int = 200) -> list[PromotionView]:
-        """Promotions newest first (`status`: e.g. `awaiting-approval`); an engine without
-        approvals answers none."""
+        """Promotions newest first (`status`: e.g. `awaiting-approval`).
+
+        Raises:
+            NotOffered: the engine has no approval queue (not: an empty one).
+        """
         ...
 
     async def pending_for_me(self) -> list[PromotionView]:
@@ -351,6 +373,16 @@ class EngineClient(Protocol):
     async def environment_policies(self) -> list[EnvironmentView]:
         """Every environment's policy, lock and active freeze; none from an engine without
         policies."""
+        ...
+
+    async def insights(self, query: AnalyticsQuery) -> Insights:
+        """Every analytics document of one window and set of filters, at once: the DORA
+        keys, daily successes and failures, failure rates, durations, the promotion
+        funnel, statuses, the heatmap, top deployers and incidents.
+
+        Raises:
+            NotOffered: the engine has no analytics (not: no deployments in the window).
+        """
         ...
 
     def feed(self) -> AsyncIterator[FeedItem]:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..domain import DeploymentEvent, DeploymentEventPage, LogPage, Matrix, utc_now
+from ..domain.analytics import AnalyticsQuery, Insights
 from ..domain.promotions import EnvironmentView, PromotionView
 from ..engine import Engine, EngineConfig, EngineError, Resync
 from ..engine.store import redacted
@@ -218,6 +219,12 @@ class EmbeddedClient:
 
     async def environment_policies(self) -> list[EnvironmentView]:
         return await self.engine.governance.environment_views()
+
+    async def insights(self, query: AnalyticsQuery) -> Insights:
+        try:
+            return await self.engine.analytics.insights(query)
+        except EngineError as exc:
+            raise ClientError(exc.detail) from exc
 
     # -- logs --------------------------------------------------------------------------
 

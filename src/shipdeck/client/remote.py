@@ -32,8 +32,10 @@ from ..domain import (
     PromotionPlanDoc,
     RollbackPlanDoc,
 )
+from ..domain.analytics import AnalyticsQuery, Insights
 from ..domain.promotions import EnvironmentView, PromotionPage, PromotionView
 from . import _results
+from ._analytics import fetch_insights
 from ._backoff import Backoff
 from ._feed import QUEUE_SIZE, FeedOut, SseFeed
 from ._http import Transport
@@ -51,12 +53,14 @@ from .base import (
     LogItem,
     MatrixIndex,
     MatrixWindow,
+    NotOffered,
     PromotionPlan,
     Replica,
     RollbackPlan,
 )
 
 NO_ACTIONS = "this server offers no actions (read-only)"
+NO_APPROVALS = "this server has no approval queue"
 _FIELDS = ("service", "environment", "status", "deployment_id", "actor")
 _ABSENT = (404, 405, 501)
 """Answers of a server that does not have an endpoint (a contract-only server)."""
@@ -292,7 +296,7 @@ class RemoteClient:
             params["status"] = status
         response = await self._http.get("/api/promotions", params)
         if response.status_code in _ABSENT:
-            return []
+            raise NotOffered(NO_APPROVALS)
         return parse(response, PromotionPage).items
 
     async def pending_for_me(self) -> list[PromotionView]:
@@ -329,6 +333,9 @@ class RemoteClient:
         if response.status_code in _ABSENT:
             return []
         return parse(response, _EnvironmentList).items
+
+    async def insights(self, query: AnalyticsQuery) -> Insights:
+        return await fetch_insights(self._http, query)
 
     # -- logs --------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The demo's present: a scripted last day per service, so the matrix opens on a story.
 
 Whatever the seed, the matrix shows a failed production deployment (with its last good
-version), one that was rolled back, two deployments running again after a failure, two
-promotions waiting for approval, a queued and a pending promotion, and a broken `dev`; the
-seed only picks which services they happen to.
+version), one that was rolled back, two deployments running again after a failure, a
+promotion waiting for approval, a release that passed `uat` and is ready for production (the
+demo's colleagues ask shipdeck to promote it), a queued and a pending promotion, and a broken
+`dev`; the seed only picks which services they happen to.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class PresentScripts:
             self.retrying_qa,
             self.retrying_prod,
             self.awaiting_approval,
-            self.awaiting_approval,
+            self.ready_for_prod,
             self.queued_qa,
             self.pending_uat,
             self.dev_broken,
@@ -119,6 +120,10 @@ class PresentScripts:
             parent=chain[-1],
             message="Waiting for approval: release-managers",
         )
+
+    def ready_for_prod(self, service: DemoService, latest: Release) -> None:
+        """A release passed `uat` this morning; production still runs an older one."""
+        self._chain(self._release(latest), 3)
 
     def queued_qa(self, service: DemoService, latest: Release) -> None:
         """A release just reached `dev`; its promotion to `qa` is queued."""

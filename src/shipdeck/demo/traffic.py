@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from functools import partial
 
@@ -54,6 +54,7 @@ class TrafficGenerator:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_in_flight: int | None = None,
+        gated: Collection[str] = (),
     ) -> None:
         """Prepare the generator; nothing happens before `run()`.
 
@@ -64,6 +65,8 @@ class TrafficGenerator:
             clock: the time of each row (aware, UTC).
             sleep: waits a number of seconds of that clock (tests pass a fake).
             max_in_flight: deployments at once; by default a few, more for a higher `rate`.
+            gated: environments CI does not promote into (promotions there ask shipdeck for
+                approvals instead: the demo's colleagues do that).
         """
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -83,6 +86,7 @@ class TrafficGenerator:
         self._weights = {service.name: service.releases_per_week for service in SERVICES}
         self._flying: set[Flight] = set()
         self._run_number = FIRST_RUN
+        self._gated = frozenset(gated)
 
     async def run(self) -> None:
         """Report traffic until cancelled; the first row comes within a second."""
@@ -238,6 +242,8 @@ class TrafficGenerator:
             target = self._downstream(environment)
             if target is None or live.status is not Status.SUCCESS or live.latest is None:
                 continue
+            if target in self._gated:
+                continue
             downstream = self._slot(service, target)
             ours, theirs = live.version, downstream.version
             if ours is not None and (theirs is None or theirs < ours) and downstream.busy is None:
@@ -254,6 +260,8 @@ class TrafficGenerator:
         self._enter(self.catalog.run(release, self._environments[0], self._next_run()), note=note)
 
     async def _promote(self, upstream: DemoRun, target: str) -> None:
+        if target in self._gated:
+            return
         ours = parse_version(upstream.version)
         theirs = self._slot(upstream.service, target).version
         if ours is None or (theirs is not None and theirs >= ours):

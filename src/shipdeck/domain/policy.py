@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -191,6 +191,24 @@ class FreezeWindow(BaseModel):
             return begin <= minute < finish
         return minute >= begin or minute < finish
 
+    def next_start(self, after: datetime) -> datetime | None:
+        """The first instant of the window's next occurrence strictly after `after`
+        (aware); `None` for a one-off window that began already."""
+        if self.start is not None:
+            return self.start if self.start > after else None
+        assert self.weekly_from is not None
+        zone = ZoneInfo(self.timezone)
+        minute = _week_minute(self.weekly_from)
+        local = after.astimezone(zone)
+        monday = local.date() - timedelta(days=local.weekday())
+        for week in (0, 1):
+            day = monday + timedelta(days=minute // (24 * 60) + 7 * week)
+            at = time(minute // 60 % 24, minute % 60)
+            candidate = datetime.combine(day, at, tzinfo=zone)
+            if candidate > after:
+                return candidate
+        raise AssertionError("a weekly window starts within two weeks")
+
     def describe(self) -> str:
         """The window in words, for a refusal."""
         if self.start is not None and self.end is not None:
@@ -221,6 +239,18 @@ class EnvironmentPolicy(BaseModel):
     def active_freeze(self, at: datetime) -> FreezeWindow | None:
         """The freeze window in force at `at`, if any."""
         return next((window for window in self.freeze if window.contains(at)), None)
+
+    def next_freeze(self, at: datetime) -> tuple[FreezeWindow, datetime] | None:
+        """The freeze window that starts next after `at`, and when, if any does."""
+        starts = [
+            (start, window)
+            for window in self.freeze
+            if (start := window.next_start(at)) is not None
+        ]
+        if not starts:
+            return None
+        start, window = min(starts, key=lambda pair: pair[0])
+        return window, start
 
     def summary(self) -> str:
         """The policy in words."""

@@ -11,10 +11,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ..domain import Role
 from ..domain.policy import EnvironmentPolicy
+from .analytics_config import AnalyticsConfig
 from .control_config import ControlConfig
 from .drivers import CommandConfig, GitopsConfig, SimulateConfig
 from .exclusion import IngestConfig
 from .presets import PresetConfig
+from .webhook_config import WebhooksConfig
 
 
 class EnvironmentConfig(BaseModel):
@@ -184,6 +186,10 @@ class EngineConfig(BaseSettings):
     """UI presets offered to every dashboard user (`[[presets]]`: source, name, settings)."""
     control: ControlConfig = Field(default_factory=ControlConfig)
     """The control surface: its key, whether reset may run, the drain's components."""
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    """`/api/analytics/*`: the promotion ladder, the window's rounding, the retention."""
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    """Incoming webhooks and their secrets (`[webhooks.github] secret = …`)."""
 
     @model_validator(mode="after")
     def _drivers_exist(self) -> EngineConfig:

@@ -41,11 +41,23 @@ class ControlConfig(BaseModel):
     """How long the drain waits for the expected components' acks before going on."""
     gate_max_ttl_seconds: float = Field(default=15.0, ge=1, le=3600)
     """How long one phase may hold the single-flight slot (and the ingest gate): a replica
-    that dies mid-reset blocks the next one for no longer than this."""
+    that dies mid-saga blocks the next one for no longer than this, after which any replica
+    ends the saga (`*-completed`) so components resume."""
     retention_hours: float = Field(default=2.0, gt=0, le=24 * 30)
     """How long component and control events stay replayable (the contract: 2 h)."""
     retry_after_seconds: int = Field(default=1, ge=1, le=60)
     """The `Retry-After` ingest answers with while a reset clears data."""
+
+    @model_validator(mode="after")
+    def _drain_within_lease(self) -> ControlConfig:
+        # The drain holds the slot under one lease: waiting longer would let it lapse, and
+        # another replica would end the saga while this one still drives it.
+        if self.ack_timeout_seconds >= self.gate_max_ttl_seconds:
+            raise ValueError(
+                "control.ack_timeout_seconds must be shorter than"
+                " control.gate_max_ttl_seconds (the lease the drain runs under)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _hash_key(self) -> ControlConfig:

@@ -1,18 +1,24 @@
-"""Live fan-out of the control plane's two streams, across replicas.
+"""Live fan-out of the control plane's two streams, across replicas, and their frames.
 
-A `ControlFeed` hands frames to its subscribers as this engine stores them, and — while
-anyone listens — reads the store once a second for frames stored by other replicas (on
-one PostgreSQL database), so a component connected to any replica sees every frame. Ids are
-UUIDv7 from several clocks, so arrival order across replicas is not id order: frames are
-told apart by id (a bounded set of those already delivered), never by comparing ids.
+A `ControlFeed` hands frames to its subscribers as this engine stores them; the control
+plane's poller reads the store once a second for frames stored by other replicas (on one
+database), so a component connected to any replica sees every frame. Ids are UUIDv7 from
+several clocks, so arrival order across replicas is not id order: frames are told apart by
+id (a bounded set of those already delivered), never by comparing ids.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..domain import format_rfc3339
+from .control_models import ComponentEventRecord, ControlStreamEvent
+from .store.control import ComponentEventRow, ControlEventRow
 
 QUEUE_SIZE = 1024
 """Frames one subscriber may fall behind by; beyond it the subscriber is ended (it
@@ -30,6 +36,42 @@ class ControlFrame:
     data: str
     component: str = "*"
     """The target component (`*`: every one); the control stream's `?component=` filter."""
+
+
+def micros_text(micros: int) -> str:
+    """Microseconds since the epoch as RFC 3339 text (the frames' server times)."""
+    return format_rfc3339(datetime.fromtimestamp(micros / 1_000_000, UTC))
+
+
+def component_frame(row: ComponentEventRow) -> ControlFrame:
+    """A stored component event as its `event: component` frame."""
+    record = ComponentEventRecord(
+        id=row.id,
+        component_id=row.component_id,
+        correlation_id=row.correlation_id,
+        event_type=row.event_type,
+        state=row.state,
+        detail=row.detail,
+        occurred_at=row.occurred_at,
+        received_at=micros_text(row.received_at),
+        payload=None if row.payload is None else json.loads(row.payload),
+    )
+    return ControlFrame(row.id, "component", record.model_dump_json(), row.component_id)
+
+
+def control_frame(row: ControlEventRow) -> ControlFrame:
+    """A stored control event as its frame on the control stream (its `event:` is the
+    type; `reset_id` repeats the correlation id on reset frames, for earlier clients)."""
+    event = ControlStreamEvent(
+        id=row.id,
+        type=row.type,
+        component=row.component,
+        correlation_id=row.correlation_id,
+        occurred_at=micros_text(row.occurred_at),
+        reset_id=row.correlation_id if row.type.startswith("reset-") else None,
+        payload=None if row.payload is None else json.loads(row.payload),
+    )
+    return ControlFrame(row.id, row.type, event.model_dump_json(exclude_none=True), row.component)
 
 
 ReadAfter = Callable[[str], Awaitable[list[ControlFrame]]]
@@ -102,4 +144,11 @@ class ControlFeed:
             self._queues.discard(queue)
 
 
-__all__ = ["REPLAY_LIMIT", "ControlFeed", "ControlFrame"]
+__all__ = [
+    "REPLAY_LIMIT",
+    "ControlFeed",
+    "ControlFrame",
+    "component_frame",
+    "control_frame",
+    "micros_text",
+]

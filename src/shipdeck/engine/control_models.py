@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from ..domain.models import DateTimeText
 from ..domain.timestamps import parse_rfc3339
@@ -79,15 +79,37 @@ class ResetAccepted(BaseModel):
     accepted_at: str
 
 
-class RecoverRequest(BaseModel):
-    """The body of `POST /api/control/recover`: `since` or `days_back`, exactly one."""
+def _exactly_one_of(schema: dict[str, Any]) -> None:
+    """`since` xor `days_back`, and neither may be `null` (their defaults are omissions)."""
+    schema["oneOf"] = [{"required": ["since"]}, {"required": ["days_back"]}]
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
 
-    model_config = ConfigDict(extra="forbid")
+
+class RecoverRequest(BaseModel):
+    """The body of `POST /api/control/recover`: `since` or `days_back`, exactly one.
+
+    The document says so as the route checks it (`oneOf` the two, neither `null`, a whole
+    number of days), so that a request the schema allows is one the route accepts.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of)
 
     since: Annotated[str | None, DateTimeText] = None
     """Rewind point (RFC 3339)."""
-    days_back: int | None = Field(default=None, ge=1, le=3650)
+    days_back: Annotated[
+        int | None, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 3650})
+    ] = Field(default=None, ge=1, le=3650, strict=True)
     """Rewind this many days from now."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("since", "days_back"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} may be left out, not null")
+        return data
 
     @field_validator("since")
     @classmethod

@@ -5,17 +5,30 @@ from __future__ import annotations
 from ..domain import DeploymentEvent, DeploymentEventPage, DeploymentFilters, order_environments
 from .cursors import check_limit, decode_cursor, encode_cursor
 from .errors import NotFound
+from .exclusion import ServiceExclusion, compile_exclusion
 from .logs import Runner
 from .store import DeploymentQuery, Store
 
 
 class DeploymentReader:
-    """Deployment rows and what the slots name (`engine.deployments`)."""
+    """Deployment rows and what the slots name (`engine.deployments`).
 
-    def __init__(self, store: Store, environment_order: list[str], read: Runner) -> None:
+    Rows of services excluded by configuration (`[ingest] exclude_services`) are left out of
+    every listing, for every caller (the API, an embedded dashboard): ingest refuses them,
+    but rows stored before a service was excluded are still in the log.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        environment_order: list[str],
+        read: Runner,
+        exclusion: ServiceExclusion | None = None,
+    ) -> None:
         self.store = store
         self.environment_order = environment_order
         self._read = read
+        self.exclusion = exclusion or compile_exclusion(())
 
     async def execution_state(self, deployment_id: str) -> str | None:
         """`queued`, `running` or `done` for a run of the executor; `None` otherwise."""
@@ -29,7 +42,11 @@ class DeploymentReader:
         cursor: str | None = None,
         limit: int = 100,
     ) -> tuple[list[str], str | None]:
-        """A page of row documents, newest first, and the cursor of the next page."""
+        """A page of row documents, newest first, and the cursor of the next page.
+
+        Excluded services' rows are dropped after the page is read, so such a page may hold
+        fewer than `limit` rows; its cursor still leads on from the last row read.
+        """
         check_limit(limit)
         query = DeploymentQuery(
             filters or DeploymentFilters(),
@@ -41,7 +58,7 @@ class DeploymentReader:
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
-        return [doc for _, _, doc in rows], next_cursor
+        return self.exclusion.visible_documents([doc for _, _, doc in rows]), next_cursor
 
     async def page(
         self,
@@ -80,8 +97,8 @@ class DeploymentReader:
         return order_environments(names, self.environment_order)
 
     async def services(self) -> list[str]:
-        """Every service that has a row, sorted."""
-        return sorted(await self._read(self.store.services))
+        """Every service that has a row, sorted (names excluded everywhere left out)."""
+        return self.exclusion.visible_names(sorted(await self._read(self.store.services)))
 
 
 __all__ = ["DeploymentReader"]

@@ -34,6 +34,7 @@ from ..domain import (
 from ..domain.actions import WhoAmI
 from ..domain.authz import Permission
 from .actions import Actions
+from .analytics import AnalyticsReader
 from .approvals import PromotionDecider
 from .audit import AuditTrail
 from .config import EngineConfig
@@ -41,6 +42,7 @@ from .control import ControlPlane
 from .cursors import MAX_PAGE
 from .decisions import ActionDecider
 from .deployments import DeploymentReader
+from .exclusion import exclusion_of
 from .executor import Executor
 from .fetchers import FetcherCursors
 from .gate import PolicyGate
@@ -140,8 +142,14 @@ class Engine:
         )
         self.audit = AuditTrail(store, self._read, self.commit, self._now)
         self.keys = Keys(store, self._read, self._write, self._now)
-        self.deployments = DeploymentReader(store, config.environment_order, self._read)
+        self.deployments = DeploymentReader(
+            store, config.environment_order, self._read, exclusion_of(config.ingest)
+        )
         self.fetchers = FetcherCursors(store, self._read, self._write, self._now)
+        self.analytics = AnalyticsReader(
+            store, config.analytics, config.ingest, self._read, self._now
+        )
+        """`/api/analytics/*`: documents read from the rollups the store keeps on append."""
         self.matrix = MatrixReader(
             store, config.environment_order, self._read, lambda: self._committed, self._now
         )
@@ -318,7 +326,7 @@ class Engine:
         It returns once the row is committed (with the others arriving meanwhile, in one
         transaction: `GroupCommit`), so an answer means the row is durable.
         """
-        self.control.check_ingest()  # 503 while a reset clears data
+        self.admit(body)
         row = ingest_row(body, progress_reporter=progress_reporter, trigger=trigger)
         audit = (
             None
@@ -330,6 +338,17 @@ class Engine:
         self._hub.publish(stored)
         self.deployment_logs.row_appended(row.deployment_id)
         return row.id, row.doc
+
+    def admit(self, body: DeploymentEventIngest) -> None:
+        """Refuse a row no writer may append now, whichever path it comes by (the API,
+        webhooks, the demo): every ingest asks here before it builds the row.
+
+        Raises:
+            IngestPaused: a reset is clearing deployment data (`503`, `Retry-After`).
+            ServiceExcluded: the row's service is excluded by `[ingest] exclude_services`.
+        """
+        self.control.check_ingest()
+        self.deployments.exclusion.check(body.service, body.namespace)
 
     async def commit(
         self,

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ..domain import DeploymentEventIngest
+from .exclusion import compile_exclusion
 from .ingest import INGEST_BODY_LIMIT, RowValues, ingest_row_values
 
 MAX_LINE_BYTES = INGEST_BODY_LIMIT
@@ -154,14 +155,17 @@ def parse(
     listed: int = LISTED,
     batch_lines: int = BATCH_LINES,
     progress_reporter: str | None = None,
+    exclude_services: list[str] | tuple[str, ...] = (),
 ) -> Iterator[Parsed]:
     """The lines after line `skip` of an NDJSON stream, in batches; reasons for the first
-    `listed` refused lines (the rest are counted).
+    `listed` refused lines (the rest are counted). A line of a service `exclude_services`
+    names (`[ingest] exclude_services`) is refused, as `POST /api/deployments` refuses it.
 
     Raises:
         InputChanged: the first `skip` lines do not hash to `skipped` (another input).
     """
     validate = DeploymentEventIngest.model_validate_json
+    exclusion = compile_exclusion(tuple(exclude_services))
     digest = hashlib.sha256()
     rows: list[RowValues] = []
     reasons: list[tuple[int, Reason]] = []
@@ -186,7 +190,10 @@ def parse(
             except ValidationError as exc:
                 reason = exc.errors(include_url=False, include_input=False)
             else:
-                rows.append(ingest_row_values(body, progress_reporter=progress_reporter))
+                if exclusion.active and exclusion.excludes(body.service, body.namespace):
+                    reason = excluded_reason(body.service, body.namespace)
+                else:
+                    rows.append(ingest_row_values(body, progress_reporter=progress_reporter))
         if reason is not None:
             rejected += 1
             if listed > 0:
@@ -201,6 +208,12 @@ def parse(
         raise InputChanged(f"it has {number:,} lines, fewer than the {skip:,} imported")
     if number > start:
         yield Parsed(number, read, digest.hexdigest(), rows, rejected, reasons)
+
+
+def excluded_reason(service: str, namespace: str | None) -> str:
+    """Why a line of an excluded service is refused (the API's 403 in one sentence)."""
+    identity = service if namespace is None else f"{namespace}/{service}"
+    return f"service {identity!r} is excluded by [ingest] exclude_services"
 
 
 # -- the child process that parses ------------------------------------------------------
@@ -287,6 +300,7 @@ __all__ = [
     "InputChanged",
     "Parsed",
     "Reason",
+    "excluded_reason",
     "has_fd",
     "parse",
     "parsed_elsewhere",

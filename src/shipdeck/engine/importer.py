@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .import_batches import (
@@ -62,12 +62,15 @@ def import_lines(
     on_progress: Progress | None = None,
     batch_lines: int = BATCH_LINES,
     parallel: bool | None = None,
+    exclude_services: Sequence[str] = (),
 ) -> ImportResult:
     """Import every line of `source` into `store` (see the module docstring).
 
     Each committed batch gets one audit entry (action `import`, target the source, its
     lines and counts as the reason) in its transaction. `parallel` parses in a child
-    process (default: for stdin and files of `PARALLEL_BYTES` or more).
+    process (default: for stdin and files of `PARALLEL_BYTES` or more). Lines of services
+    `exclude_services` names (the engine's `[ingest] exclude_services`) are rejected, as the
+    API refuses them: every writer of the log obeys the exclusion.
 
     Raises:
         ImportRefused: the source was imported before and `resume` is not set, `resume` is
@@ -91,6 +94,7 @@ def import_lines(
         "listed": LISTED - len(result.rejections),
         "batch_lines": batch_lines,
         "progress_reporter": progress_reporter,
+        "exclude_services": list(exclude_services),
     }
     clock = time.perf_counter()
     with contextlib.ExitStack() as stack:

@@ -19,7 +19,9 @@ from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .requestid import RequestIdMiddleware
 from .routes import actions, deployments, fetcher, governance, logs, matrix, meta, ops, stream
+from .routes import analytics as analytics_routes
 from .routes import control as control_routes
+from .routes import webhooks as webhook_routes
 
 EngineHook = Callable[[Engine], Coroutine[Any, Any, None]]
 """An async function given the app's engine (seeding, simulated traffic)."""
@@ -113,6 +115,8 @@ def create_app(
     for module in (deployments, governance, actions, logs, matrix, stream, fetcher, ops, meta):
         app.include_router(module.router)
     app.include_router(control_routes.router)
+    app.include_router(analytics_routes.router)
+    app.include_router(webhook_routes.router)
     install_openapi(app)
     app.add_middleware(CompressedResponses)
     app.add_middleware(RequestIdMiddleware)

@@ -27,6 +27,8 @@ OPTIONAL_API_KEY: list[dict[str, list[str]]] = [{}, {"apiKey": []}]
 """`security` of an operation that answers with or without a key (a bad key is a `401`)."""
 CONTROL_KEY: list[dict[str, list[str]]] = [{"controlApiKey": []}]
 """`security` of a control operation (`X-Control-API-Key`, distinct from every API key)."""
+GITHUB_SIGNATURE: list[dict[str, list[str]]] = [{"githubSignature": []}]
+"""`security` of GitHub's webhook: a signature of the body, no API key."""
 
 DEPLOYMENT_OPERATIONS = (
     "listDeploymentLogs",
@@ -200,6 +202,12 @@ def install_openapi(app: FastAPI) -> None:
             schema["components"]["securitySchemes"] = {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
                 "controlApiKey": {"type": "apiKey", "in": "header", "name": "X-Control-API-Key"},
+                "githubSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Hub-Signature-256",
+                    "description": "`sha256=` HMAC-SHA256 of the body with the webhook's secret.",
+                },
             }
             app.openapi_schema = schema
         return app.openapi_schema

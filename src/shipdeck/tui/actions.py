@@ -36,6 +36,8 @@ def unavailable_reason(app: Deck, action: str) -> str | None:
     caps = app.capabilities
     if not app.read_only and action in caps.actions:
         return None
+    if action in caps.reasons:  # the platform has no such action at all
+        return caps.reasons[action]
     if caps.reason:
         return caps.reason
     role = f" ({caps.role})" if caps.role else ""

@@ -27,16 +27,20 @@ from ..client import (
     ResyncNeeded,
 )
 from ..domain import DeploymentEvent, Status, utc_now
+from ..domain.analytics import DEFAULT_WINDOW, WindowName
 from ..domain.promotions import PromotionView
 from . import heap
 from .app_actions import ActionsMixin
 from .app_governance import GovernanceMixin
+from .app_sync import RELOAD_RETRY_S, SyncMixin
 from .commands import ShipdeckCommands
 from .config import TuiConfig
 from .context import SortOrder
+from .format import version_text
 from .governance import Governance
+from .hangup import exit_on_hangup
+from .insight_scope import from_matrix
 from .messages import (
-    ConnectionUpdated,
     MatrixOrdered,
     ResyncRequested,
     RowsArrived,
@@ -51,6 +55,7 @@ from .screens.approvals import ApprovalsScreen
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
+from .screens.insights import InsightsScreen
 from .screens.logs import LogsScreen
 from .screens.matrix import MatrixScreen
 from .screens.promotion_detail import PromotionDetailScreen
@@ -62,7 +67,7 @@ ClientFactory = Callable[[str], EngineClient]
 ASKING = "still asking the engine what you may do"
 
 
-class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
+class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, App[None]):
     """The dashboard: a live matrix, history and details over one `EngineClient`.
 
     Screens see it as a `context.Deck`; they change what it keeps only by posting
@@ -85,6 +90,14 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             "q,escape", "go_back", "Back", id="app.back", tooltip="Back to the previous screen"
         ),
         Binding("Q", "quit", "Quit", id="app.quit", tooltip="Quit shipdeck"),
+        Binding(
+            "ctrl+r",
+            "reload",
+            "Reload",
+            show=False,
+            id="app.reload",
+            tooltip="Fetch everything shown again from the engine",
+        ),
     ]
 
     connection: reactive[ConnectionStatus] = reactive(ConnectionStatus(LinkState.CONNECTING))
@@ -116,6 +129,12 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         """What awaits this user's approval; environments' locks and freezes."""
         self._pending: list[DeploymentArrived] = []
         self._loaded = False
+        self._feed_status = ConnectionStatus(LinkState.CONNECTING)
+        """The feed's own state (`connection` says `catching up` over `live` while a
+        refetch the feed asked for runs)."""
+        self._catching_up = False
+        self._reloading: list[DeploymentArrived] | None = None
+        """Rows that arrived while the matrix was being refetched (`None`: no refetch)."""
         self._asking: set[str] = set()
         """Services whose cells were asked for and have not come yet."""
         if self.tui_config.keymap:
@@ -124,6 +143,8 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             self.theme = self.tui_config.theme
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            exit_on_hangup()
         self.push_screen(MatrixScreen())
         self.connect()
 
@@ -148,6 +169,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         """The index, then the rows on screen, then the swap: no frame shows empty rows."""
         screen = self._matrix_screen_or_none()
         sort = "change" if screen is not None and screen.sort_by == "change" else "name"
+        self._reloading = []
         index = await self.client.matrix_index(sort)
         fresh = MatrixModel.from_index(index)
         if sort == "change":
@@ -161,6 +183,12 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         for seq, event in self.matrix.recent:
             if seq > index.seq:
                 fresh.apply(event, seq)
+        # Rows without a position (a foreign server's) that came during the refetch may be
+        # newer than what it sent: fold them in again (one it had already folds harmlessly).
+        for item in self._reloading or ():
+            if item.seq < 0:
+                fresh.apply(item.event, item.seq)
+        self._reloading = None
         fresh.keep_pending(self.matrix)
         self.matrix = fresh
         self._asking.clear()
@@ -203,11 +231,6 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             model.set_order_by_change(index)
             broadcast(self, MatrixOrdered())
 
-    @work(exclusive=True, group="reload", exit_on_error=False)
-    async def reload_matrix(self) -> None:
-        """Refetch the matrix (after a resync)."""
-        await self._load_matrix()
-
     @work(exclusive=True, group="feed", exit_on_error=False)
     async def follow_feed(self) -> None:
         """One long-lived worker: rows are batched, so a burst costs one repaint."""
@@ -217,18 +240,20 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
                     self.call_later(self._flush_rows)
                 self._pending.append(item)
             elif isinstance(item, ResyncNeeded):
+                self._catch_up(True)
                 self.reload_matrix()
                 self.refresh_governance()
             elif isinstance(item, PromotionChanged | EnvironmentChanged):
                 self.governance_arrived(item)
             elif isinstance(item, ConnectionChanged):
-                self.connection = item.status
-                broadcast(self, ConnectionUpdated(item.status))
+                self.feed_changed(item.status)
 
     def _flush_rows(self) -> None:
         if not self._loaded or not self._pending:
             return
         arrived, self._pending = self._pending, []
+        if self._reloading is not None:
+            self._reloading.extend(arrived)
         for item in arrived:
             self._maybe_notify(self.matrix.apply(item.event, item.seq))
         broadcast(self, RowsArrived([item.event for item in arrived]))
@@ -242,7 +267,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             return
         if isinstance(wanted, list) and change.environment not in wanted:
             return
-        version = sanitize(change.event.version) or "?"
+        version = version_text(change.event)
         tell(
             self,
             "error",
@@ -264,6 +289,10 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
             text = f"unexpected error: {type(error).__name__}: {error}"
         if event.worker.group == "connect":
             self.connection = ConnectionStatus(LinkState.OFFLINE, since=self.clock(), detail=text)
+        elif event.worker.group == "reload":
+            self._reloading = None
+            if self._catching_up:  # what is shown is not the server's yet: try again soon
+                self.set_timer(RELOAD_RETRY_S, self._retry_reload)
         tell(self, "error", text, title="shipdeck")
 
     # -- navigation ----------------------------------------------------------------------
@@ -309,6 +338,19 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
                 return
             self.pop_screen()
         self.push_screen(ApprovalsScreen())
+
+    def open_insights(self, window: WindowName | None = None) -> None:
+        """The insights screen (back to the open one, if any); a new one counts the service
+        the matrix's `/` filter matches, when it matches one."""
+        while any(isinstance(s, InsightsScreen) for s in self.screen_stack[2:]):
+            if isinstance(self.screen, InsightsScreen):
+                if window is not None:
+                    self.screen.set_window(window)
+                return
+            self.pop_screen()
+        matrix = self._matrix_screen_or_none()
+        scope, note = from_matrix(matrix.filter_text if matrix else "", self.matrix.services())
+        self.push_screen(InsightsScreen(scope, window or DEFAULT_WINDOW, note))
 
     def open_promotion(self, promotion_id: str, promotion: PromotionView | None = None) -> None:
         """One promotion: what it changes, its policy and approvals."""
@@ -368,6 +410,7 @@ class ShipdeckApp(ActionsMixin, GovernanceMixin, App[None]):
         self.governance = Governance()
         self.approvals_waiting = 0
         self.open_matrix()
+        self._feed_status, self._catching_up = ConnectionStatus(LinkState.CONNECTING), False
         self.connection = ConnectionStatus(LinkState.CONNECTING)
         self.connect()
         tell(self, "info", f"Profile {sanitize(name)}: {sanitize(new_client.label)}")

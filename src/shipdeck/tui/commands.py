@@ -10,10 +10,12 @@ from textual.markup import escape
 
 from ..client import DeploymentFilters
 from ..domain import Status
+from ..domain.analytics import WINDOW_DAYS
 from .actions import unavailable_reason
 from .context import Deck, deck_of
 from .sanitize import sanitize
 from .screens._acting import ACTION_KEYS, ActingScreen
+from .screens.insights import WINDOWS
 
 Command = tuple[str, Callable[[], object], str]
 
@@ -51,6 +53,23 @@ class ShipdeckCommands(Provider):
             "Approvals",
             deck.open_approvals,
             "Promotions awaiting approval: those waiting for you, and all pending",
+        )
+        yield (
+            "Insights",
+            deck.open_insights,
+            "DORA keys, deployments a day, durations, funnel, heatmap, deployers, incidents (I)",
+        )
+        for window in WINDOWS:
+            days = WINDOW_DAYS[window]
+            yield (
+                f"Insights: last {days} days",
+                partial(deck.open_insights, window),
+                f"The figures of the last {days} whole UTC days",
+            )
+        yield (
+            "Reload",
+            deck.reload,
+            "Fetch the matrix, approvals and this screen again from the engine (ctrl+r)",
         )
         yield from self.action_commands()
         yield ("Matrix: sort by name", partial(deck.sort_matrix, "name"), "Alphabetical services")

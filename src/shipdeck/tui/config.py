@@ -11,12 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..locations import config_dir
 
+Kind = Literal["shipdeck", "appaloft", "pushpaka"]
+CONNECTORS: tuple[Kind, ...] = ("appaloft", "pushpaka")
+"""Platforms shipdeck did not write that it reaches through a connector."""
+
 
 class Profile(BaseModel):
     """Where an engine is: a URL or several (remote) or a database (embedded)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Kind = "shipdeck"
+    """What serves `url`: `shipdeck` (or any deployment-dashboard server), or a platform
+    reached through a connector (`appaloft`, `pushpaka`); a URL may say it instead, as
+    `appaloft+http://host:3001`."""
     url: str | None = None
     """Base URL of a `shipdeck serve` (or any deployment-dashboard server)."""
     urls: list[str] | None = None
@@ -28,6 +36,18 @@ class Profile(BaseModel):
     """Run the engine in-process instead of connecting to one."""
     database: str | None = None
     """Embedded only: `sqlite:///…` or `postgresql://…` (default: the user data folder)."""
+
+    @model_validator(mode="after")
+    def _connector(self) -> Profile:
+        """`appaloft+http://…` names its platform: the kind, and the URL without it."""
+        scheme, plus, rest = (self.url or "").partition("+")
+        if plus and scheme in CONNECTORS:
+            if self.kind not in ("shipdeck", scheme):
+                raise ValueError(f'kind = "{self.kind}" but the URL says {scheme}')
+            self.kind, self.url = scheme, rest
+        if self.kind != "shipdeck" and (self.urls is not None or self.embedded):
+            raise ValueError(f"a {self.kind} profile names one url (no urls, not embedded)")
+        return self
 
     @model_validator(mode="after")
     def _one_kind(self) -> Profile:

@@ -15,6 +15,7 @@ from textual.app import App
 
 from ..client import Capabilities, DeploymentFilters, EngineClient
 from ..domain import DeploymentEvent
+from ..domain.analytics import WindowName
 from ..domain.promotions import PromotionView
 from .config import TuiConfig
 from .governance import Governance
@@ -78,6 +79,9 @@ class Deck(Protocol):
     def open_approvals(self) -> None:
         """The approvals screen."""
 
+    def open_insights(self, window: WindowName | None = None) -> None:
+        """The insights screen (over `window`, when given)."""
+
     def open_promotion(self, promotion_id: str, promotion: PromotionView | None = None) -> None:
         """One promotion."""
 
@@ -101,6 +105,9 @@ class Deck(Protocol):
 
     def switch_profile(self, name: str) -> None:
         """Reconnect to another profile's engine."""
+
+    def reload(self) -> None:
+        """Fetch the matrix, approvals and what the screens show again."""
 
 
 def deck_of(app: App[Any]) -> Deck:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain import Status
+from ..domain import DeploymentEvent, Status
+from .sanitize import sanitize
 
 GLYPHS: dict[Status, str] = {
     Status.SUCCESS: "✓",
@@ -88,6 +89,23 @@ FREEZE_MARK = "❄"
 """An environment in a freeze window: deploys, promotions and retries are refused."""
 AWAITING_MARK = "‖"
 """A promotion awaiting approval (the glyph of a `waiting` row)."""
+NO_VERSION_MARK = "@"
+"""Before a short sha or a ref shown where no version was reported (`@3f2c1a9`, `@main`)."""
+NO_VERSION = "no version reported"
+
+
+def version_text(event: DeploymentEvent) -> str:
+    """The row's version (sanitised) or, when none was reported, `@` and its short sha or
+    ref (`@3f2c1a9`, `@main`) — never the deployment id; `-` when there is neither."""
+    if event.version:
+        return sanitize(event.version)
+    if event.sha:
+        return NO_VERSION_MARK + sanitize(event.sha)[:7]
+    if event.ref:
+        return NO_VERSION_MARK + sanitize(event.ref).removeprefix("refs/heads/").removeprefix(
+            "refs/tags/"
+        )
+    return "-"
 
 
 def age(then: datetime, now: datetime) -> str:

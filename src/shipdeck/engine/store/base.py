@@ -29,6 +29,7 @@ from .records import (
     StoredLogLine,
     Writes,
 )
+from .rollup_reads import AnalyticsStore
 
 SlotSummary = tuple[str, str, str, int, int]
 """A slot from its light columns: `(service, environment, current status, last change,
@@ -37,8 +38,9 @@ current row and its latest non-effective one. Plain tuples: the matrix index rea
 of them at its first build."""
 
 
-class Store(ControlStore, Protocol):
-    """Durable state of one engine (the control plane's part: `control.ControlStore`)."""
+class Store(ControlStore, AnalyticsStore, Protocol):
+    """Durable state of one engine (the control plane's part: `control.ControlStore`; the
+    analytics rollups': `rollup_reads.AnalyticsStore`)."""
 
     def append_deployment(
         self, row: NewDeploymentRow, audit: AuditEntry | None = None

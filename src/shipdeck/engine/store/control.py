@@ -14,7 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .records import NewEvent, StoredEvent, Writes
+from .records import AuditEntry, NewEvent, StoredEvent, Writes
+from .rollup import ANALYTICS_TABLES
 
 ERASED_TABLES = (
     "approvals",
@@ -27,8 +28,10 @@ ERASED_TABLES = (
     "events",
     "fetcher_state",
     "import_sources",
+    *ANALYTICS_TABLES,
 )
-"""What a reset erases: deployment history and what hangs off it, and fetcher cursors.
+"""What a reset erases: deployment history and what hangs off it (its analytics rollups
+too), and fetcher cursors.
 Kept: keys, principals, environment locks and policies, the audit chain (a reset erases
 deployments, not the record that someone reset), and the control tables themselves."""
 
@@ -92,10 +95,24 @@ class ControlStore(Protocol):
     ) -> list[ControlEventRow]: ...
     def prune_control(self, older_than: int) -> int: ...
     def control_operation(self) -> ControlOperation | None: ...
-    def claim_control(self, claim: ControlOperation, first: ControlEventRow, now: int) -> bool: ...
+    def claim_control(
+        self,
+        claim: ControlOperation,
+        first: ControlEventRow,
+        now: int,
+        audit: Sequence[AuditEntry] = (),
+    ) -> bool: ...
     def advance_control(
-        self, correlation_id: str, phase: str, lease_until: int, event: ControlEventRow
-    ) -> None: ...
+        self,
+        correlation_id: str,
+        phase: str,
+        lease_until: int,
+        event: ControlEventRow,
+        audit: Sequence[AuditEntry] = (),
+    ) -> bool: ...
+    def abandon_control(
+        self, correlation_id: str, event: ControlEventRow, now: int, audit: Sequence[AuditEntry]
+    ) -> ControlEventRow | None: ...
     def erase_deployments(self, reason: str, now: int) -> StoredEvent: ...
 
 
@@ -184,9 +201,15 @@ class ControlQueries:
             else ControlOperation(str(row[0]), str(row[1]), str(row[2]), int(row[3]))
         )
 
-    def claim_control(self, claim: ControlOperation, first: ControlEventRow, now: int) -> bool:
-        """Take the single-flight slot for `claim` and log its first event, in one
-        transaction; `False` (nothing written) while another operation's lease holds."""
+    def claim_control(
+        self,
+        claim: ControlOperation,
+        first: ControlEventRow,
+        now: int,
+        audit: Sequence[AuditEntry] = (),
+    ) -> bool:
+        """Take the single-flight slot for `claim` and log its first event and `audit`, in
+        one transaction; `False` (nothing written) while another operation's lease holds."""
         with self._write() as tx:
             row = tx.execute("SELECT phase, lease_until FROM control_state WHERE id = 1").fetchone()
             if row is not None and str(row[0]) != "idle" and int(row[1]) > now:
@@ -198,19 +221,61 @@ class ControlQueries:
                 (claim.operation, claim.correlation_id, claim.phase, claim.lease_until),
             )
             _insert_control(tx, first)
+            self._apply(tx, Writes(audit=list(audit)), now)
         return True
 
     def advance_control(
-        self, correlation_id: str, phase: str, lease_until: int, event: ControlEventRow
-    ) -> None:
-        """Move the operation `correlation_id` to `phase` and log its event."""
+        self,
+        correlation_id: str,
+        phase: str,
+        lease_until: int,
+        event: ControlEventRow,
+        audit: Sequence[AuditEntry] = (),
+    ) -> bool:
+        """Move the operation `correlation_id` to `phase` (a new lease) and log its event and
+        `audit`, in one transaction; `False` (nothing written) when the operation no longer
+        holds the slot (its lease lapsed and another replica ended it)."""
         with self._write() as tx:
-            tx.execute(
+            moved = tx.execute(
                 "UPDATE control_state SET phase = ?, lease_until = ?"
-                " WHERE id = 1 AND correlation_id = ?",
+                " WHERE id = 1 AND correlation_id = ? AND phase <> 'idle'",
                 (phase, lease_until, correlation_id),
             )
+            if moved.rowcount != 1:
+                return False
             _insert_control(tx, event)
+            self._apply(tx, Writes(audit=list(audit)), event.occurred_at)
+        return True
+
+    def abandon_control(
+        self, correlation_id: str, event: ControlEventRow, now: int, audit: Sequence[AuditEntry]
+    ) -> ControlEventRow | None:
+        """End the operation `correlation_id` whose lease lapsed before `now` (its replica
+        stopped): free the slot and log `event` — carrying the payload of the operation's
+        first event — and `audit`, in one transaction. `None` (nothing written) when the
+        operation is not holding a lapsed lease: it ended, or another replica ended it."""
+        with self._write() as tx:
+            freed = tx.execute(
+                "UPDATE control_state SET phase = 'idle', lease_until = ?"
+                " WHERE id = 1 AND correlation_id = ? AND phase <> 'idle' AND lease_until <= ?",
+                (now, correlation_id, now),
+            )
+            if freed.rowcount != 1:
+                return None
+            first = tx.execute(
+                "SELECT payload FROM control_events WHERE id = ?", (correlation_id,)
+            ).fetchone()
+            ended = ControlEventRow(
+                event.id,
+                event.type,
+                event.component,
+                event.correlation_id,
+                event.occurred_at,
+                None if first is None else first[0],
+            )
+            _insert_control(tx, ended)
+            self._apply(tx, Writes(audit=list(audit)), now)
+        return ended
 
     def erase_deployments(self, reason: str, now: int) -> StoredEvent:
         """Erase deployment history (`ERASED_TABLES`) and log an `event: resync` (data

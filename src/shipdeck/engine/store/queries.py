@@ -50,6 +50,7 @@ from .records import (
     StoreError,
     Writes,
 )
+from .rollup_reads import AnalyticsQueries
 
 SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
 _SELECT_SLOT_SUMMARIES = (
@@ -68,7 +69,7 @@ def _now() -> int:
     return time.time_ns() // 1000
 
 
-class Queries(ControlQueries):
+class Queries(ControlQueries, AnalyticsQueries):
     """The shared part of a `Store` (see the module docstring)."""
 
     _LIKE: ClassVar[str] = "LIKE"

@@ -2,7 +2,8 @@
 
 Auth as the contract has it: `POST /api/control/events` takes an API key (reporter or
 above) and `X-Component-Id`; the control stream, reset and recover take the control key
-(`X-Control-API-Key`, checked by the engine); the component-events stream is open.
+(`X-Control-API-Key`, checked by the engine in constant time, refusals audited); the
+component-events stream is open.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ...domain import Role
-from ...engine import Engine, Principal
+from ...engine import Engine
 from ...engine.control_config import COMPONENT_PATTERN
 from ...engine.control_hub import ControlFeed
 from ...engine.control_models import (
@@ -53,13 +54,25 @@ def _header_problem(pointer: str, message: str) -> ProblemException:
     )
 
 
-async def _control(engine: Engine, key: str | None, action: str) -> Principal:
-    try:
-        return engine.control.check_key(key)
-    except Exception as exc:
-        kind = getattr(exc, "kind", "unauthorized")
-        await engine.audit.refusal(None, action, "*", kind, str(exc))
-        raise
+COMPONENT_HEADERS = [
+    {
+        "name": "X-Component-Id",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": COMPONENT_PATTERN},
+        "description": "The reporting component (stored as `component_id`).",
+    },
+    {
+        "name": "X-Correlation-Id",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": CORRELATION_LIMIT},
+        "description": "The control process this event belongs to: a `reset-ack` or"
+        " `recover-ack` counts only when it names the saga's correlation id here.",
+    },
+]
+"""The headers as the contract documents them (the route checks them itself, so that a
+missing or malformed one is the contract's `422` with its pointer)."""
 
 
 @router.post(
@@ -68,17 +81,21 @@ async def _control(engine: Engine, key: str | None, action: str) -> Principal:
     operation_id="postComponentEvent",
     summary="A component posts an operational event to the API.",
     responses=problem_responses(401, 403, 413, 422, 429),
-    openapi_extra={**body_schema(ComponentEvent), "security": API_KEY},
+    openapi_extra={
+        **body_schema(ComponentEvent),
+        "security": API_KEY,
+        "parameters": COMPONENT_HEADERS,
+    },
 )
 async def post_component_event(
     request: Request,
     engine: EngineDep,
     api_key: Annotated[str | None, Header(alias="X-Api-Key", include_in_schema=False)] = None,
     component_id: Annotated[
-        str | None, Header(alias="X-Component-Id", description="The reporting component.")
+        str | None, Header(alias="X-Component-Id", include_in_schema=False)
     ] = None,
     correlation_id: Annotated[
-        str | None, Header(alias="X-Correlation-Id", description="The control process key.")
+        str | None, Header(alias="X-Correlation-Id", include_in_schema=False)
     ] = None,
 ) -> Response:
     """Store the event (`204`) and fan it out on `/api/control/events/stream`."""
@@ -87,13 +104,15 @@ async def post_component_event(
     )
     if component_id is None or not _COMPONENT.match(component_id):
         raise _header_problem("/X-Component-Id", f"is required and must match {COMPONENT_PATTERN}")
-    if correlation_id is not None and not 1 <= len(correlation_id) <= CORRELATION_LIMIT:
-        raise _header_problem("/X-Correlation-Id", f"must be 1 to {CORRELATION_LIMIT} characters")
+    if correlation_id is not None and len(correlation_id) > CORRELATION_LIMIT:
+        limit = f"must be {CORRELATION_LIMIT} characters or fewer"
+        raise _header_problem("/X-Correlation-Id", limit)
     body = await parse_body(request, ComponentEvent, BODY_LIMIT)
     if body.payload is not None:
         size = len(json.dumps(body.payload, separators=(",", ":")).encode())
         if size > PAYLOAD_LIMIT:
             raise too_large(PAYLOAD_LIMIT, "the payload")
+    # An empty X-Correlation-Id names nothing: as if it were absent (`correlation_id: null`).
     await engine.control.report(component_id, correlation_id or None, body)
     return Response(status_code=204)
 
@@ -110,7 +129,7 @@ async def post_component_event(
 async def reset_state(engine: EngineDep, key: ControlKey = None) -> JSONResponse:
     """`202` at once; progress is on the control stream (`reset-initiated` →
     `reset-started` → `reset-completed`). Only with `[control] allow_reset = true`."""
-    principal = await _control(engine, key, "control.reset")
+    principal = await engine.control.authorize(key, "control.reset")
     accepted = await engine.control.reset(principal)
     return JSONResponse(accepted.model_dump(), status_code=202)
 
@@ -129,7 +148,7 @@ async def recover_state(
 ) -> JSONResponse:
     """`202` at once; `recover-initiated` → `recover-started` → `recover-completed` (with
     the resolved `since` in `payload`) on the control stream. Nothing is erased."""
-    principal = await _control(engine, key, "control.recover")
+    principal = await engine.control.authorize(key, "control.recover")
     body = await parse_body(request, RecoverRequest, 4096)
     accepted = await engine.control.recover(principal, body)
     return JSONResponse(accepted.model_dump(), status_code=202)
@@ -182,7 +201,7 @@ async def watch_control_stream(
     ] = None,
 ) -> StreamingResponse:
     """Replays everything after `Last-Event-ID` within 2 h, then live."""
-    engine.control.check_key(key)
+    await engine.control.authorize(key, "control.stream")
     return _stream(engine, engine.control.stream, last_event_id, component)
 
 

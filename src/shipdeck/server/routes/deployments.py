@@ -16,7 +16,6 @@ from ...domain import DeploymentEvent, DeploymentEventIngest, DeploymentEventPag
 from ...domain.models import DATE_TIME_SCHEMA
 from ...domain.timestamps import RFC3339_MESSAGE, parse_rfc3339
 from ...engine import DeploymentFilters, Engine, InvalidRequest
-from ...engine.exclusion import exclusion_of
 from ...engine.ingest import INGEST_BODY_LIMIT
 from ..auth import Change
 from ..deps import EngineDep, ReadAccess, authorize, read_body, single_query_values
@@ -71,7 +70,6 @@ async def ingest_deployment(request: Request) -> Response:
         return validation_problem(request, errors + pointer_errors(exc.errors()))
     if errors:
         return validation_problem(request, errors)
-    exclusion_of(engine.config.ingest).check(body.service, body.namespace)
     row_id, doc = await engine.ingest_document(
         body, progress_reporter=progress_reporter, principal=principal
     )
@@ -176,10 +174,9 @@ async def list_deployments(
         until=_timestamp(until, "until"),
         namespace=namespace,
     )
+    # Rows of excluded services are left out by the engine (a page may then be shorter
+    # than `limit`; its cursor still leads on).
     docs, next_cursor = await engine.deployments.documents(filters, cursor=cursor, limit=limit)
-    # Rows of a service excluded after they were stored stay hidden (such a page may be
-    # shorter than `limit`; its cursor still leads on).
-    docs = exclusion_of(engine.config.ingest).visible_documents(docs)
     tail = "null" if next_cursor is None else f'"{next_cursor}"'
     return Response(
         f'{{"items":[{",".join(docs)}],"next_cursor":{tail}}}', media_type="application/json"

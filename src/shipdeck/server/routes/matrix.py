@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ...domain import Matrix
-from ...engine.exclusion import exclusion_of
 from ...engine.matrix import MatrixQuery
 from ...engine.matrix_index import CURSOR_PATTERN, MAX_LIMIT, MAX_QUERY, MAX_WINDOW, Sort
 from ..deps import EngineDep, ReadAccess
@@ -181,9 +180,8 @@ def _answer(body: bytes, etag: str, if_none_match: str | None) -> Response:
     **_discovery("listServices", "Distinct service identifiers derived from stored events."),
 )
 async def list_services(engine: EngineDep) -> JSONResponse:
-    """Sorted service identifiers."""
-    services = await engine.deployments.services()
-    return JSONResponse({"items": exclusion_of(engine.config.ingest).visible_names(services)})
+    """Sorted service identifiers (those excluded by configuration left out)."""
+    return JSONResponse({"items": await engine.deployments.services()})
 
 
 @router.get(

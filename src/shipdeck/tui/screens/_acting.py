@@ -13,7 +13,7 @@ from textual.binding import BindingType
 from ...client import PromotionPlan, RollbackPlan
 from ...domain import DeploymentEvent
 from ..actions import LABELS, ActionRequest, ActionTarget, unavailable_reason
-from ..format import status_label
+from ..format import status_label, version_text
 from ..messages import ActionRequested
 from ..modals import ConfirmModal, DeployModal, PromoteModal, RollbackModal
 from ..model import versions_seen
@@ -51,7 +51,7 @@ def _row_text(row: DeploymentEvent) -> Text:
     return Text.assemble(
         (sanitize(row.service), "bold"),
         " ",
-        (sanitize(row.version) or "-", "bold"),
+        (version_text(row), "bold"),
         f" in {sanitize(row.environment)} ",
         f"({status_label(row.status, sanitize(row.phase) or None)}, {sanitize(row.deployment_id)})",
     )
@@ -140,6 +140,9 @@ class ActingScreen(DeckScreen):
         target = self._target()
         if target is None:
             return
+        if not self.deck.capabilities.deploy_versions:
+            self._redeploy(target)
+            return
         model = self.deck.matrix
         cell = model.cell(target.service, target.environment)
         current = None if cell is None or cell.current is None else cell.current.ref.version
@@ -161,6 +164,26 @@ class ActingScreen(DeckScreen):
                 "deploy", service, env, version, lambda c: c.deploy(service, env, version)
             )
         )
+
+    def _redeploy(self, target: ActionTarget) -> None:
+        """A platform that redeploys from its own source: confirm, no version to pick."""
+        service, env = target.service, target.environment
+        question = Text.assemble(
+            "Redeploy ",
+            (_slot(service, env), "bold"),
+            " from its configured source?\n",
+            ("The platform picks what to deploy; a new deployment is queued.", "dim"),
+        )
+        modal = ConfirmModal("Redeploy", question, "Redeploy")
+
+        def send(confirmed: bool | None) -> None:
+            if confirmed:
+                request = ActionRequest(
+                    "deploy", service, env, None, lambda c: c.deploy(service, env, "")
+                )
+                self._launch(request)
+
+        self.app.push_screen(modal, send)
 
     # -- promote -----------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from ..context import Deck, deck_of
 from ..notify import tell
@@ -60,6 +62,14 @@ class DeckScreen(Screen[None]):
     def deck(self) -> Deck:
         """The app, as a `Deck`."""
         return deck_of(self.app)
+
+    @on(Worker.StateChanged)
+    def _tell_the_app(self, event: Worker.StateChanged) -> None:
+        """Hand a failed worker of this screen to the app, the one place that tells errors:
+        `Worker.StateChanged` does not bubble, so without this a history page, a detail or
+        an approvals list that could not be read would fail silently."""
+        if event.state is WorkerState.ERROR:
+            self.app.post_message(Worker.StateChanged(event.worker, event.state))
 
     def explain(self, label: str, reason: str | None) -> None:
         """Say why `label` (an action or decision) is not available, if it is not."""

@@ -8,19 +8,23 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Label, OptionList, Static
+from textual.widgets import Label, OptionList, Static
 
+from ...client import NotOffered
 from ...domain.promotions import AWAITING, PromotionView
 from ..format import age
 from ..governance import promotion_title
 from ..messages import PromotionUpdated, ResyncRequested
 from ..sanitize import sanitize
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ..widgets.promotion_list import PromotionList
 from ._deciding import DecidingScreen, decision_bindings
 
 MINE_EMPTY = "Nothing awaits your approval."
 ALL_EMPTY = "No promotion is awaiting approval."
+NO_QUEUE = "Nothing can await approval here: {why}."
+"""What both lists say on a server without an approval queue (not an empty one)."""
 
 
 class ApprovalsScreen(DecidingScreen):
@@ -68,7 +72,7 @@ class ApprovalsScreen(DecidingScreen):
         yield Static(id="approvals-all-columns", classes="approvals-columns")
         yield PromotionList(clock, ALL_EMPTY, id="approvals-all")
         yield Static(id="approvals-focus")
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Approvals"
@@ -87,15 +91,28 @@ class ApprovalsScreen(DecidingScreen):
     async def reload(self) -> None:
         """Fetch what awaits me and every pending promotion."""
         client = self.deck.client
+        try:
+            pending = await client.promotions(status=AWAITING)
+        except NotOffered as absent:
+            self._no_queue(str(absent))
+            return
         mine = await client.pending_for_me()
-        pending = await client.promotions(status=AWAITING)
         self.mine, self.pending, self.loaded = mine, pending, True
-        self.query_one("#approvals-mine", PromotionList).show(mine)
-        self.query_one("#approvals-all", PromotionList).show(pending)
+        self.query_one("#approvals-mine", PromotionList).show(mine, MINE_EMPTY)
+        self.query_one("#approvals-all", PromotionList).show(pending, ALL_EMPTY)
         self.query_one("#approvals-mine-title", Label).update(f"Waiting for me ({len(mine)})")
         self.query_one("#approvals-all-title", Label).update(f"All pending ({len(pending)})")
         if not mine and pending and self.focused is self.query_one("#approvals-mine"):
             self.query_one("#approvals-all", PromotionList).focus()
+        self._describe()
+
+    def _no_queue(self, why: str) -> None:
+        """Say that this server has no approval queue (a missing surface, not an empty one)."""
+        self.mine, self.pending, self.loaded = [], [], True
+        text = NO_QUEUE.format(why=sanitize(why))
+        for list_id, title in (("mine", "Waiting for me"), ("all", "All pending")):
+            self.query_one(f"#approvals-{list_id}", PromotionList).show([], text)
+            self.query_one(f"#approvals-{list_id}-title", Label).update(f"{title} (no queue)")
         self._describe()
 
     def focused_promotion(self) -> PromotionView | None:

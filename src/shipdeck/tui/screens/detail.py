@@ -9,14 +9,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Label, OptionList, Static
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...client import DeploymentFilters
 from ...domain import DeploymentEvent
 from ..actions import ActionTarget, row_target
-from ..format import STATUS_STYLES, age, status_label, timestamp
+from ..format import NO_VERSION, STATUS_STYLES, age, status_label, timestamp, version_text
 from ..sanitize import sanitize
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ._acting import ActingScreen, action_bindings
 
@@ -34,7 +35,7 @@ def timeline_text(rows: list[DeploymentEvent]) -> Text:
             status_label(row.status, sanitize(row.phase) or None).ljust(14),
             style=STATUS_STYLES[row.status],
         )
-        text.append(f" {sanitize(row.version) or '-'}", style="bold")
+        text.append(f" {version_text(row)}", style="bold")
         if row.actor:
             text.append(f"  by {sanitize(row.actor)}")
         if row.trigger and row.trigger != "ingest":
@@ -56,7 +57,9 @@ def summary_text(deployment_id: str, rows: list[DeploymentEvent]) -> Text:
     text.append(
         status_label(last.status, sanitize(last.phase) or None), style=STATUS_STYLES[last.status]
     )
-    text.append(f"  {sanitize(last.version) or '-'}")
+    text.append(f"  {version_text(last)}")
+    if not last.version:
+        text.append(f" ({NO_VERSION})", style="dim")
     for label, value in (("sha", last.sha), ("ref", last.ref), ("run", last.run_url)):
         if value:
             text.append(f"\n{label} {sanitize(value)}", style="dim")
@@ -103,7 +106,7 @@ class DetailScreen(ActingScreen):
         yield OptionList(id="detail-parents")
         yield Label("Recent in this slot (enter opens)", classes="detail-heading")
         yield OptionList(id="detail-recent")
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Deployment"
@@ -145,7 +148,7 @@ class DetailScreen(ActingScreen):
             Option(
                 Text.assemble(
                     (status_label(r.status).ljust(12), STATUS_STYLES[r.status]),
-                    f" {sanitize(r.version) or '-':<12} {sanitize(r.deployment_id)}"
+                    f" {version_text(r):<12} {sanitize(r.deployment_id)}"
                     f"  {age(r.happened_at, now)} ago",
                 ),
                 id=r.deployment_id,

@@ -54,6 +54,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = title
             box.border_subtitle = "esc closes"
+            note = getattr(self._target, "HELP_NOTE", "")
+            if note:  # what a screen's keys cannot say on their own lines
+                yield Static(Text(note), id="help-note")
             yield Static(bindings_table(self._target, self.app.get_key_display))
 
     def action_dismiss(self) -> None:  # type: ignore[override]

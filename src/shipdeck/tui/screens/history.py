@@ -8,15 +8,17 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ...client import DeploymentFilters
 from ...domain import DeploymentEvent, Status
 from .. import heap
 from ..actions import ActionTarget, row_target
+from ..format import version_text
 from ..messages import ResyncRequested, RowsArrived
 from ..notify import tell
 from ..sanitize import sanitize
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ..widgets.history_table import HistoryTable
 from ._acting import ActingScreen, action_bindings
@@ -136,7 +138,7 @@ class HistoryScreen(ActingScreen):
         )
         yield Static(id="history-columns")
         yield HistoryTable(self.deck.clock, id="history-table")
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "History"
@@ -210,7 +212,7 @@ class HistoryScreen(ActingScreen):
     def action_logs(self) -> None:
         row = self.query_one(HistoryTable).current
         if row is not None:
-            title = f"{row.service} → {row.environment} {row.version or '-'}"
+            title = f"{row.service} → {row.environment} {version_text(row)}"
             self.deck.open_logs(row.deployment_id, title)
 
     @on(Input.Submitted, "#history-filter")

@@ -10,9 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ..notify import tell
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ..widgets.log_pane import LogPane
 from ..widgets.log_view import LogView
@@ -95,7 +96,7 @@ class LogsScreen(DeckScreen):
         yield Container(id="log-panes")
         yield Input(placeholder="deployment id — enter opens a pane, esc cancels", id="logs-open")
         yield Input(placeholder="search — enter highlights, esc cancels", id="logs-search")
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Logs"

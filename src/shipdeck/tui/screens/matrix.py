@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.reactive import reactive
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
-from ...client import DeploymentFilters
+from ...client import ConnectionStatus, DeploymentFilters, LinkState
 from ...domain import Status
 from ..actions import ActionTarget, slot_target
 from ..context import SortOrder
+from ..format import version_text
 from ..messages import (
     EnvironmentUpdated,
     MatrixOrdered,
@@ -24,12 +26,36 @@ from ..messages import (
 )
 from ..model import MatrixModel, matcher, upcoming
 from ..notify import tell
+from ..sanitize import sanitize
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ..widgets.matrix_columns import MatrixColumns
 from ..widgets.matrix_grid import MatrixGrid
 from ..widgets.slot_panel import SlotPanel
 from ._acting import ActingScreen, action_bindings
 from ._deck import key_bindings
+
+COLUMNS_EVERY_S = 30.0
+FIRST_STEPS = (
+    "No deployments yet. Three ways to start:\n"
+    "• shipdeck demo: try it on simulated CI traffic, with colleagues\n"
+    "• shipdeck --url http://HOST:8080: watch a server (shipdeck serve)\n"
+    "• shipdeck report --status success --service S --environment E: from CI\n"
+    "  (docs/ci.md: one line in a GitHub Actions or GitLab CI job)"
+)
+NO_SERVICES_REMOTE = (
+    "No services yet: waiting for the first deployment to be reported.\n"
+    "Report one from CI: shipdeck report --url URL --status success --service S "
+    "--environment E --version V (docs/ci.md)"
+)
+REMOTE_FIX = (
+    "Is shipdeck serve running there? Check the URL (--url, the profile's url)\n"
+    "and $SHIPDECK_TOKEN; shipdeck keeps trying. Without a server: shipdeck demo"
+)
+EMBEDDED_FIX = (
+    "Check its database (--profile's database, or the user data folder that\n"
+    "shipdeck config names), or try shipdeck demo"
+)
 
 
 class MatrixScreen(ActingScreen):
@@ -71,6 +97,16 @@ class MatrixScreen(ActingScreen):
                 "approvals",
                 "Promotions awaiting approval: those waiting for you, and all pending",
             ),
+            (
+                "I",
+                "insights",
+                "Insights",
+                "insights",
+                "DORA keys and charts over 7, 14 or 30 days (of the filtered service)",
+            ),
+            # In `?` and `:` only: at 160 columns the footer has room for it on the matrix,
+            # but not with `q Back` beside it under a modal.
+            hidden=("insights",),
         ),
     ]
 
@@ -80,6 +116,8 @@ class MatrixScreen(ActingScreen):
     """`name` or `change` (most recent first)."""
 
     _columns_shown = 0
+    _link = ConnectionStatus(LinkState.CONNECTING)
+    """The app's connection, as last seen (what the empty matrix says depends on it)."""
     _matched: tuple[MatrixModel, int, str, set[str]] | None = None
     """The last filter's matches: of which model, at how many names, for which text."""
 
@@ -92,11 +130,33 @@ class MatrixScreen(ActingScreen):
             placeholder="filter services (substring or fuzzy) — enter to keep, esc to clear",
             id="matrix-filter",
         )
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Matrix"
         self.redraw()
+        self.watch(self.app, "connection", self._link_changed, init=False)
+        # "❄ in 2h" counts down even when nothing else redraws the headings.
+        self.set_interval(COLUMNS_EVERY_S, self._columns)
+
+    def _link_changed(self, status: ConnectionStatus) -> None:
+        self._link = status
+        if not self.query_one(MatrixGrid).services:
+            self._panel()
+
+    def _empty_text(self) -> Text:
+        """What the panel says while the matrix has no service: why, and what to do."""
+        label = sanitize(self.deck.client.label)
+        state, detail = self._link.state, sanitize(self._link.detail)
+        embedded = label == "embedded"
+        if state in (LinkState.OFFLINE, LinkState.RECONNECTING) and embedded:
+            return Text(f"The embedded engine did not start: {detail}\n{EMBEDDED_FIX}")
+        if state in (LinkState.OFFLINE, LinkState.RECONNECTING):
+            why = detail or f"cannot reach {label}"
+            return Text(f"The engine does not answer: {why}\n{REMOTE_FIX}")
+        if state is LinkState.CONNECTING:
+            return Text(f"Connecting to {'the embedded engine' if embedded else label}…")
+        return Text(FIRST_STEPS if embedded else NO_SERVICES_REMOTE)
 
     def on_screen_resume(self) -> None:
         self.redraw()
@@ -192,7 +252,11 @@ class MatrixScreen(ActingScreen):
             title = f"/{self.filter_text} ({len(grid.services)})"
         self._columns_shown = len(grid.model.environments)
         self.query_one(MatrixColumns).show(
-            grid.model.environments, grid.layout_widths, title, self.deck.governance.environments
+            grid.model.environments,
+            grid.layout_widths,
+            title,
+            self.deck.governance.environments,
+            now=self.deck.clock(),
         )
 
     def _panel(self) -> None:
@@ -200,7 +264,8 @@ class MatrixScreen(ActingScreen):
         cell = self.deck.matrix.cell(service, env) if service and env else None
         sent = self.deck.matrix.pending.get((service, env)) if service and env else None
         state = self.deck.governance.environments.get(env) if env else None
-        self.query_one(SlotPanel).show(service, env, cell, sent, state)
+        empty = None if service else self._empty_text()
+        self.query_one(SlotPanel).show(service, env, cell, sent, state, empty)
 
     @on(RowsArrived)
     def _rows(self, message: RowsArrived) -> None:
@@ -305,6 +370,9 @@ class MatrixScreen(ActingScreen):
     def action_approvals(self) -> None:
         self.deck.open_approvals()
 
+    def action_insights(self) -> None:
+        self.deck.open_insights()
+
     def action_logs(self) -> None:
         service, env = self.query_one(MatrixGrid).focused_slot
         cell = self.deck.matrix.cell(service, env) if service and env else None
@@ -319,5 +387,5 @@ class MatrixScreen(ActingScreen):
         else:
             tell(self, "hint", "No deployment in this slot")
             return
-        title = f"{row.service} → {row.environment} {row.version or '-'}"
+        title = f"{row.service} → {row.environment} {version_text(row)}"
         self.deck.open_logs(row.deployment_id, title)

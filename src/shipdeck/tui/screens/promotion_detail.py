@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from ...client import DeploymentFilters
 from ...domain import DeploymentEvent, Status
@@ -21,6 +21,7 @@ from ..messages import PromotionUpdated, ResyncRequested
 from ..model import MatrixModel, last_successful
 from ..notify import tell
 from ..sanitize import sanitize
+from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
 from ._deciding import DecidingScreen, decision_bindings
 from .detail import timeline_text
@@ -143,7 +144,7 @@ class PromotionDetailScreen(DecidingScreen):
         yield Label("Source deployment", id="promotion-source-title", classes="promotion-heading")
         with VerticalScroll(id="promotion-source-box"):
             yield Static(id="promotion-source")
-        yield Footer()
+        yield DeckFooter()
 
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Promotion"

@@ -19,15 +19,18 @@ _STATE_STYLE = {
     LinkState.CONNECTING: "yellow",
     LinkState.RECONNECTING: "bold yellow",
     LinkState.OFFLINE: "bold red",
+    LinkState.CATCHING_UP: "bold yellow",
 }
 
 
 def connection_text(status: ConnectionStatus) -> str:
-    """`live`, `reconnecting, attempt 3`, `offline since 10:14:02`…"""
+    """`live`, `catching up`, `reconnecting, attempt 3`, `offline since 10:14:02`…"""
     if status.state is LinkState.RECONNECTING:
         since = f" · offline since {clock_time(status.since)}" if status.since else ""
         return f"● reconnecting, attempt {status.attempt}{since}"
     if status.state is LinkState.OFFLINE:
+        if status.detail:  # stopped for good (a refused key, an expired token): why, what to do
+            return f"● offline — {sanitize(status.detail)}"
         since = f" since {clock_time(status.since)}" if status.since else ""
         return f"● offline{since}"
     return f"● {status.state.value}"
@@ -89,8 +92,11 @@ class DeckHeader(Widget):
         left = Text(no_wrap=True, overflow="ellipsis")
         left.append(" shipdeck ", style="bold reverse")
         left.append(f" {self.screen_title} ", style="bold")
-        engine = self.engine if self.replica is None else str(self.replica)
-        left.append(f"· {sanitize(self.profile)} · {sanitize(engine)} ")
+        engine = sanitize(self.engine if self.replica is None else str(self.replica))
+        profile = sanitize(self.profile)
+        # `--url URL` names its profile after the URL: say it once.
+        same = profile.rstrip("/") == engine.rstrip("/")
+        left.append(f"· {engine} " if same else f"· {profile} · {engine} ")
         if self.read_only:
             left.append("· read-only ", style="bold")
         right = Text(no_wrap=True)

@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...domain import DeploymentEvent, Status, to_micros
-from ..format import age, status_css, status_label
+from ..format import age, status_css, status_label, version_text
 from ..sanitize import sanitize
 
 # (title, width or 0 for "the rest", minimum widget width to show it)
@@ -308,7 +308,7 @@ class HistoryTable(ScrollView, can_focus=True):
             "service": sanitize(event.service),
             "env": sanitize(event.environment),
             "status": status_label(event.status, sanitize(event.phase) or None),
-            "version": sanitize(event.version) or "-",
+            "version": version_text(event),
             "actor": sanitize(event.actor) or "-",
             "deployment": sanitize(event.deployment_id),
         }

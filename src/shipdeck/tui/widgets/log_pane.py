@@ -30,7 +30,7 @@ from ...client import (
     LogStreamEnded,
 )
 from ...domain import LogLine
-from ..format import clock_time
+from ..format import clock_time, version_text
 from ..sanitize import sanitize
 from .log_view import LogView
 
@@ -45,12 +45,16 @@ def link_text(status: ConnectionStatus, ended: str | None, *, roomy: bool) -> tu
     if status.state is LinkState.RECONNECTING:
         since = f" since {clock_time(status.since)}" if status.since else ""
         return f"● reconnecting, attempt {status.attempt}{since}", "bold yellow"
-    if status.state is LinkState.OFFLINE:
-        detail = f": {status.detail}" if status.detail else ""
-        return f"● offline{detail}", "bold red"
+    if status.state is LinkState.OFFLINE:  # stopped for good: why, in the client's words
+        return f"■ {status.detail or 'the stream stopped'}", "bold red"
     if status.state is LinkState.CONNECTING:
         return "● connecting", "yellow"
     return "● live", "bold green"
+
+
+def _no_lines(detail: str) -> str:
+    """What an empty pane says once its stream stopped for good (never `waiting…`)."""
+    return f"no lines: {sanitize(detail)}" if detail else "no lines: the stream stopped"
 
 
 class PaneTitle(Widget):
@@ -94,8 +98,8 @@ class PaneTitle(Widget):
             paused = f"‖ paused — {new:,} new lines" if roomy else f"‖ paused +{new:,}"
             right.append(paused, style="bold reverse")
             right.append("  ")
-        elif self.ended is not None:
-            right.append(f"{total:,} lines  ")
+        elif self.ended is not None or self.link.state is LinkState.OFFLINE:
+            right.append(f"{total:,} lines  ")  # nothing more will come: not "following"
         else:
             right.append(f"▼ following · {total:,} lines  " if roomy else f"▼ {total:,}  ")
         text, style = link_text(self.link, self.ended, roomy=roomy)
@@ -155,6 +159,8 @@ class LogPane(Vertical):
                     await asyncio.sleep(0)
                 elif isinstance(item, LogLinkChanged):
                     title.link = item.status
+                    if item.status.state is LinkState.OFFLINE:
+                        view.empty_text = _no_lines(item.status.detail)
                 elif isinstance(item, LogStreamEnded):
                     title.ended = sanitize(item.reason)
                     view.empty_text = "no lines were logged"
@@ -192,7 +198,7 @@ class LogPane(Vertical):
         )
         if page.items:
             row = page.items[0]
-            version = sanitize(row.version) or "-"
+            version = version_text(row)
             label = f"{sanitize(row.service)} → {sanitize(row.environment)} {version}"
             self.title_bar.label = label
 
@@ -219,3 +225,4 @@ class LogPane(Vertical):
             error = event.worker.error
             detail = str(error) if isinstance(error, EngineError) else type(error).__name__
             self.title_bar.link = ConnectionStatus(LinkState.OFFLINE, detail=sanitize(detail))
+            self.view.empty_text = _no_lines(detail)

@@ -29,6 +29,7 @@ from ..format import (
     WORDS,
     age,
     status_css,
+    version_text,
 )
 from ..model import Cell, MatrixModel, PendingAction, previous_failed, upcoming
 from ..sanitize import sanitize
@@ -43,7 +44,7 @@ Part = tuple[str, str]  # (text, component suffix)
 
 
 def _version(event: DeploymentEvent) -> str:
-    return sanitize(event.version or event.sha or event.deployment_id)
+    return version_text(event)
 
 
 def cell_parts(

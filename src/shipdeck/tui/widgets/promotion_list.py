@@ -121,10 +121,13 @@ class PromotionList(OptionList):
         """The column headings at the same widths as the rows."""
         return self.columns.line([(heading, "bold") for heading in HEADINGS])
 
-    def show(self, promotions: list[PromotionView]) -> None:
-        """Show these promotions, keeping the highlight on the same one when it stays."""
+    def show(self, promotions: list[PromotionView], empty: str | None = None) -> None:
+        """Show these promotions, keeping the highlight on the same one when it stays;
+        `empty` replaces what an empty list says (e.g. that there is no queue at all)."""
         current = self.current
         self.promotions = list(promotions)
+        if empty is not None:
+            self._empty = empty
         self._redraw(keep=None if current is None else current.id)
 
     def _redraw(self, keep: str | None) -> None:

@@ -10,11 +10,23 @@ from textual.widgets import Static
 
 from ...domain import DeploymentEvent
 from ...domain.promotions import EnvironmentView
-from ..format import FREEZE_MARK, LOCK_MARK, SENT_MARK, STATUS_STYLES, age, status_label, timestamp
+from ..format import (
+    FREEZE_MARK,
+    LOCK_MARK,
+    NO_VERSION,
+    SENT_MARK,
+    STATUS_STYLES,
+    age,
+    status_label,
+    timestamp,
+    version_text,
+)
 from ..model import Cell, PendingAction, last_successful, previous_failed, upcoming
 from ..sanitize import sanitize
+from .matrix_columns import freeze_ahead
 
 _LABEL_WIDTH = 16
+NO_SERVICES = "No services yet: waiting for the first deployment to be reported."
 _FRAME_LINES = 1
 """The panel's border-top: its height is its text's lines plus this."""
 
@@ -26,7 +38,9 @@ def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
     text.append(
         status_label(event.status, sanitize(event.phase) or None), style=STATUS_STYLES[event.status]
     )
-    text.append(f"  {sanitize(event.version) or '-'}", style="bold")
+    text.append(f"  {version_text(event)}", style="bold")
+    if not event.version:
+        text.append(f" ({NO_VERSION})", style="dim")
     if event.actor:
         text.append(f"  by {sanitize(event.actor)}")
     text.append(f"  {timestamp(event.happened_at)} ({age(event.happened_at, now)} ago)")
@@ -46,7 +60,8 @@ def describe(label: str, event: DeploymentEvent, now: datetime) -> Text:
 
 
 def environment_notes(state: EnvironmentView | None, now: datetime) -> list[Text]:
-    """A line for the environment's lock and one for its freeze window, if any."""
+    """A line for the environment's lock and one for its freeze window (in force, or
+    starting within a day), if any."""
     if state is None:
         return []
     notes: list[Text] = []
@@ -62,6 +77,13 @@ def environment_notes(state: EnvironmentView | None, now: datetime) -> list[Text
         note = Text(f"{FREEZE_MARK} {name} frozen", style="bold cyan")
         note.append(f": {sanitize(state.frozen)}", style="")
         note.append(" · deploys, promotions and retries are refused", style="dim")
+        notes.append(note)
+    ahead = freeze_ahead(state, now)
+    if ahead is not None:
+        window, start = ahead
+        note = Text(f"{FREEZE_MARK} {name} freezes in {age(now, start)}", style="cyan")
+        note.append(f": {sanitize(window.describe())}", style="")
+        note.append(" · from then on deploys, promotions and retries are refused", style="dim")
         notes.append(note)
     return notes
 
@@ -90,12 +112,14 @@ class SlotPanel(Static):
         cell: Cell | None,
         sent: PendingAction | None = None,
         state: EnvironmentView | None = None,
+        empty: Text | None = None,
     ) -> None:
         """Describe one slot (or say that nothing was deployed there), any action sent
-        to it that the engine has not confirmed yet, and its environment's lock or freeze."""
+        to it that the engine has not confirmed yet, and its environment's lock or freeze.
+        With no slot to show, `empty` says why (default: no services were reported yet)."""
         title = Text(no_wrap=True, overflow="ellipsis")
         if service is None or environment is None:
-            self._show(Text("No services yet: waiting for the first deployment to be reported."))
+            self._show(empty or Text(NO_SERVICES))
             return
         title.append(f"{sanitize(service)} → {sanitize(environment)}", style="bold underline")
         parts = [title, *environment_notes(state, self._clock())]

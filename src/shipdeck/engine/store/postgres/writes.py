@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import attrgetter
+from typing import Any
 
 from ....domain import SlotEntry, SlotState, fold_slot
 from ..codec import (
@@ -30,7 +31,9 @@ from ..records import (
     StoredEvent,
     Writes,
 )
-from .connection import Transaction
+from ..rollup import RollupTx
+from ..rollup_fold import fold_appended
+from .connection import Transaction, pg_sql
 
 
 def _upsert(table: str, names: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -60,8 +63,23 @@ _environment_values = attrgetter(*_ENVIRONMENT_COLUMNS)
 _audit_values = attrgetter(*AUDIT_COLUMNS)
 
 
+def rollup_tx(txn: Transaction) -> RollupTx:
+    """A write transaction as the analytics rollups use it."""
+
+    def rows(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cursor = txn.execute(sql, args)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def many(sql: str, args: Sequence[Sequence[Any]]) -> None:
+        if args:
+            txn.conn.cursor().executemany(pg_sql(sql), args)
+
+    return RollupTx(rows, many, txn.conn.pipeline)
+
+
 def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
-    """Insert a row, log its event and fold it into its slot: two round trips."""
+    """Insert a row, log its event and fold it into its slot: two round trips, and the
+    analytics rollups' (`rollup_fold`: a read and one pipelined batch of writes)."""
     found = txn.execute(
         "WITH row AS (INSERT INTO deployments (id, deployment_id, service, environment,"
         " status, happened_at, actor, doc, namespace)"
@@ -86,6 +104,8 @@ def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent
     arrival, *slot = found
     seq = txn.next_seq()
     state: SlotState[str] = SlotState() if slot[0] is None else slot_from_row(tuple(slot)).state
+    terminals = {(row.service, row.environment): state.last_terminal}
+    fold_appended(rollup_tx(txn), [row], [int(arrival)], terminals)
     state = fold_slot(state, SlotEntry(row.happened_at, int(arrival), row.status, row.doc))
     txn.execute(
         "WITH event AS (INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
@@ -142,6 +162,8 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
     ).fetchall():
         record = slot_from_row(slot)
         states[(record.service, record.environment)] = record.state
+    terminals = {key: state.last_terminal for key, state in states.items()}
+    fold_appended(rollup_tx(txn), rows, arrivals, terminals)
     stored: list[StoredEvent] = []
     last_seq: dict[tuple[str, str], int] = {}
     for row, arrival in zip(rows, arrivals, strict=True):

@@ -8,6 +8,7 @@ its own way (the event head, pruning, log numbering, revocation).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 from ..codec import GENESIS_HASH, chain_hash
@@ -28,6 +29,25 @@ class SQLiteStore(Connections, Queries):
 
     def _append_audit(self, tx: sqlite3.Connection, entry: AuditEntry) -> None:
         append_audit(tx, entry)
+
+    def append_deployments(
+        self, items: Sequence[tuple[NewDeploymentRow, AuditEntry | None]]
+    ) -> list[StoredEvent]:
+        # A group-commit batch in a few statements (as on PostgreSQL): its rows in one
+        # insert, their events in another, each slot touched read and written once, and the
+        # analytics rollups folded once for the whole batch.
+        now = time.time_ns() // 1000
+        rows = [row for row, _ in items]
+        with self._write() as conn:
+            last = append_rows(conn, rows, now)
+            for _, audit in items:
+                if audit is not None:
+                    append_audit(conn, audit)
+        first = last - len(rows) + 1
+        return [
+            StoredEvent(first + offset, "deployment", row.service, row.doc)
+            for offset, row in enumerate(rows)
+        ]
 
     def _apply(self, tx: sqlite3.Connection, writes: Writes, now: int) -> list[StoredEvent]:
         events = [append_row(tx, row, now) for row in writes.rows]

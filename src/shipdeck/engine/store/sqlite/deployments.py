@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from ....domain import SlotEntry, SlotState, Status, fold_slot
 from ..codec import SLOT_COLUMNS, columns, placeholders, slot_from_row, slot_values
 from ..queries import SELECT_SLOTS
 from ..records import NewDeploymentRow, StoredEvent
+from ..rollup import RollupTx
+from ..rollup_fold import fold_appended
 
 _PUT_SLOT = (
     f"INSERT OR REPLACE INTO slots ({columns(SLOT_COLUMNS)}) VALUES ({placeholders(SLOT_COLUMNS)})"
 )
+
+
+def rollup_tx(conn: sqlite3.Connection) -> RollupTx:
+    """A write transaction as the analytics rollups use it."""
+
+    def many(sql: str, args: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(sql, args)
+
+    return RollupTx(lambda sql, args: conn.execute(sql, args).fetchall(), many)
 
 
 def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> StoredEvent:
@@ -45,6 +57,8 @@ def append_row(conn: sqlite3.Connection, row: NewDeploymentRow, now: int) -> Sto
         (row.service, row.environment),
     ).fetchone()
     state: SlotState[str] = SlotState() if found is None else slot_from_row(found).state
+    slot = (row.service, row.environment)
+    fold_appended(rollup_tx(conn), [row], [arrival], {slot: state.last_terminal})
     state = fold_slot(state, SlotEntry(row.happened_at, arrival, row.status, row.doc))
     conn.execute(_PUT_SLOT, slot_values(row.service, row.environment, state, seq))
     return StoredEvent(seq, "deployment", row.service, row.doc)
@@ -93,6 +107,9 @@ def append_rows(conn: sqlite3.Connection, rows: Sequence[NewDeploymentRow], now:
     for key in changed:
         slot = conn.execute(select, key).fetchone()
         states[key] = SlotState() if slot is None else slot_from_row(slot).state
+    arrivals = range(first_arrival, first_arrival + len(rows))
+    terminals = {key: state.last_terminal for key, state in states.items()}
+    fold_appended(rollup_tx(conn), rows, arrivals, terminals)
     for at, arrival, r in latest.values():
         key = (r.service, r.environment)
         states[key] = fold_slot(states[key], SlotEntry(at, arrival, r.status, r.doc))
