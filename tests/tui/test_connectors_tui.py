@@ -152,3 +152,15 @@ async def test_pushpaka_branches_logs_over_its_socket_and_its_actions() -> None:
             await wait_for(pilot, lambda: "▸◷ @3f2c1a9" in screen_text(app))
             sent = [r for r in fake.requests if r.startswith("POST")]
             assert sent == [f"POST /api/v1/deployments/{ok['id']}/rollback"]
+
+
+async def test_a_token_refused_at_start_says_what_to_check_not_that_it_keeps_trying() -> None:
+    fake = AppaloftFake()
+    async with serving(fake.app) as loopback:
+        app = make_app(AppaloftClient(loopback.url, "not-a-session", **FAST))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "Not connected:" in screen_text(app))
+            text = screen_text(app)
+            assert "Appaloft refused the token" in text
+            assert "then start shipdeck again" in text
+            assert "keeps trying" not in text and "not-a-session" not in text

@@ -129,6 +129,8 @@ class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, App[None]):
         """What awaits this user's approval; environments' locks and freezes."""
         self._pending: list[DeploymentArrived] = []
         self._loaded = False
+        self._learned = False
+        """Whether the engine's answers at start (what the user may do, the matrix) came."""
         self._feed_status = ConnectionStatus(LinkState.CONNECTING)
         """The feed's own state (`connection` says `catching up` over `live` while a
         refetch the feed asked for runs)."""
@@ -158,12 +160,29 @@ class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, App[None]):
         """Start the client, learn what the user may do, load the matrix, follow the feed."""
         await self.client.start()
         self.follow_feed()
+        await self._learn()
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def learn_again(self) -> None:
+        """What `connect` could not learn because the engine did not answer at start: the
+        feed, which kept trying, has reached it since."""
+        await self._learn()
+
+    def _learn_if_stopped(self) -> None:
+        """The feed is live but the start never learnt what it asked: ask again, unless the
+        start is still asking (its worker running)."""
+        if not any(w.group == "connect" and w.is_running for w in self.workers):
+            self.learn_again()
+
+    async def _learn(self) -> None:
+        """What the user may do, the matrix, the approvals."""
         caps = await self.client.capabilities()
         self.capabilities = caps
         self.read_only = self.force_read_only or caps.read_only
         self.refresh_bindings()
         await self._load_matrix()
         self.refresh_governance()
+        self._learned = True
 
     async def _load_matrix(self) -> None:
         """The index, then the rows on screen, then the swap: no frame shows empty rows."""
@@ -247,6 +266,8 @@ class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, App[None]):
                 self.governance_arrived(item)
             elif isinstance(item, ConnectionChanged):
                 self.feed_changed(item.status)
+                if item.status.state is LinkState.LIVE and not self._learned:
+                    self._learn_if_stopped()
 
     def _flush_rows(self) -> None:
         if not self._loaded or not self._pending:

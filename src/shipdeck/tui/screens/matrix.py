@@ -52,6 +52,10 @@ REMOTE_FIX = (
     "Is shipdeck serve running there? Check the URL (--url, the profile's url)\n"
     "and $SHIPDECK_TOKEN; shipdeck keeps trying. Without a server: shipdeck demo"
 )
+REFUSED_FIX = (
+    "Check the URL (--url, the profile's url) and the token ($SHIPDECK_TOKEN, or the\n"
+    "profile's token_env), then start shipdeck again. Without a server: shipdeck demo"
+)
 EMBEDDED_FIX = (
     "Check its database (--profile's database, or the user data folder that\n"
     "shipdeck config names), or try shipdeck demo"
@@ -151,9 +155,11 @@ class MatrixScreen(ActingScreen):
         embedded = label == "embedded"
         if state in (LinkState.OFFLINE, LinkState.RECONNECTING) and embedded:
             return Text(f"The embedded engine did not start: {detail}\n{EMBEDDED_FIX}")
-        if state in (LinkState.OFFLINE, LinkState.RECONNECTING):
+        if state is LinkState.RECONNECTING:
             why = detail or f"cannot reach {label}"
             return Text(f"The engine does not answer: {why}\n{REMOTE_FIX}")
+        if state is LinkState.OFFLINE:  # stopped for good (a refused key): no retrying
+            return Text(f"Not connected: {detail or f'{label} refused'}\n{REFUSED_FIX}")
         if state is LinkState.CONNECTING:
             return Text(f"Connecting to {'the embedded engine' if embedded else label}…")
         return Text(FIRST_STEPS if embedded else NO_SERVICES_REMOTE)
