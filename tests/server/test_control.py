@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -203,6 +204,12 @@ async def test_component_events_stream_live_then_replay(http: httpx.AsyncClient,
         replayed = await frames.next()
     assert replayed["id"] == second["id"]
     assert json.loads(replayed["data"])["correlation_id"] == "abc"
+    # The ids are what the document says they are (a client may validate the stream).
+    document = (await http.get("/openapi.json")).json()
+    (kind,) = document["paths"]["/api/control/events/stream"]["get"]["responses"]["200"][
+        "content"
+    ]["text/event-stream"]["schema"]["oneOf"]
+    assert re.fullmatch(kind["properties"]["id"]["pattern"], first["id"])
 
 
 # -- keys and configuration ------------------------------------------------------------
@@ -326,10 +333,21 @@ async def test_recover_is_validated(http: httpx.AsyncClient) -> None:
         {"days_back": 1, "x": 1},
         {"days_back": 1, "since": None},
         {"days_back": "2"},
+        {"days_back": 1.5},
+        {"days_back": True},
     ):
         response = await http.post("/api/control/recover", json=body, headers=CONTROL)
         assert response.status_code == 422, body
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_recover_takes_a_whole_number_written_with_a_point(
+    http: httpx.AsyncClient,
+) -> None:
+    """`1.0` is an integer to JSON Schema (and to every JSON client that writes numbers as
+    doubles): accepted as one day."""
+    response = await http.post("/api/control/recover", json={"days_back": 1.0}, headers=CONTROL)
+    assert response.status_code == 202, response.text
 
 
 async def test_recover_runs_its_phases_and_keeps_data(http: httpx.AsyncClient, key: str) -> None:

@@ -102,6 +102,15 @@ class RecoverRequest(BaseModel):
     ] = Field(default=None, ge=1, le=3650, strict=True)
     """Rewind this many days from now."""
 
+    @field_validator("days_back", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> Any:
+        """JSON's integers include `1.0` (JSON Schema counts any number with no fraction
+        as an integer); `true`, `"1"` and `1.5` are not whole numbers of days."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _not_null(cls, data: Any) -> Any:

@@ -109,14 +109,24 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+SEQ_ID = "^[0-9]+$"
+"""The ids of the event log's streams: positions in its one sequence."""
+UUID_ID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+"""The ids of the control streams: UUIDv7s, ordered by time."""
+
+
 def sse_response(
-    description: str, events: Mapping[str, type[BaseModel]], *, with_id: bool
+    description: str,
+    events: Mapping[str, type[BaseModel]],
+    *,
+    with_id: bool,
+    id_pattern: str = SEQ_ID,
 ) -> dict[int | str, dict[str, Any]]:
     """A `200` `text/event-stream` whose events are documented one by one.
 
     In OpenAPI 3.1 a stream's `schema` describes each event (`event`, `data`, `id`,
     `retry`); `data` is JSON whose schema is its `contentSchema`. Comments (`: ping`) and
-    blocks without data are not events.
+    blocks without data are not events. `id_pattern` is what the ids look like.
     """
     kinds = []
     for name, model in events.items():
@@ -133,7 +143,7 @@ def sse_response(
         if with_id:
             properties["id"] = {
                 "type": "string",
-                "pattern": "^[0-9]+$",
+                "pattern": id_pattern,
                 "description": "The event's position: resume with `Last-Event-ID`.",
             }
             required.append("id")

@@ -31,10 +31,23 @@ from ...engine.control_models import (
     ResetAccepted,
 )
 from ..deps import EngineDep, authorize, parse_body, too_large
-from ..openapi import API_KEY, CONTROL_KEY, body_schema, problem_responses, sse_response
+from ..openapi import (
+    API_KEY,
+    CONTROL_KEY,
+    UUID_ID,
+    body_schema,
+    problem_responses,
+    sse_response,
+)
 from ..problems import ProblemException
 
 router = APIRouter(tags=["control"])
+CONTROL_EVENT_TYPES = tuple(
+    f"{operation}-{phase}"
+    for operation in ("reset", "recover")
+    for phase in ("initiated", "started", "completed")
+)
+"""The frames the control stream sends (their `event:` names): each phase of each saga."""
 
 _COMPONENT = re.compile(COMPONENT_PATTERN)
 BODY_LIMIT = 6 * PAYLOAD_LIMIT + 4096
@@ -185,8 +198,9 @@ def _stream(
         **sse_response(
             "Named events (`reset-initiated`, `reset-started`, `reset-completed`, `recover-*`);"
             " unknown types are no-ops for components. `: ping` keeps an idle stream open.",
-            {"reset-initiated": ControlStreamEvent},
+            {name: ControlStreamEvent for name in CONTROL_EVENT_TYPES},
             with_id=True,
+            id_pattern=UUID_ID,
         ),
         **problem_responses(401, 403),
     },
@@ -214,6 +228,7 @@ async def watch_control_stream(
         "`event: component` for each accepted `POST /api/control/events`; `: ping` when idle.",
         {"component": ComponentEventRecord},
         with_id=True,
+        id_pattern=UUID_ID,
     ),
 )
 async def watch_component_events(
