@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/shipdeck demo
 
-# The demo in a browser (textual-serve), on http://127.0.0.1:8000.
+# The demo in a browser (textual-serve): open the address it prints (127.0.0.1:8000/?token=…).
 web: $(STAMP)
 	$(BIN)/shipdeck web --demo
 

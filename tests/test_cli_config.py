@@ -70,3 +70,64 @@ def test_completion_is_clicks_own() -> None:
         },
     )
     assert options.output.split() == ["plain,--status"]
+
+
+ENGINE_WITH_SECRETS = """
+[logs.secrets]
+checkout = ["pa55-literal-one", "pa55-literal-two"]
+
+[drivers.ship]
+kind = "command"
+argv = ["./deploy.sh", "{service}"]
+env = { AWS_SECRET_ACCESS_KEY = "aws-very-secret", DEPLOY_TOKEN = "deploy-very-secret" }
+
+[drivers.iac]
+kind = "gitops"
+repository = "/srv/iac"
+values_path = "envs/{environment}/values.yaml"
+remote = "https://bot:git-very-secret@git.example.com/iac.git"
+health_url = "https://{service}.internal/healthz?token=health-very-secret&verbose=1"
+
+[webhooks.github]
+secret = "hook-very-secret"
+
+[control]
+key = "control-very-secret"
+"""
+
+
+def test_config_masks_every_secret_of_an_engine_file(tmp_path: Path) -> None:
+    tui = tmp_path / "config.toml"
+    tui.write_text(
+        '[profiles.db]\nembedded = true\ndatabase = "postgresql://ops:db-very-secret@pg/ship"\n'
+        '[profiles.web]\nurl = "https://tok-very-secret@deploy.internal"\n'
+    )
+    engine = tmp_path / "engine.toml"
+    engine.write_text(ENGINE_WITH_SECRETS)
+
+    shown = CliRunner().invoke(
+        main, ["config", "--config", str(tui), "--engine", str(engine)], env={"SHIPDECK_TOKEN": ""}
+    )
+
+    assert shown.exit_code == 0, shown.output
+    assert "very-secret" not in shown.output and "pa55-literal" not in shown.output
+    # What is masked stays recognisable: the names, the user, the host, the other fields.
+    assert '"checkout": [\n        "********",\n        "********"\n      ]' in shown.output
+    assert '"AWS_SECRET_ACCESS_KEY": "********"' in shown.output
+    assert '"DEPLOY_TOKEN": "********"' in shown.output
+    assert '"remote": "https://bot:********@git.example.com/iac.git"' in shown.output
+    assert "healthz?token=********&verbose=1" in shown.output
+    assert '"database": "postgresql://ops:********@pg/ship"' in shown.output
+    assert '"url": "https://********@deploy.internal"' in shown.output
+    assert '"argv": [\n        "./deploy.sh",' in shown.output
+    assert "control.key_sha256 is the SHA-256 of the control key, not the key itself" in (
+        shown.output
+    )
+
+
+def test_a_url_without_credentials_is_shown_as_it_is() -> None:
+    from shipdeck.cli_config import hide_url
+
+    for plain in ("origin", "git@github.com:acme/iac.git", "https://{service}.internal/healthz"):
+        assert hide_url(plain) == plain
+    assert hide_url("http://h:notaport/") == "http://h:notaport/"

@@ -2,8 +2,9 @@
 
 Every browser tab runs its own `shipdeck` (or `shipdeck demo`) process behind a WebSocket,
 with the options given here; that process acts with this machine's user and keys, so the
-server listens on the loopback interface unless told otherwise, and its WebSocket answers
-only pages it served itself (no other site open in the same browser can drive it).
+server listens on the loopback interface unless told otherwise, and answers only with the
+random token it prints at start (no other user of the machine can drive it) and only pages
+it served itself (no other site open in the same browser can drive it).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def dashboard_argv(options: dict[str, Any]) -> list[str]:
 )
 @click.pass_context
 def web(ctx: click.Context, /, host: str, port: int, allow_remote: bool, **options: Any) -> None:
-    """Serve the dashboard to a browser: http://127.0.0.1:8000 by default.
+    """Serve the dashboard to a browser: http://127.0.0.1:8000 by default, opened with the
+    token it prints (http://127.0.0.1:8000/?token=…); without it the page is refused.
 
     Every option of `shipdeck` works here (--url, --profile, --read-only, --config), given
     before or after `web`; `shipdeck web --demo` serves the demo. The API key is read from

@@ -206,9 +206,9 @@ async def test_component_events_stream_live_then_replay(http: httpx.AsyncClient,
     assert json.loads(replayed["data"])["correlation_id"] == "abc"
     # The ids are what the document says they are (a client may validate the stream).
     document = (await http.get("/openapi.json")).json()
-    (kind,) = document["paths"]["/api/control/events/stream"]["get"]["responses"]["200"][
-        "content"
-    ]["text/event-stream"]["schema"]["oneOf"]
+    (kind,) = document["paths"]["/api/control/events/stream"]["get"]["responses"]["200"]["content"][
+        "text/event-stream"
+    ]["schema"]["oneOf"]
     assert re.fullmatch(kind["properties"]["id"]["pattern"], first["id"])
 
 
