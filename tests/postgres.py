@@ -119,8 +119,14 @@ class PostgresCluster:
         )
         return self
 
-    def restart(self) -> None:
-        """`pg_ctl restart -m fast`: every connection is cut."""
+    def restart(self, down_for: float = 0.0) -> None:
+        """`pg_ctl restart -m fast`: every connection is cut. With `down_for`, the server
+        stays down that many seconds first (a restart that fast clients could miss)."""
+        if down_for:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+            time.sleep(down_for)
+            self.start()
+            return
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

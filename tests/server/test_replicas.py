@@ -723,7 +723,8 @@ async def test_a_postgresql_restart_is_503_then_ready_and_loses_nothing(
     resumed: Subscriber | None = None
     try:
         await until(lambda: len(outage.acked) >= 40, "40 rows before the restart")
-        await asyncio.to_thread(pg_cluster.restart)
+        # Down for a second: long enough that the probe (every 20 ms) must see it.
+        await asyncio.to_thread(pg_cluster.restart, 1.0)
         after_restart = len(outage.acked)
         await until(lambda: len(outage.acked) >= after_restart + 40, "40 rows after the restart")
         outage.stopping.set()

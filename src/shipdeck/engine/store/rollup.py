@@ -86,16 +86,30 @@ def incident_values(service: str, environment: str, incident: IncidentSpan) -> t
     return (service, environment, *incident.failed, incident.namespace, *restored, lasted)
 
 
+Later = Callable[[], list[tuple[Any, ...]]]
+"""The rows of a read sent earlier (`RollupTx.read_later`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RollupTx:
-    """A write transaction as the rollups use it, on any backend: `rows` runs one
-    statement (`?` placeholders) and returns its rows, `many` runs one per argument tuple.
+    """A write transaction as the rollups use it, on any backend: `rows` runs one read
+    (`?` placeholders) and returns its rows, `many` runs a write once per argument tuple.
     `batch` wraps writes whose outcome nothing reads before the commit: PostgreSQL sends
-    them in one pipeline (one round trip instead of one per statement)."""
+    them in one pipeline (one round trip instead of one per statement). `later` sends a
+    read whose rows are fetched when asked for: in PostgreSQL's pipelined append it travels
+    in the append's first round trip (absent: the read runs at once)."""
 
     rows: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
     many: Callable[[str, Sequence[Sequence[Any]]], None]
     batch: Callable[[], AbstractContextManager[Any]] = nullcontext
+    later: Callable[[str, Sequence[Any]], Later] | None = None
+
+    def read_later(self, sql: str, args: Sequence[Any]) -> Later:
+        """Send a read now; call what it returns for its rows."""
+        if self.later is not None:
+            return self.later(sql, args)
+        found = self.rows(sql, args)
+        return lambda: found
 
 
 def placeholders(count: int) -> str:

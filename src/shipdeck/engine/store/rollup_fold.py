@@ -1,5 +1,8 @@
 """The rollups' share of an append: called by each backend inside the transaction that
 inserts the rows, after the rows are in `deployments` and before the slots are written.
+A backend that sends statements ahead (PostgreSQL's pipelined append) makes the
+`AppendFold` first, before inserting the rows, so that its one read of stored facts
+travels with the insert; `run` then uses what it read.
 
 Counts are summed in memory and written once per transaction (`Deltas`); a logical
 deployment's facts are read once, folded over the transaction's rows and written once.
@@ -36,6 +39,7 @@ from .rollup import (
     LOAD_DEPLOYMENTS,
     PUT_DEPLOYMENT,
     Deltas,
+    Later,
     RollupTx,
     chunks,
     incident_values,
@@ -95,7 +99,7 @@ def fold_appended(
             (the slot table's `last_terminal` as it was read for the append).
     """
     if rows:
-        AppendFold(tx, terminals).run(rows, arrivals)
+        AppendFold(tx, rows).run(arrivals, terminals)
 
 
 def parents_of(doc: str) -> list[str]:
@@ -131,16 +135,28 @@ def deployment_values(deployment_id: str, facts: DeploymentFacts) -> tuple[objec
 
 
 class AppendFold:
-    """The rollups' share of one append transaction."""
+    """The rollups' share of one append transaction: made with the rows (which sends its
+    read of the stored facts they need), then `run` once the rows are inserted."""
 
-    def __init__(self, tx: RollupTx, terminals: Mapping[Slot, SlotEntry[str] | None]) -> None:
+    def __init__(self, tx: RollupTx, rows: Sequence[NewDeploymentRow]) -> None:
         self.tx = tx
-        self.deltas = Deltas()
-        self.latest: dict[Slot, Terminal] = {
-            slot: Terminal(entry.happened_at, entry.arrival, entry.status is Status.FAILURE)
-            for slot, entry in terminals.items()
-            if entry is not None
+        self.rows = rows
+        self.parents = {
+            i: parents_of(row.doc) for i, row in enumerate(rows) if row.status in TERMINAL
         }
+        wanted = {row.deployment_id for row in rows}
+        wanted.update(parent for found in self.parents.values() for parent in found)
+        self.pending: list[Later] = [
+            tx.read_later(
+                LOAD_DEPLOYMENTS + placeholders(len(part)) + _EDGES_OF + placeholders(len(part)),
+                (*part, *part),
+            )
+            for part in chunks(sorted(wanted))
+        ]
+        """The stored facts of the deployments named, and the edges naming them parents
+        (`_load`)."""
+        self.deltas = Deltas()
+        self.latest: dict[Slot, Terminal] = {}
         """Per slot, its latest success or failure so far."""
         self.stored: dict[str, DeploymentFacts] = {}
         self.facts: dict[str, DeploymentFacts] = {}
@@ -150,14 +166,23 @@ class AppendFold:
         """Stored edges by parent: `(child arrival, child scope, child happened_at, the
         parent's first row as stored)`."""
 
-    def run(self, rows: Sequence[NewDeploymentRow], arrivals: Sequence[int]) -> None:
-        """Fold every row, then write what changed."""
-        parents = {i: parents_of(row.doc) for i, row in enumerate(rows) if row.status in TERMINAL}
-        wanted = {row.deployment_id for row in rows}
-        wanted.update(parent for found in parents.values() for parent in found)
-        self._load(sorted(wanted))
+    def run(self, arrivals: Sequence[int], terminals: Mapping[Slot, SlotEntry[str] | None]) -> None:
+        """Fold every row, then write what changed.
+
+        Args:
+            arrivals: the rows' arrival numbers, in their order.
+            terminals: for each slot the rows touch, its latest success or failure before
+                them (the slot table's `last_terminal` as it was read for the append).
+        """
+        self.latest = {
+            slot: Terminal(entry.happened_at, entry.arrival, entry.status is Status.FAILURE)
+            for slot, entry in terminals.items()
+            if entry is not None
+        }
+        self._load()
+        parents = self.parents
         touched: dict[str, None] = {}
-        for index, (row, arrival) in enumerate(zip(rows, arrivals, strict=True)):
+        for index, (row, arrival) in enumerate(zip(self.rows, arrivals, strict=True)):
             scope = (row.service, row.namespace or "", row.environment)
             self.deltas.scopes.add(scope)
             self.deltas.add(status_contribution(scope, row.happened_at, row.status))
@@ -171,11 +196,10 @@ class AppendFold:
                 self.edges.extend((p, arrival, scope, row.happened_at) for p in parents[index])
         self._finish(list(touched))
 
-    def _load(self, ids: Sequence[str]) -> None:
-        """The stored facts of these deployments, and the edges that name them parents."""
-        for part in chunks(ids):
-            marks = placeholders(len(part))
-            for row in self.tx.rows(LOAD_DEPLOYMENTS + marks + _EDGES_OF + marks, (*part, *part)):
+    def _load(self) -> None:
+        """The stored facts of the deployments named, and the edges that name them parents."""
+        for pending in self.pending:
+            for row in pending():
                 if row[0] == 0:
                     deployment_id, facts = facts_from_row(row[1:])
                     self.stored[deployment_id] = self.facts[deployment_id] = facts
@@ -263,11 +287,11 @@ class AppendFold:
         return Terminal(int(at), int(arrival), status == "failure", namespace or "")
 
     def _store(self, slot: Slot, incident: IncidentSpan) -> None:
-        self.tx.rows(ADD_INCIDENT, incident_values(*slot, incident))
+        self.tx.many(ADD_INCIDENT, [incident_values(*slot, incident)])
         self.deltas.add(restore_contribution(slot[0], slot[1], incident))
 
     def _drop(self, slot: Slot, incident: IncidentSpan) -> None:
-        self.tx.rows(_DROP, (*slot, *incident.failed))
+        self.tx.many(_DROP, [(*slot, *incident.failed)])
         self.deltas.add(restore_contribution(slot[0], slot[1], incident), -1)
 
     def _incident(self, sql: str, slot: Slot, key: tuple[int, int]) -> IncidentSpan | None:
@@ -292,7 +316,7 @@ class AppendFold:
         if old is None:  # never the case while the rollups follow the log
             return
         closed = IncidentSpan(old.failed, old.namespace, me.key)
-        self.tx.rows(_RESTORE, (*me.key, me.at - old.failed[0], *slot, *old.failed))
+        self.tx.many(_RESTORE, [(*me.key, me.at - old.failed[0], *slot, *old.failed)])
         self.deltas.add(restore_contribution(slot[0], slot[1], old), -1)
         self.deltas.add(restore_contribution(slot[0], slot[1], closed))
         if following is not None and following.failed:  # failures after it: their own incident

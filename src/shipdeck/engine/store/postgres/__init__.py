@@ -49,12 +49,20 @@ class PostgresStore(Connections, Queries):
         self, items: Sequence[tuple[NewDeploymentRow, AuditEntry | None]]
     ) -> list[StoredEvent]:
         now = time.time_ns() // 1000
-        with self._write() as txn:
-            stored = append_rows(txn, [row for row, _ in items], now)
-            for _, audit in items:
-                if audit is not None:
-                    append_audit(txn, audit)
-        return stored
+        rows = [row for row, _ in items]
+        audits = [audit for _, audit in items if audit is not None]
+
+        def append(txn: Transaction) -> list[StoredEvent]:
+            if audits:
+                txn.read_audit_hash()  # answered with the rows' insert (`append_rows`)
+            stored = append_rows(txn, rows, now)
+            for audit in audits:
+                append_audit(txn, audit)
+            return stored
+
+        # The hot path of ingest (group commit): pipelined, two round trips in the usual
+        # case, while the `event_head` lock is held (see `connection`).
+        return self._pipelined(append)
 
     def _message(self, stored: Any) -> str:
         return unescape_nul(str(stored))

@@ -5,6 +5,12 @@ Every write transaction first locks the one row of `event_head` (see migration 0
 serialises writers of all replicas the way `BEGIN IMMEDIATE` serialises them on SQLite, so
 decisions read what every earlier one wrote, and it makes event numbers gap-free and
 commit-ordered: the numbers a transaction takes are released only by its commit.
+
+Because that lock is held for the whole transaction, every round trip inside it is time no
+other writer can use. A transaction that knows up front what it must read (a group-commit
+append) runs in pipeline mode (`Connections._pipelined`): statements are sent as they are
+made and the client waits for the server only when it needs an answer — once for the lock
+and the reads, once for the writes and the `COMMIT`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
@@ -37,6 +43,10 @@ POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 5
 
 Watcher = Callable[[str, str], None]
+T = TypeVar("T")
+_LOCK_HEAD = "SELECT seq FROM event_head WHERE id = 1 FOR UPDATE"
+_LAST_AUDIT_HASH = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1"
+_IN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 
 
 def conninfo(url: str) -> str:
@@ -104,28 +114,92 @@ AUDIT_INSERT = (
 
 
 class Transaction:
-    """A write transaction: its connection and the event numbers it takes."""
+    """A write transaction: its connection and the event numbers it takes.
 
-    __slots__ = ("audit", "audit_hash", "conn", "events", "head")
+    In pipeline mode (`pipelined`) a statement is only sent when made: its cursor has rows
+    once something fetches (which waits for every answer sent before it).
+    """
 
-    def __init__(self, conn: psycopg.Connection[Any], head: int) -> None:
+    __slots__ = (
+        "_audit_read",
+        "_head",
+        "_head_read",
+        "audit",
+        "audit_hash",
+        "conn",
+        "events",
+        "pipelined",
+    )
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        head: int | psycopg.Cursor[Any],
+        *,
+        pipelined: bool = False,
+    ) -> None:
         self.conn = conn
-        self.head = head
+        self.pipelined = pipelined
+        self._head = head if isinstance(head, int) else None
+        self._head_read = None if isinstance(head, int) else head
+        """The `event_head` lock's cursor, until its answer is read."""
         self.events = 0
         self.audit_hash: str | None = None
         """The newest audit hash, once read (entries of one transaction chain on it)."""
+        self._audit_read: psycopg.Cursor[Any] | None = None
         self.audit: list[tuple[Any, ...]] = []
         """Audit rows to insert at the end (in one pipelined batch)."""
 
+    @property
+    def head(self) -> int:
+        """The newest event number this transaction has taken (the stored head before)."""
+        if self._head is None:
+            assert self._head_read is not None
+            (head,) = self._head_read.fetchone() or (0,)
+            self._head, self._head_read = int(head), None
+        return self._head
+
+    @property
+    def answered(self) -> bool:
+        """Whether the server has answered the lock (a pipelined transaction that fails
+        before it did nothing: it may be retried on another connection)."""
+        read = self._head_read
+        return self._head is not None or (read is not None and read.pgresult is not None)
+
     def next_seq(self) -> int:
         """The next event number (committed with this transaction, or never used)."""
-        self.head += 1
+        self._head = self.head + 1
         self.events += 1
-        return self.head
+        return self._head
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         """Run SQL written with `?` placeholders (or psycopg's own `%s`)."""
         return self.conn.execute(pg_sql(sql), args)
+
+    def read_audit_hash(self) -> None:
+        """Send the read of the newest audit hash now (pipelined: with the first reads)."""
+        if self.audit_hash is None and self._audit_read is None:
+            self._audit_read = self.conn.execute(_LAST_AUDIT_HASH)
+
+    def last_audit_hash(self) -> str | None:
+        """The newest stored audit hash (`None` before the first entry)."""
+        self.read_audit_hash()
+        assert self._audit_read is not None
+        last = self._audit_read.fetchone()
+        self._audit_read = None
+        return None if last is None else str(last[0])
+
+    def finish(self) -> None:
+        """What every write transaction ends with: its audit rows, then the new head and
+        the notice to other replicas (one statement), delivered when it commits."""
+        if self.audit:
+            self.conn.cursor().executemany(AUDIT_INSERT, self.audit)
+        if self.events:
+            self.conn.execute(
+                "WITH head AS (UPDATE event_head SET seq = %s WHERE id = 1"
+                " RETURNING 1) SELECT pg_notify('shipdeck_events', '') FROM head",
+                (self.head,),
+            )
 
 
 class Connections:
@@ -189,26 +263,49 @@ class Connections:
             try:
                 with self._connection() as conn, conn.transaction():
                     try:
-                        (head,) = conn.execute(
-                            "SELECT seq FROM event_head WHERE id = 1 FOR UPDATE"
-                        ).fetchone() or (0,)
+                        (head,) = conn.execute(_LOCK_HEAD).fetchone() or (0,)
                     except psycopg.OperationalError:
                         if attempt == 1 and conn.broken:
                             raise _Retry from None
                         raise
                     txn = Transaction(conn, int(head))
                     yield txn
-                    if txn.audit:
-                        conn.cursor().executemany(AUDIT_INSERT, txn.audit)
-                    if txn.events:  # one round trip: the new head, and the notice
-                        conn.execute(
-                            "WITH head AS (UPDATE event_head SET seq = %s WHERE id = 1"
-                            " RETURNING 1) SELECT pg_notify('shipdeck_events', '') FROM head",
-                            (txn.head,),
-                        )
+                    txn.finish()
                 return
             except _Retry:
                 continue
+        raise AssertionError("unreachable")
+
+    def _pipelined(self, body: Callable[[Transaction], T]) -> T:
+        """`_write` in pipeline mode (see the module docstring): `BEGIN`, the lock and
+        whatever `body` sends before its first fetch travel together; its writes, the
+        head and `COMMIT` travel together at the end. `body` runs again, once, on a fresh
+        connection if the pooled one was broken before the server answered anything.
+
+        Errors are PostgreSQL's own, as from `_write`: a statement that fails makes the
+        server skip the rest (the `COMMIT` too) and the transaction is rolled back.
+        """
+        for attempt in (1, 2):
+            with self._connection() as conn:
+                txn: Transaction | None = None
+                try:
+                    with conn.pipeline():
+                        conn.execute("BEGIN")  # the pool's connections are in autocommit
+                        txn = Transaction(conn, conn.execute(_LOCK_HEAD), pipelined=True)
+                        result = body(txn)
+                        txn.finish()
+                        conn.execute("COMMIT")
+                    # Leaving the pipeline waited for every answer, the COMMIT's included:
+                    # the rows are durable now.
+                    return result
+                except psycopg.OperationalError:
+                    if attempt == 1 and conn.broken and (txn is None or not txn.answered):
+                        continue
+                    _rollback(conn)
+                    raise
+                except BaseException:
+                    _rollback(conn)
+                    raise
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -257,6 +354,16 @@ class Connections:
 
 class _Retry(Exception):
     """The pooled connection was broken before the transaction did anything."""
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End a pipelined transaction that failed (its own error is the one to raise)."""
+    if conn.broken or conn.pgconn.transaction_status not in _IN_TRANSACTION:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error:  # the pool discards a connection it cannot reset
+        log.debug("rollback failed", exc_info=True)
 
 
 class _Listener(threading.Thread):

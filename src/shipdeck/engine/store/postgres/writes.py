@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from operator import attrgetter
 from typing import Any
 
@@ -31,8 +32,8 @@ from ..records import (
     StoredEvent,
     Writes,
 )
-from ..rollup import RollupTx
-from ..rollup_fold import fold_appended
+from ..rollup import Later, RollupTx
+from ..rollup_fold import AppendFold, fold_appended
 from .connection import Transaction, pg_sql
 
 
@@ -64,17 +65,20 @@ _audit_values = attrgetter(*AUDIT_COLUMNS)
 
 
 def rollup_tx(txn: Transaction) -> RollupTx:
-    """A write transaction as the analytics rollups use it."""
+    """A write transaction as the analytics rollups use it (a pipelined one is already
+    in pipeline mode: a nested pipeline would only add round trips)."""
 
     def rows(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        cursor = txn.execute(sql, args)
-        return cursor.fetchall() if cursor.description is not None else []
+        return txn.execute(sql, args).fetchall()
 
     def many(sql: str, args: Sequence[Sequence[Any]]) -> None:
         if args:
             txn.conn.cursor().executemany(pg_sql(sql), args)
 
-    return RollupTx(rows, many, txn.conn.pipeline)
+    def later(sql: str, args: Sequence[Any]) -> Later:
+        return txn.execute(sql, args).fetchall
+
+    return RollupTx(rows, many, nullcontext if txn.pipelined else txn.conn.pipeline, later)
 
 
 def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
@@ -124,8 +128,24 @@ def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent
 
 
 def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) -> list[StoredEvent]:
-    """Insert many rows, their events and their slots in a few pipelined round trips: all
-    rows at once, every slot they touch at once, then the events and the final slots."""
+    """Insert many rows, their events and their slots, and fold them into the rollups.
+
+    Everything this reads is sent before the first answer is awaited — the slots the rows
+    touch, the rollups' stored facts (`AppendFold`), then the rows themselves, whose
+    arrival numbers come back — so in a pipelined transaction (`Connections._pipelined`)
+    the reads are one round trip and the writes travel with the `COMMIT`; only a row
+    arriving out of order or closing an incident makes the rollups ask more. The slots,
+    the rollups' facts and the audit chain are not written by the insert: reading them
+    before it reads what it would read after."""
+    if not rows:
+        return []
+    keys = sorted({(r.service, r.environment) for r in rows})
+    slots = txn.execute(
+        SELECT_SLOTS + " WHERE (service, environment) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    )
+    fold = AppendFold(rollup_tx(txn), rows)
     cur = txn.conn.cursor()
     cur.executemany(
         "INSERT INTO deployments (id, deployment_id, service, environment, status,"
@@ -147,23 +167,17 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
         ],
         returning=True,
     )
-    arrivals: list[int] = []
+    arrivals: list[int] = []  # the wait for the server: every read above is answered too
     while True:
         found = cur.fetchone()
         arrivals.append(int(found[0]) if found else 0)
         if not cur.nextset():
             break
-    keys = sorted({(r.service, r.environment) for r in rows})
     states: dict[tuple[str, str], SlotState[str]] = {key: SlotState() for key in keys}
-    for slot in txn.execute(
-        SELECT_SLOTS + " WHERE (service, environment) IN"
-        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([k[0] for k in keys], [k[1] for k in keys]),
-    ).fetchall():
+    for slot in slots.fetchall():
         record = slot_from_row(slot)
         states[(record.service, record.environment)] = record.state
-    terminals = {key: state.last_terminal for key, state in states.items()}
-    fold_appended(rollup_tx(txn), rows, arrivals, terminals)
+    fold.run(arrivals, {key: state.last_terminal for key, state in states.items()})
     stored: list[StoredEvent] = []
     last_seq: dict[tuple[str, str], int] = {}
     for row, arrival in zip(rows, arrivals, strict=True):
@@ -199,8 +213,7 @@ def append_event(txn: Transaction, event: NewEvent, now: int) -> StoredEvent:
 def append_audit(txn: Transaction, entry: AuditEntry) -> None:
     """Chain an entry onto the newest one (inserted with the others at the end)."""
     if txn.audit_hash is None:
-        last = txn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        txn.audit_hash = GENESIS_HASH if last is None else str(last[0])
+        txn.audit_hash = txn.last_audit_hash() or GENESIS_HASH
     prev = txn.audit_hash
     txn.audit_hash = chain_hash(prev, entry)
     txn.audit.append((*_audit_values(entry), prev, txn.audit_hash))
