@@ -9,7 +9,7 @@ from rich.cells import cell_len
 
 from shipdeck.domain import DeploymentEvent, Status
 from shipdeck.tui.model import Cell, MatrixModel, PendingAction
-from shipdeck.tui.widgets.matrix_grid import (
+from shipdeck.tui.widgets.matrix_cells import (
     MIN_CELL,
     GridLayout,
     cell_padding,

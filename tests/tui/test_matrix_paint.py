@@ -107,3 +107,60 @@ async def test_typing_a_filter_shows_what_fuzzy_match_says(db_url: str) -> None:
         for text in ("c", "ch", "che", "ch", "chk", "a", "ap", "api", "pi", "9", "90", "905"):
             expected = {name for name in model.names if fuzzy_match(text, name)}
             assert screen._matching(model, text) == expected, text
+
+
+def _painted(app: object) -> list[list[tuple[str, object]]]:
+    """What the terminal shows, segment by segment (text and style)."""
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return [[(segment.text, segment.style) for segment in strip] for strip in strips]
+
+
+async def test_a_scrolled_grid_shows_what_a_full_redraw_shows(db_url: str) -> None:
+    """A cursor step past the grid's edge moves the rows already drawn (`_line_scroll`) and
+    draws only what came into view: the screen must equal the one drawn from scratch, at
+    every step down and back up, with the scrollbar's thumb where it belongs."""
+    await seed(db_url)
+    client = EmbeddedClient(db_url)
+    app = make_app(client)
+    async with app.run_test(size=(100, 18)) as pilot:
+        await wait_for(pilot, lambda: "checkout-api" in screen_text(app))
+        for number in range(24):
+            await client.engine.ingest(
+                DeploymentEventIngest(
+                    deployment_id=f"gh-{number}",
+                    service=f"svc-{number:02d}",
+                    environment=("dev", "prod")[number % 2],
+                    status=(Status.SUCCESS, Status.FAILURE, Status.IN_PROGRESS)[number % 3],
+                    version=f"1.{number}.0",
+                    happened_at=NOW,
+                )
+            )
+        grid = _grid(app)
+        await wait_for(pilot, lambda: len(grid.services) == 28)
+        assert len(grid.services) > grid.size.height + 3, "the test needs a grid to scroll"
+        drawn: list[int] = []
+        render_line = grid.render_line
+
+        def counted(y: int) -> object:
+            drawn.append(y)
+            return render_line(y)
+
+        grid.render_line = counted  # type: ignore[method-assign]
+        scrolled = 0
+        for key in ["down"] * len(grid.services) + ["up"] * len(grid.services):
+            before = grid.scroll_offset.y
+            drawn.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            seen = _painted(app)
+            if grid.scroll_offset.y != before:
+                scrolled += 1
+                # One step: the row come into view and the two cursor rows, not the grid.
+                assert len(set(drawn)) <= 3, (key, sorted(set(drawn)))
+            grid._lines.clear()
+            grid._styles_cache.clear()
+            grid.refresh()
+            grid.vertical_scrollbar.refresh()
+            await pilot.pause()
+            assert seen == _painted(app), f"after {key} at row {grid.cursor_row}"
+        assert scrolled >= 2 * (len(grid.services) - grid.size.height)

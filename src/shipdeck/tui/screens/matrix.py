@@ -342,6 +342,7 @@ class MatrixScreen(ActingScreen):
     def _filter_done(self) -> None:
         self.query_one("#matrix-filter", Input).display = False
         self.query_one(MatrixGrid).focus()
+        self.query_one(SlotPanel).forget_height()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#matrix-filter", Input)
@@ -349,10 +350,13 @@ class MatrixScreen(ActingScreen):
         box.display = False
         self.filter_text = ""
         self.query_one(MatrixGrid).focus()
+        self.query_one(SlotPanel).forget_height()
 
     def watch_filter_text(self) -> None:
-        # A new listing is a relayout anyway (the grid's height in rows): fit the panel too.
-        self.query_one(SlotPanel).forget_height()
+        # While the text is typed the panel keeps its height, as it does while the cursor
+        # moves: a keystroke then repaints the grid, not the whole screen (a relayout is
+        # 16–54 ms at 160×48). It fits again when the filter is kept or cleared (the box
+        # closes: a relayout anyway).
         self.redraw()
 
     def action_sort(self) -> None:

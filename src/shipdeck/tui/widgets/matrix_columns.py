@@ -14,7 +14,7 @@ from ...domain.policy import FreezeWindow
 from ...domain.promotions import EnvironmentView
 from ..format import FREEZE_MARK, LOCK_MARK, age
 from ..sanitize import sanitize, truncate
-from .matrix_grid import GridLayout
+from .matrix_cells import GridLayout
 
 _MARKS = ((LOCK_MARK, "locked", "bold red"), (FREEZE_MARK, "frozen", "bold cyan"))
 FREEZE_AHEAD = timedelta(hours=24)

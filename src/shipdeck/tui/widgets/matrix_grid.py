@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import ClassVar
 
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
@@ -18,135 +15,28 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...domain import DeploymentEvent, Status
-from ..format import (
-    EMPTY_CELL,
-    GLYPHS,
-    NEXT_MARK,
-    PREV_FAILED_MARK,
-    SENT_MARK,
-    SHORT_WORDS,
-    WORDS,
-    age,
-    status_css,
-    version_text,
+from ...domain import Status
+from ..format import status_css
+from ..model import MatrixModel
+from ._line_scroll import move_thumb, scroll_drawn_lines
+from .matrix_cells import (
+    AGE_WIDTH,
+    GridLayout,
+    cell_padding,
+    cell_parts,
+    grid_layout,
+    merged_parts,
+    service_label,
+    shown_ages,
 )
-from ..model import Cell, MatrixModel, PendingAction, previous_failed, upcoming
-from ..sanitize import sanitize
 
-MIN_CELL = 8
+__all__ = ["LOADING", "MatrixGrid"]
+
 LOADING = "…"
 """A cell of a row whose cells have not come from the engine yet."""
 AGE_REFRESH_S = 2.0
 KEPT_LINES = 1_000
 """Drawn lines the grid keeps for reuse; beyond, it forgets them all and starts again."""
-Part = tuple[str, str]  # (text, component suffix)
-
-
-def _version(event: DeploymentEvent) -> str:
-    return version_text(event)
-
-
-def cell_parts(
-    cell: Cell | None, width: int, now: datetime, sent: PendingAction | None = None
-) -> list[Part]:
-    """A cell's text for a column `width` wide.
-
-    What is shown depends on the width only, so a column reads the same on every row:
-    wide columns get the word, version, age and the next version; narrow ones a short word.
-    An action sent to the slot and not yet confirmed puts `◌` first. Anything still too long
-    is cut with an ellipsis.
-    """
-    if cell is None or (cell.current is None and upcoming(cell) is None):
-        if sent is not None:
-            return truncate_parts([(SENT_MARK, "sent"), (f" {sent.action}", "sent")], width)
-        return [(EMPTY_CELL, "empty")]
-    wide, roomy = width >= 30, width >= 24
-    nxt = upcoming(cell)
-    parts: list[Part] = [(SENT_MARK, "sent")] if sent is not None else []
-    if cell.current is not None:
-        event = cell.current.ref
-        status = event.status
-        mark = PREV_FAILED_MARK if previous_failed(cell) else ""
-        parts.append((f"{mark}{GLYPHS[status]}", status.value))
-        parts.append((f" {_word(event, short=width < 18)}", status.value))
-        parts.append((f" {_version(event)}", "version"))
-        if wide:
-            parts.append((f" {age(event.happened_at, now)}", "dim"))
-    if nxt is not None:
-        parts.append((f" {NEXT_MARK}{GLYPHS[nxt.status]}", "next"))
-        if roomy or cell.current is None:
-            parts.append((f" {_version(nxt)}", "next"))
-    if parts_width(parts) <= width:
-        return parts
-    return truncate_parts(parts, width)
-
-
-def _word(event: DeploymentEvent, *, short: bool) -> str:
-    status = event.status
-    word = sanitize(event.phase) if status is Status.IN_PROGRESS and event.phase else ""
-    word = word or WORDS[status]
-    return SHORT_WORDS.get(word, word[:4]) if short else word
-
-
-def parts_width(parts: list[Part]) -> int:
-    """How many cells `parts` take."""
-    return sum(cell_len(text) for text, _ in parts)
-
-
-def truncate_parts(parts: list[Part], width: int) -> list[Part]:
-    """The parts that fit in `width` cells: the first that does not is cut with `…` (when
-    at least two cells are left for it), and the rest are dropped."""
-    out: list[Part] = []
-    room = width
-    for text, kind in parts:
-        if cell_len(text) <= room:
-            out.append((text, kind))
-            room -= cell_len(text)
-        else:
-            if room > 1:
-                out.append((text[: room - 1] + "…", kind))
-            break
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class GridLayout:
-    """Column widths for a given widget width."""
-
-    service_width: int
-    cell_width: int
-
-
-@lru_cache(maxsize=1 << 16)
-def name_width(service: str) -> int:
-    """Cells a service name takes (kept: each filter keystroke measures every name shown)."""
-    return cell_len(service)
-
-
-def grid_layout(width: int, services: list[str], environments: list[str]) -> GridLayout:
-    """Fit the service column and equal cells into `width`; cells never go below a glyph+version."""
-    columns = max(1, len(environments))
-    longest = max(map(name_width, services), default=8)
-    service_width = min(max(longest + 2, 10), 28)
-    while service_width > 10 and (width - service_width) // columns < 16:
-        service_width -= 1
-    cell_width = max(MIN_CELL, (width - service_width) // columns)
-    return GridLayout(service_width, cell_width)
-
-
-def service_label(service: str, width: int) -> str:
-    """The service column of a row, `width` cells: the sanitised name, cut with `…` when it
-    would leave no gap before the first cell."""
-    name = sanitize(service)
-    if cell_len(name) > width - 1:
-        name = name[: width - 2] + "…"
-    return name.ljust(width)
-
-
-def cell_padding(parts: list[Part], cell_width: int) -> int:
-    """Spaces after a cell's text, so the next cell starts on its column."""
-    return cell_width - parts_width(parts)
 
 
 class MatrixGrid(ScrollView, can_focus=True):
@@ -254,7 +144,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         """Per service: its last drawn line and what it was drawn from (`_line_key`). A
         scroll by one line redraws every visible line; these make that one new line."""
         self._drawn = 0
-        """Moves when every kept line may be out of date (ages, styles, a new listing)."""
+        """Moves when every kept line may be out of date (styles, a new model)."""
 
     # -- data --------------------------------------------------------------------------
 
@@ -265,17 +155,33 @@ class MatrixGrid(ScrollView, can_focus=True):
             self._lines.clear()
         self.model = model
         self.services = services
-        self.virtual_size = Size(0, len(services))
+        self._set_rows(len(services))
         row = services.index(keep) if keep in services else min(self.cursor_row, len(services) - 1)
         self.cursor_row = max(0, row)
         self.cursor_col = min(self.cursor_col, max(0, len(model.environments) - 1))
         self._announce()
         self.refresh()
 
-    def _redraw_all(self) -> None:
-        self._drawn += 1
-        self._lines.clear()
-        self.refresh()
+    def _set_rows(self, count: int) -> None:
+        """The grid's height in rows (its virtual size), for a new listing.
+
+        Setting `virtual_size` lays out the whole screen (16–54 ms at 160×48: every filter
+        keystroke), which a new listing needs only when the scrollbar comes or goes (the
+        rows get narrower or wider). Otherwise the scrollbar and the scroll's limits are
+        updated as Textual does after a layout (`_scroll_update`), and only the grid is
+        repainted.
+        """
+        size = Size(0, count)
+        if size == self.virtual_size:
+            return
+        update_scrollbars = getattr(self, "_scroll_update", None)
+        height = self.container_size.height
+        bar_changes = (count > height) != self.show_vertical_scrollbar
+        if update_scrollbars is None or not height or bar_changes:
+            self.virtual_size = size
+            return
+        self.set_reactive(MatrixGrid.virtual_size, size)
+        update_scrollbars(size)
 
     def notify_style_update(self) -> None:
         # Focus, hover and theme change the component styles every kept line was drawn with.
@@ -304,7 +210,22 @@ class MatrixGrid(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         # Ages ("45s", "3m") move on even when no row arrives.
-        self.set_interval(AGE_REFRESH_S, self._redraw_all)
+        self.set_interval(AGE_REFRESH_S, self._refresh_ages)
+
+    def _refresh_ages(self) -> None:
+        """Repaint the visible lines whose ages moved on: none while the cells are too
+        narrow to show ages (a whole grid drawn anew is ~10 ms: a cursor step that lands on
+        that frame waits for it)."""
+        layout = self.layout_widths
+        if layout.cell_width - 1 < AGE_WIDTH:
+            return
+        top, width, base = self.scroll_offset.y, self.size.width, self.rich_style
+        for index in range(top, min(top + self.size.height, len(self.services))):
+            service = self.services[index]
+            key = self._line_key(service, index == self.cursor_row, layout, base)
+            kept = self._lines.get(service)
+            if key is None or kept is None or not _same(kept[0], key):
+                self.refresh(Region(0, index - top, width, 1))
 
     def refresh_services(self, services: set[str]) -> None:
         """Repaint only the visible lines of these services."""
@@ -332,7 +253,14 @@ class MatrixGrid(ScrollView, can_focus=True):
         return self.services[max(0, top - margin) : top + height + margin]
 
     def watch_scroll_y(self, old: float, new: float) -> None:
-        super().watch_scroll_y(old, new)
+        # A scroll by a few rows moves the rows already drawn (`scroll_drawn_lines`): a
+        # cursor step past the edge draws one row, not the whole grid.
+        moved = round(new) - round(old)
+        if moved and abs(moved) < self.size.height and scroll_drawn_lines(self, moved):
+            if self.show_vertical_scrollbar:
+                move_thumb(self.vertical_scrollbar, new)
+        else:
+            super().watch_scroll_y(old, new)
         if int(old) != int(new):
             self.post_message(self.WindowMoved())
 
@@ -404,9 +332,10 @@ class MatrixGrid(ScrollView, can_focus=True):
         cells = model.cells.get(service)
         row = tuple(cells.get(env) for env in model.environments) if cells is not None else ()
         cursor = self.cursor_col if on_row else -1
+        ages = shown_ages(row, layout.cell_width - 1, self._clock)
         # `show` moves `_drawn` for a new model: the model itself is not named. The listing
         # matters only through the layout (the service column's width).
-        return (self._drawn, layout, base, cursor, model.loaded(service), *row)
+        return (self._drawn, layout, base, cursor, model.loaded(service), ages, *row)
 
     def _draw(
         self, service: str, on_row: bool, layout: GridLayout, base: Style, width: int
@@ -416,8 +345,8 @@ class MatrixGrid(ScrollView, can_focus=True):
         segments = [Segment(label, row_style + self._style("service"))]
         if not self.model.loaded(service):
             # On its way from the engine (scrolled into view); painted again when it comes.
-            loading = Segment(LOADING.ljust(layout.cell_width), row_style + self._style("dim"))
-            segments.extend(loading for _ in self.model.environments)
+            cells = LOADING.ljust(layout.cell_width) * len(self.model.environments)
+            segments.append(Segment(cells, row_style + self._style("dim")))
             return Strip(segments).adjust_cell_length(width, base)
         now = self._clock()
         for col, env in enumerate(self.model.environments):
@@ -427,7 +356,7 @@ class MatrixGrid(ScrollView, can_focus=True):
                 cell_style = base + self._style("cursor")
             sent = self.model.pending.get((service, env)) if self.model.pending else None
             parts = cell_parts(cell, layout.cell_width - 1, now, sent)
-            for text, kind in parts:
+            for text, kind in merged_parts(parts):
                 segments.append(Segment(text, cell_style + self._style(kind)))
             segments.append(Segment(" " * cell_padding(parts, layout.cell_width), cell_style))
         return Strip(segments).adjust_cell_length(width, base)
