@@ -54,6 +54,12 @@ class AppaloftFake:
     """`METHOD path?query` of every request, in order."""
     cut_after: int | None = None
     """Cut every timeline stream after this many entries (a stream lost mid-way)."""
+    listed: dict[str, str] = field(default_factory=dict)
+    """Per deployment id: the status `GET /deployments` lists it in, whatever its timeline
+    says (a listing that lags behind a stream that already closed)."""
+    instead: dict[str, Response] = field(default_factory=dict)
+    """Per request path (`*`: every path): what is answered instead of the route's (a
+    proxy's error page, an endpoint failing, a body cut short)."""
 
     @property
     def app(self) -> Starlette:
@@ -71,8 +77,13 @@ class AppaloftFake:
         return Starlette(routes=routes, middleware=[])
 
     def _refused(self, request: Request) -> Response | None:
+        """Note the request; the answer it gets instead of the route's (`instead`, or a
+        `401` for a token refused), if any."""
         query = f"?{request.url.query}" if request.url.query else ""
         self.requests.append(f"{request.method} {request.url.path}{query}")
+        instead = self.instead.get(request.url.path) or self.instead.get("*")
+        if instead is not None:
+            return instead
         header = request.headers.get("authorization", "")
         if header.removeprefix("Bearer ") in self.tokens and header.startswith("Bearer "):
             return None
@@ -108,7 +119,12 @@ class AppaloftFake:
         refused = self._refused(request)
         limit = int(request.query_params.get("limit", "100"))
         newest = sorted(self.estate.deployments.values(), key=lambda d: d.created_at)[::-1]
-        return refused or JSONResponse({"items": [d.doc() for d in newest[:limit]]})
+        docs = [d.doc() for d in newest[:limit]]
+        for doc in docs:
+            if doc["id"] in self.listed:
+                doc["status"] = self.listed[doc["id"]]
+                doc.pop("finishedAt", None)
+        return refused or JSONResponse({"items": docs})
 
     async def _context(self, request: Request) -> Response:
         refused = self._refused(request)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from starlette.responses import HTMLResponse, Response
 
 from shipdeck.client import (
     ActionRefused,
@@ -21,11 +23,11 @@ from shipdeck.client import (
     NotOffered,
 )
 from shipdeck.client.appaloft import AppaloftClient
-from shipdeck.domain import Status
+from shipdeck.domain import DeploymentEvent, Status
 from shipdeck.domain.analytics import AnalyticsQuery
 
 from .appaloft_estate import Deployment
-from .appaloft_fake import TOKEN, AppaloftFake
+from .appaloft_fake import TOKEN, AppaloftFake, error
 from .loopback import Loopback, serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -257,3 +259,169 @@ async def test_an_expired_token_says_how_to_sign_in_again(appaloft) -> None:
         assert caps.read_only and "$APPALOFT_TOKEN" in caps.reason
     finally:
         await anonymous.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait until `condition()` holds (checked every few milliseconds)."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110  # counting requests and items, not an event
+            await asyncio.sleep(0.01)
+
+
+async def test_a_closed_stream_of_a_deployment_still_listed_running_is_not_hammered(
+    appaloft,
+) -> None:
+    fake, loopback, made = appaloft
+    running = made["running"].id
+    stream = f"GET /api/deployments/{running}/timeline/stream"
+    client = await started(loopback.url, rng=random.Random(7))
+    arrived: list[DeploymentEvent] = []
+
+    def streams(since: int = 0) -> int:
+        return sum(1 for r in fake.requests[since:] if r.startswith(stream))
+
+    def listings(since: int = 0) -> int:
+        return sum(1 for r in fake.requests[since:] if r.startswith("GET /api/deployments?"))
+
+    async def consume(feed: AsyncIterator[Any]) -> None:
+        async for item in feed:
+            if isinstance(item, DeploymentArrived):
+                arrived.append(item.event)
+
+    try:
+        await client.matrix_index()
+        consumer = asyncio.create_task(consume(client.feed()))
+        await until(lambda: streams() >= 1)  # the running deployment is followed
+        # Its timeline ends (the stream closes) but the listing still says it is running.
+        fake.listed[running] = "running"
+        fake.estate.advance(running, "succeeded", "verify", "Container is reachable")
+        await until(lambda: any(r.phase == "verify" for r in arrived))  # the stream's last
+        start, began = len(fake.requests), asyncio.get_running_loop().time()
+        await asyncio.sleep(1.0)  # a while with the platform inconsistent
+        spent = asyncio.get_running_loop().time() - began
+        # Reopened after a rest of at least the backoff's base (0.05 s), growing; the
+        # listing read on the feed's timer (0.2 s) and once after each follower's end.
+        # A follower reopened at once would have made hundreds of requests.
+        reopened, listed = streams(start), listings(start)
+        assert 1 <= reopened <= 2 + spent / 0.05
+        assert listed <= 2 + spent / 0.2 + reopened
+        # Its phases (`verify` the last), but no end while it is listed running.
+        assert {r.status for r in arrived if r.deployment_id == running} == {Status.IN_PROGRESS}
+        # The listing catches up: the deployment ends, and it is followed no more.
+        del fake.listed[running]
+        await until(lambda: any(r.status is Status.SUCCESS for r in arrived))
+        ended, start = streams(), len(fake.requests)
+        await until(lambda: listings(start) >= 3)  # three more refreshes
+        assert streams() == ended
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+    finally:
+        await client.close()
+
+
+PROXY_PAGE = HTMLResponse("<html><body><h1>502 Bad Gateway</h1></body></html>", 502)
+CUT_SHORT = Response(b'{"items": [{"id": "prj_', 200, media_type="application/json")
+
+
+async def test_an_answer_that_is_not_json_is_said_as_such(appaloft) -> None:
+    fake, loopback, made = appaloft
+    client = await started(loopback.url)
+    api = f"{loopback.url}/api"
+    try:
+        fake.instead["*"] = PROXY_PAGE  # a proxy in front of an Appaloft that is down
+        with pytest.raises(EngineError) as caught:
+            await client.matrix_index()
+        assert str(caught.value) == (
+            f"Appaloft at {api} answered /projects with something that is not JSON "
+            "(HTTP 502, text/html): is the URL right (or is a proxy answering for it)?"
+        )
+        with pytest.raises(EngineError, match=r"not JSON \(HTTP 502, text/html\)"):
+            await client.logs(made["ok"].id)
+        fake.instead["*"] = CUT_SHORT  # a body cut short
+        with pytest.raises(EngineError) as caught:
+            await client.matrix_index()
+        assert str(caught.value) == (
+            f"Appaloft at {api} answered /projects with something that is not JSON "
+            "(HTTP 200, application/json): the answer was cut short or broken"
+        )
+        timeline = f"/api/deployments/{made['ok'].id}/timeline"
+        del fake.instead["*"]
+        fake.instead[timeline] = CUT_SHORT
+        with pytest.raises(EngineError, match=r"answered /deployments/.+/timeline with some"):
+            await client.logs(made["ok"].id)
+        # A page where the timeline's event stream should be: the logs pane says what came.
+        del fake.instead[timeline]
+        fake.instead[f"{timeline}/stream"] = HTMLResponse("<html>Sign in</html>", 200)
+        logs = client.follow_logs(made["ok"].id)
+        cut = await next_item(
+            logs, lambda item: isinstance(item, LogLinkChanged) and item.status.detail
+        )
+        assert cut.status.state is LinkState.RECONNECTING
+        assert cut.status.detail == (
+            f"Appaloft at {api} answered {timeline.removeprefix('/api')}/stream with something "
+            "that is not an event stream (HTTP 200, text/html): is the URL right (or is a "
+            "proxy answering for it)?"
+        )
+        await logs.aclose()  # type: ignore[attr-defined]
+        # Live, it is the feed's connection status, as a platform that cannot be reached.
+        del fake.instead[f"{timeline}/stream"]
+        await client.matrix_index()
+        feed = client.feed()
+        await next_item(feed, lambda item: getattr(item, "status", None) is not None)
+        fake.instead["*"] = PROXY_PAGE
+        lost = await next_item(
+            feed, lambda item: getattr(item, "status", None) and item.status.detail
+        )
+        assert lost.status.state is LinkState.RECONNECTING
+        assert lost.status.detail.startswith(f"Appaloft at {api} answered /projects with some")
+        del fake.instead["*"]
+        back = await next_item(
+            feed, lambda item: getattr(item, "status", None) and item.status.state is LinkState.LIVE
+        )
+        assert not back.status.detail
+        await feed.aclose()  # type: ignore[attr-defined]
+    finally:
+        await client.close()
+
+
+async def test_a_detail_that_fails_keeps_what_the_listing_gave(appaloft) -> None:
+    fake, loopback, made = appaloft
+    client = await started(loopback.url)
+    running, built, ok = made["running"].id, made["built"].id, made["ok"].id
+    fake.instead[f"/api/deployments/{running}/timeline"] = error(
+        404, "not_found", "entity  was not found", queryName="deployments.timeline"
+    )  # its timeline pruned
+    fake.instead[f"/api/deployments/{built}/timeline"] = error(
+        500, "internal_error", "database unavailable"
+    )
+    try:
+        for deployment_id in (running, built):
+            page = await client.deployments(DeploymentFilters(deployment_id=deployment_id))
+            assert [r.deployment_id for r in page.items] == [deployment_id]  # the listing's
+        page = await client.deployments(DeploymentFilters(deployment_id=built))
+        assert page.items[0].status is Status.FAILURE
+        assert page.items[0].message == "Docker is not available"
+        for instead in (PROXY_PAGE, CUT_SHORT):  # a proxy's page; a body cut short
+            fake.instead[f"/api/deployments/{built}/timeline"] = instead
+            page = await client.deployments(DeploymentFilters(deployment_id=built))
+            assert [r.status for r in page.items] == [Status.FAILURE]
+        # The rest of the estate is unaffected: every deployment listed, details read.
+        history = await client.deployments(DeploymentFilters())
+        assert [r.deployment_id for r in history.items] == [
+            made[k].id for k in ("queued", "running", "built", "ok")
+        ]
+        detail = await client.deployments(DeploymentFilters(deployment_id=ok))
+        assert [(r.status, r.phase) for r in detail.items] == [
+            (Status.SUCCESS, None),
+            (Status.IN_PROGRESS, "deploy"),
+        ]
+        # Its timeline back, a detail adds its phases again.
+        fake.instead.clear()
+        detail = await client.deployments(DeploymentFilters(deployment_id=running))
+        assert [(r.status, r.phase) for r in detail.items] == [
+            (Status.IN_PROGRESS, "plan"),
+            (Status.IN_PROGRESS, None),
+        ]
+    finally:
+        await client.close()

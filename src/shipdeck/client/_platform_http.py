@@ -4,7 +4,9 @@ in words.
 Transport failures become an `EngineError` naming the platform; a `401` is `SignInNeeded`
 (the token expired or is wrong: the message says how to sign in again); other refusals are
 the platform's own sentence (`{"error": {"message": …}}` on Appaloft, `{"error": "…"}` on
-Pushpaka). The token goes only into the `Authorization` header: never into a message.
+Pushpaka). An answer that is not JSON where JSON was expected (a proxy's HTML error page, a
+body cut short) is an `EngineError` that says so, with the URL, the status and the content
+type. The token goes only into the `Authorization` header: never into a message.
 """
 
 from __future__ import annotations
@@ -131,15 +133,43 @@ class PlatformHttp:
             raise self.refused(response)
         return response
 
+    def unexpected(
+        self, response: httpx.Response, path: str, expected: str = "JSON"
+    ) -> EngineError:
+        """The error of an answer to `path` that is not the `expected` kind of document
+        (JSON, an event stream): what came instead, and what to check (the URL, when it is
+        a page meant for a browser). The body must have been read."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        what = f"something that is not {expected}" if response.content.strip() else "nothing"
+        if "json" in kind and expected == "JSON":
+            hint = "the answer was cut short or broken"
+        else:
+            hint = "is the URL right (or is a proxy answering for it)?"
+        return EngineError(
+            f"{self.platform} at {self.api_url} answered {path} with {what} "
+            f"(HTTP {response.status_code}, {kind or 'no content type'}): {hint}"
+        )
+
+    def json(self, response: httpx.Response, path: str) -> Any:
+        """The JSON document of an answer to `path`; `unexpected` when it is none."""
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:  # not JSON, or not UTF-8
+            raise self.unexpected(response, path) from exc
+
+    def failed(self, response: httpx.Response, path: str) -> EngineError:
+        """The error of a non-2xx answer to `path`: the platform's own sentence, or what
+        came instead of its JSON error document."""
+        if response.content.strip() and not _is_json(response):
+            return self.unexpected(response, path)
+        return EngineError(f"{self.platform} answered {path}: {said(response)}")
+
     async def read(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """GET a JSON document; any non-2xx answer is an `EngineError` in the platform's words."""
         response = await self.send("GET", path, params=params)
         if not response.is_success:
-            raise EngineError(f"{self.platform} answered {path}: {said(response)}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise EngineError(f"{self.platform} did not answer {path} with JSON") from exc
+            raise self.failed(response, path)
+        return self.json(response, path)
 
     async def act(self, path: str, body: object = None) -> JsonObject:
         """POST an action; a `4xx` is an `ActionRefused` in the platform's words."""
@@ -149,14 +179,20 @@ class PlatformHttp:
             kind = error_code(response) or ("not-found" if status == 404 else "refused")
             raise ActionRefused(f"{self.platform}: {said(response)}", kind=kind, status=status)
         if not response.is_success:
-            raise EngineError(f"{self.platform} answered {path}: {said(response)}")
-        try:
-            doc = response.json()
-        except ValueError as exc:
-            raise EngineError(f"{self.platform} did not answer {path} with JSON") from exc
+            raise self.failed(response, path)
+        doc = self.json(response, path)
         if not isinstance(doc, dict):
             raise EngineError(f"{self.platform} answered {path} with an unexpected document")
         return doc
+
+
+def _is_json(response: httpx.Response) -> bool:
+    """Whether an answer's body is a JSON document (an empty one is not)."""
+    try:
+        json.loads(response.content)
+    except ValueError:
+        return False
+    return True
 
 
 def items(doc: Any, key: str = "items") -> list[JsonObject]:

@@ -7,6 +7,13 @@ loss (the platform down, a stream cut) the first refresh that succeeds asks for 
 before it reports `live`, and so does any refresh that finds deployments gone (a restart
 with other data): the TUI refetches the matrix, which is then the platform's. A refused
 token ends the feed `offline`, with how to sign in again.
+
+An active deployment is followed live (`follow`) until its follower ends. A follower that
+ends while the platform still lists its deployment as active (a stream that closed before
+the listing caught up, a stream refused) is not started again at once: it rests for a
+backoff delay (never less than the backoff's base, longer after each such end), so an
+inconsistent platform is asked again and again, but never in a tight loop; the rest is
+forgotten once the deployment ends.
 """
 
 from __future__ import annotations
@@ -70,6 +77,10 @@ class Watcher:
     active: Callable[[], list[DeploymentEvent]] = list
     """The latest row of each deployment still queued or running (to `follow`)."""
     _followed: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
+    """Per followed deployment: the loop time its follower started."""
+    _rests: dict[str, _Rest] = field(default_factory=dict)
+    """Per deployment whose follower ended while it was still active: when to follow again."""
 
     async def pump(self, out: FeedOut) -> None:
         """Refresh, pass new rows on, and wait; reconnect after losses."""
@@ -117,29 +128,53 @@ class Watcher:
                 return  # a deployment ended (or a follower asked): refresh now
 
     def _follow_active(self) -> None:
-        """Start following every active deployment not followed yet."""
+        """Start following every active deployment not followed (or resting) yet."""
         if self.follow is None:
             return
+        now = asyncio.get_running_loop().time()
         for key, task in list(self._followed.items()):
             if task.done():
                 del self._followed[key]
                 error = None if task.cancelled() else task.exception()
                 if error is not None:
                     raise error  # a bug: followers say their own failures
-        for row in self.active():
-            if row.deployment_id not in self._followed:
-                task = asyncio.create_task(
-                    self.follow(row), name=f"shipdeck follow {row.deployment_id}"
-                )
-                self._followed[row.deployment_id] = task
+                self._rest(key, self._started.pop(key, now), now)
+        active = {row.deployment_id: row for row in self.active()}
+        for key in [key for key in self._rests if key not in active]:
+            del self._rests[key]  # it ended: its next follower (a retry's?) starts afresh
+        for key, row in active.items():
+            rest = self._rests.get(key)
+            if key in self._followed or (rest is not None and now < rest.until):
+                continue
+            task = asyncio.create_task(self.follow(row), name=f"shipdeck follow {key}")
+            self._followed[key], self._started[key] = task, now
+
+    def _rest(self, key: str, started: float, now: float) -> None:
+        """A follower of `key` ended at loop time `now`: when it may be followed again
+        (it may still be listed active). A follower that lasted `healthy_after` starts the
+        count over."""
+        rest = self._rests.setdefault(key, _Rest(Attempts(self.healthy_after)))
+        attempt = rest.tries.lost(started, now, "its follower ended").attempt
+        rest.until = now + max(self.backoff.base, self.backoff.delay(attempt))
 
     async def _stop_following(self) -> None:
         tasks = list(self._followed.values())
         self._followed.clear()
+        self._started.clear()
+        self._rests.clear()
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+
+@dataclass
+class _Rest:
+    """How often a deployment's follower ended while it was active, and until when (loop
+    time) it is not followed again."""
+
+    tries: Attempts
+    until: float = 0.0
 
 
 _FINAL = frozenset({"success", "failure", "cancelled", "rejected"})

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from ...domain import DeploymentEvent, LogPage
 from .._foreign import ForeignClient, Snapshot, version_label
 from .._logbatch import batched
-from .._platform_http import JsonObject, PlatformHttp, SignInNeeded, items, said
+from .._platform_http import JsonObject, PlatformHttp, SignInNeeded, error_code, items
 from .._watch import Follow
 from ..base import ActionAccepted, ActionRefused, Capabilities, EngineError, LogItem
 from ._timeline import LogFollower, TimelineReader, follow_phases, timeline_path
@@ -115,16 +115,26 @@ class AppaloftClient(ForeignClient):
         return Snapshot(rows, catalog.services(), catalog.environment_names(), len(listed) < LISTED)
 
     async def detail(self, deployment_id: str) -> None:
-        """Add the phases of the deployment's timeline (its `status` entries)."""
+        """Add the phases of the deployment's timeline (its `status` entries).
+
+        A timeline that cannot be read (pruned, unknown, Appaloft failing or answering
+        something else than JSON) adds nothing: the deployment is shown as the listing gave
+        it, with the rows already known. Only a refused token is raised (`SignInNeeded`).
+        """
         running = self.rows.latest(deployment_id)
         if running is None:
             return
-        response = await self.http.send(
-            "GET", timeline_path(deployment_id), params={"limit": LISTED}
-        )
-        if not response.is_success:
-            return  # no timeline (pruned, unknown): the rows known are the detail
-        for entry in items(response.json(), "entries"):
+        path = timeline_path(deployment_id)
+        try:
+            response = await self.http.send("GET", path, params={"limit": LISTED})
+            if not response.is_success:
+                return  # no timeline (pruned, unknown): the rows known are the detail
+            doc = self.http.json(response, path)
+        except SignInNeeded:
+            raise
+        except EngineError:
+            return  # unreachable, or not JSON: the listing's rows are the detail
+        for entry in items(doc, "entries"):
             row = phase_row(entry, running)
             if row is not None:
                 self.rows.add(row)
@@ -227,12 +237,13 @@ class AppaloftClient(ForeignClient):
         params: dict[str, str | int] = {"limit": max(1, min(limit, LISTED))}
         if after > 0:
             params["cursor"] = f"{deployment_id}:{after}"
-        response = await self.http.send("GET", timeline_path(deployment_id), params=params)
-        if response.status_code == 404:
+        path = timeline_path(deployment_id)
+        response = await self.http.send("GET", path, params=params)
+        if response.status_code == 404 and error_code(response) is not None:  # its own 404
             raise EngineError(f"Appaloft knows no deployment {deployment_id}")
         if not response.is_success:
-            raise EngineError(f"Appaloft answered the timeline: {said(response)}")
-        doc = response.json()
+            raise self.http.failed(response, path)
+        doc = self.http.json(response, path)
         lines = [line for e in items(doc, "entries") if (line := log_line(e)) and line.seq > after]
         more = isinstance(doc, dict) and doc.get("hasMore") is True and lines
         return LogPage(items=lines, next_after=lines[-1].seq if more else None)

@@ -26,7 +26,7 @@ from httpx_sse import SSEError, aconnect_sse
 from ...domain import DeploymentEvent, utc_now
 from .._backoff import Attempts, Backoff
 from .._logbatch import LogOut, link
-from .._platform_http import JsonObject, PlatformHttp, SignInNeeded, said
+from .._platform_http import JsonObject, PlatformHttp, SignInNeeded, error_code
 from .._wire import why
 from ..base import LinkState, LogStreamEnded
 from ._wire import log_line, phase_row
@@ -66,7 +66,10 @@ async def envelopes(
             response = source.response
             if response.status_code != 200:
                 await response.aread()
-                _refuse(http, response, deployment_id)
+                _refuse(http, response, deployment_id, path)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                await response.aread()  # a proxy's page, say: what it is, not SSE's words
+                raise TimelineCut(str(http.unexpected(response, path, "an event stream")))
             async for sse in source.aiter_sse():
                 if sse.event == "done":
                     return
@@ -89,12 +92,12 @@ def _parse(data: str) -> JsonObject:
     return doc if isinstance(doc, dict) else {}
 
 
-def _refuse(http: PlatformHttp, response: httpx.Response, deployment_id: str) -> None:
+def _refuse(http: PlatformHttp, response: httpx.Response, deployment_id: str, path: str) -> None:
     if response.status_code == 401:
         raise http.refused(response)
-    if response.status_code == 404:
+    if response.status_code == 404 and error_code(response) is not None:  # its own 404
         raise TimelineGone(f"Appaloft knows no deployment {deployment_id}")
-    raise TimelineCut(f"Appaloft answered the timeline stream: {said(response)}")
+    raise TimelineCut(str(http.failed(response, path)))
 
 
 def _error(envelope: JsonObject, deployment_id: str) -> None:
