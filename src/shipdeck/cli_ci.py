@@ -39,8 +39,11 @@ url_option = click.option(
 
 
 def _fail(command: str, message: str, code: int) -> NoReturn:
-    """One line on stderr, then exit with `code`."""
-    click.echo(f"shipdeck {command}: {message}", err=True)
+    """One line on stderr, then exit with `code`. The message quotes servers and options:
+    sanitised, so no escape sequence or line break of theirs reaches the terminal."""
+    from .tui.sanitize import sanitize
+
+    click.echo(f"shipdeck {command}: {sanitize(message)}", err=True)
     sys.exit(code)
 
 
@@ -83,7 +86,7 @@ def report(**options: Any) -> None:
         line = send_report(options["url"], os.environ.get(TOKEN_ENV), body, reporter, options)
     except CiError as exc:
         _fail("report", str(exc), exc.code)
-    click.echo(line)
+    _say(line)
 
 
 def _wait_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -164,7 +167,11 @@ def _act(command: str, url: str, wait: bool, timeout: float, request: Any) -> No
 
 
 def _say(line: str) -> None:
-    click.echo(line)
+    """Print one line of a command's progress; sanitised once more as it leaves (the parts
+    from the server already are), so it stays one line with no control character."""
+    from .tui.sanitize import sanitize
+
+    click.echo(sanitize(line))
 
 
 COMMANDS = (report, deploy, promote, rollback)

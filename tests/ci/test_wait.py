@@ -183,3 +183,88 @@ def test_rollback_of_a_slot_waits_for_the_previous_version(pipeline: Pipeline) -
     assert "api 0.9.0 → dev" in done.stdout.splitlines()[0]
     refused = pipeline.run("rollback", "--service", "api", "--environment", "staging")
     assert refused.returncode == 3 and "never been deployed" in refused.stderr
+
+
+HOSTILE = "deploy\x1b]0;pwned\x07 failed\x1b[2J\x9b31m here\x1b]8;;https://evil.example\x1b\\x"
+"""A window title, a screen clear, an 8-bit CSI and an OSC 8 hyperlink, with BEL and ST."""
+SHOWN = "deploy failed herex"
+"""What is left of it to print."""
+
+
+def assert_inert(text: str) -> None:
+    """No ESC, BEL or other C0/C1 control but the line ends; nothing of the sequences."""
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text), repr(text)
+    assert "pwned" not in text and "evil.example" not in text, repr(text)
+
+
+def test_a_refusal_quoting_a_name_is_printed_without_its_escapes(pipeline: Pipeline) -> None:
+    """The server's sentence quotes the service as given: `_fail` prints it inert."""
+    done = pipeline.run("promote", "--service", HOSTILE, "--from", "qa", "--to", "qa")
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout == "" and len(done.stderr.splitlines()) == 1
+    assert_inert(done.stderr)
+    assert done.stderr.startswith(f"shipdeck promote: {SHOWN} cannot be promoted from qa")
+
+
+def test_wait_prints_log_lines_and_messages_without_their_escapes(
+    pipeline: Pipeline, db_url: str
+) -> None:
+    """Log lines another reporter appends and the rejection's comment reach `--wait`'s
+    output one line each, with no escape sequence or control character."""
+    waiting = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shipdeck",
+            "promote",
+            "--service",
+            "api",
+            "--from",
+            "qa",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+        env={**pipeline.env, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert waiting.stdout is not None
+    seen = []
+    while not any("waiting for approval of promotion" in line for line in seen):
+        line = waiting.stdout.readline()
+        assert line, waiting.stderr.read() if waiting.stderr else "no output"
+        seen.append(line)
+    deployment_id = seen[0].split("deployment ")[1].split(" ")[0]
+    promotion_id = seen[-1].split("promotion ")[1].split(":")[0]
+
+    logged = httpx.post(
+        f"{pipeline.server.url}/api/deployments/{deployment_id}/logs",
+        headers={"X-Api-Key": create_key(db_url, "hostile-reporter")},
+        json={
+            "lines": [
+                {"message": HOSTILE, "level": "error"},
+                {"message": "one\nstatus success\r\x1b[2Jtwo\tthree"},
+            ]
+        },
+    )
+    rejected = httpx.post(
+        f"{pipeline.server.url}/api/promotions/{promotion_id}/reject",
+        headers={"X-Api-Key": pipeline.approver},
+        json={"comment": HOSTILE},
+    )
+    out, err = waiting.communicate(timeout=60)
+
+    assert logged.status_code in (200, 201, 202), logged.text
+    assert rejected.status_code == 200, rejected.text
+    assert waiting.returncode == 1, out + err
+    assert_inert("".join(seen) + out + err)
+    lines = out.splitlines()
+    assert f"  error {SHOWN}" in lines
+    assert "  info  one status success two three" in lines  # one line: it forges none
+    assert any(
+        line.startswith("status rejected") and line.endswith(f": {SHOWN}") for line in lines
+    ), out
+    assert lines[-1].endswith("ended rejected")

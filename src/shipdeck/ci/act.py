@@ -52,7 +52,7 @@ async def act(
             ) from None
     finally:
         await client.close()
-    say(f"deployment {accepted.deployment_id} ended {final.value}")
+    say(f"deployment {sanitize(accepted.deployment_id)} ended {final.value}")
     return Exit.OK if final is Status.SUCCESS else Exit.FAILED
 
 
@@ -68,13 +68,14 @@ async def _requested(client: RemoteClient, request: Request) -> ActionAccepted:
 
 
 def _accepted_line(accepted: ActionAccepted) -> str:
+    """What the server accepted, in its words, each sanitised."""
     line = (
-        f"{accepted.action} accepted: deployment {accepted.deployment_id} — "
+        f"{sanitize(accepted.action)} accepted: deployment {sanitize(accepted.deployment_id)} — "
         f"{sanitize(accepted.service)} {sanitize(accepted.version)} → "
-        f"{sanitize(accepted.environment)}, {accepted.status}"
+        f"{sanitize(accepted.environment)}, {sanitize(accepted.status)}"
     )
     if accepted.promotion_id is not None:
-        line += f" (promotion {accepted.promotion_id} awaits approval)"
+        line += f" (promotion {sanitize(accepted.promotion_id)} awaits approval)"
     return line
 
 

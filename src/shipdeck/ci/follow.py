@@ -4,6 +4,11 @@ The status comes from the deployment's status stream (`GET …/status-stream`, S
 current status at once, then each change, closed after the final one), followed again
 after a lost connection; the lines from its log stream (`RemoteClient.follow_logs`, which
 reconnects by itself). A promotion waiting for approval says who must approve.
+
+Everything printed that the server said (phases, messages, log lines, ids, refusals) goes
+through `sanitize`: no escape sequence or other control character reaches the terminal or
+the CI log. A log line stays one printed line (its line breaks become spaces, as in the
+dashboard's log view), so a message cannot forge a line of this command's own.
 """
 
 from __future__ import annotations
@@ -119,20 +124,23 @@ class DeploymentFollower:
         try:
             promotion = await self.client.promotion(self.promotion_id)
         except EngineError as exc:
-            self.say(f"waiting for approval (promotion {self.promotion_id}: {exc})")
+            self.say(
+                f"waiting for approval (promotion {sanitize(self.promotion_id)}: {sanitize(exc)})"
+            )
             return
         blocked = sanitize(promotion.blocked_by or "approvals needed")
+        promotion_id = sanitize(promotion.id)
         self.say(
-            f"waiting for approval of promotion {promotion.id}: {blocked}; "
+            f"waiting for approval of promotion {promotion_id}: {blocked}; "
             f"policy: {sanitize(promotion.policy)}. Approve it in shipdeck (A, then a) "
-            f"or with POST /api/promotions/{promotion.id}/approve"
+            f"or with POST /api/promotions/{promotion_id}/approve"
         )
 
     async def _print_logs(self) -> None:
         async for item in self.client.follow_logs(self.deployment_id):
             if isinstance(item, LogLinesArrived):
                 for line in item.lines:
-                    self.say(f"  {line.level:<5} {sanitize(line.message)}")
+                    self.say(f"  {sanitize(line.level):<5} {sanitize(line.message)}")
             elif isinstance(item, LogStreamEnded):
                 return
 

@@ -1,5 +1,10 @@
 """`shipdeck report`: one row posted to `POST /api/deployments`, retried while the server
-cannot answer, and every outcome an exit code with one sentence."""
+cannot answer, and every outcome an exit code with one sentence.
+
+Whatever the server says (a problem's detail, an id) is printed to a terminal or a CI log
+that may be shown in one: it goes through `sanitize`, so an escape sequence in it cannot
+retitle the window, clear the screen or plant a hyperlink.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from enum import IntEnum
 import httpx
 
 from ..domain import DeploymentEventIngest
+from ..tui.sanitize import sanitize
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -41,10 +47,11 @@ class Exit(IntEnum):
 
 
 class CiError(Exception):
-    """A CI command failed; `str()` is one sentence, `code` the exit code."""
+    """A CI command failed; `str()` is one sentence, sanitised (it quotes servers, options
+    and the job's environment), `code` the exit code."""
 
     def __init__(self, message: str, code: Exit) -> None:
-        super().__init__(message)
+        super().__init__(sanitize(message))
         self.code = code
 
 
@@ -57,7 +64,8 @@ class Answer:
 
 
 def problem_sentence(response: httpx.Response) -> str:
-    """A refusal in words: the problem's detail (with its first pointer), or the status."""
+    """A refusal in words, sanitised: the problem's detail (with its first pointer), or the
+    status."""
     try:
         problem = response.json()
     except ValueError:
@@ -69,7 +77,7 @@ def problem_sentence(response: httpx.Response) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
         detail = f"{detail} ({first.get('pointer', '')}: {first.get('message', '')})"
-    return str(detail)
+    return sanitize(detail)
 
 
 def refusal_code(response: httpx.Response) -> Exit:
@@ -119,7 +127,7 @@ def post_report(
                 why = f"cannot reach {url}: {_transport(exc)}"
             else:
                 if response.status_code == 201:
-                    return Answer(str(response.json().get("id", "")), attempt)
+                    return Answer(_row_id(response), attempt)
                 if response.status_code < 500 and response.status_code not in RETRY_STATUSES:
                     raise CiError(problem_sentence(response), refusal_code(response))
                 why = f"{url} answered HTTP {response.status_code}: {problem_sentence(response)}"
@@ -127,6 +135,15 @@ def post_report(
             if time.monotonic() + pause >= deadline:
                 raise CiError(f"{why} (gave up after {attempt} attempts)", Exit.UNREACHABLE)
             sleep(pause)
+
+
+def _row_id(response: httpx.Response) -> str:
+    """The stored row's id, sanitised (`""` if the answer does not say)."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    return sanitize(answer.get("id", "")) if isinstance(answer, dict) else ""
 
 
 def _pause(attempt: int, response: httpx.Response | None, rng: random.Random) -> float:
@@ -144,7 +161,7 @@ def _transport(exc: httpx.HTTPError) -> str:
         return "connection refused" if "refused" in str(exc).lower() else "cannot connect"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
-    return str(exc) or type(exc).__name__
+    return sanitize(exc) or type(exc).__name__
 
 
 __all__ = ["Answer", "CiError", "Exit", "post_report", "problem_sentence", "refusal_code"]

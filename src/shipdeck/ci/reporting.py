@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ..client import ActionAccepted
 from ..client.remote import RemoteClient
 from ..domain import DeploymentEventIngest, utc_now
+from ..tui.sanitize import sanitize
 from .act import Request
 from .pipeline import PipelineRun, detect
 from .report import CiError, Exit, post_report
@@ -83,13 +84,15 @@ def send_report(
     reporter: str,
     options: Mapping[str, Any],
 ) -> str:
-    """Post the row; the line to print once it is stored."""
+    """Post the row; the line to print once it is stored (sanitised: the names come from
+    options and the job's environment, the row id from the server)."""
     answer = post_report(url, token, body, reporter=reporter, timeout=options["timeout"])
-    version = f" {body.version}" if body.version else ""
+    version = f" {sanitize(body.version)}" if body.version else ""
     tries = f" after {answer.attempts} attempts" if answer.attempts > 1 else ""
     return (
-        f"reported {body.status.value}: {body.service}{version} → {body.environment}, "
-        f"deployment {body.deployment_id} (row {answer.row_id}){tries}"
+        f"reported {body.status.value}: {sanitize(body.service)}{version} → "
+        f"{sanitize(body.environment)}, deployment {sanitize(body.deployment_id)} "
+        f"(row {sanitize(answer.row_id)}){tries}"
     )
 
 

@@ -7,6 +7,18 @@ writer waits forever on a screen nobody sees (Textualize/textual#6690): a jump h
 fills with dashboards burning CPU. This watcher waits — blocked in `poll`, costing nothing —
 for the terminal to report a hang-up, and then does what the missing `SIGHUP` would have
 done.
+
+A process that inherited `SIGHUP` ignored (`trap '' HUP`, `nohup`, a supervisor that sets
+`SIG_IGN`) was asked to survive hang-ups, and the dashboard keeps that disposition: a
+`SIGHUP` alone — say its shell exited while the terminal stays open in a multiplexer or an
+emulator — does not end it, and nothing here resets the signal to `SIG_DFL`. What ends it
+is the terminal itself being gone, which the watcher sees in `poll`, not through the
+signal: then there is nothing left to survive for (no one can ever see or reach the
+dashboard again) and staying would spin a core as above. So, the signal being ignored,
+the watcher ends the process itself with the status a shell gives a process a `SIGHUP`
+killed (128 + 1), skipping the clean-up that would only wait on the dead terminal, as the
+signal would. (Emacs, likewise, leaves an inherited `SIG_IGN` alone only in batch mode;
+an interactive session has no use for outliving its terminal.)
 """
 
 from __future__ import annotations
@@ -29,8 +41,18 @@ def _wait_for_hangup(fd: int) -> None:
         except InterruptedError:  # a signal arrived meanwhile; keep waiting
             continue
         if any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in events):
-            os.kill(os.getpid(), signal.SIGHUP)  # ends the process, as a hang-up does
+            _hang_up()
             return
+
+
+def _hang_up() -> None:
+    """End the process as a hang-up does, even when `SIGHUP` is ignored (see above)."""
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        # Only the main thread may change a disposition: exit with the signal's status.
+        os._exit(128 + signal.SIGHUP)
+    # By default the kernel ends the process; a handler (should a program embedding the
+    # dashboard install one) decides for itself.
+    os.kill(os.getpid(), signal.SIGHUP)
 
 
 def exit_on_hangup() -> None:

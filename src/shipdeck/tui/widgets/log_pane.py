@@ -39,14 +39,18 @@ PAGE = 500
 
 
 def link_text(status: ConnectionStatus, ended: str | None, *, roomy: bool) -> tuple[str, str]:
-    """What the title bar says about the stream, and its style."""
+    """What the title bar says about the stream, and its style.
+
+    Why the stream ended, or stopped, is the server's or the client's text: sanitised here,
+    where it meets the screen, whoever set it.
+    """
     if ended is not None:
-        return (f"■ ended: {ended}" if roomy else "■ ended"), "bold"
+        return (f"■ ended: {sanitize(ended)}" if roomy else "■ ended"), "bold"
     if status.state is LinkState.RECONNECTING:
         since = f" since {clock_time(status.since)}" if status.since else ""
         return f"● reconnecting, attempt {status.attempt}{since}", "bold yellow"
     if status.state is LinkState.OFFLINE:  # stopped for good: why, in the client's words
-        return f"■ {status.detail or 'the stream stopped'}", "bold red"
+        return f"■ {sanitize(status.detail) or 'the stream stopped'}", "bold red"
     if status.state is LinkState.CONNECTING:
         return "● connecting", "yellow"
     return "● live", "bold green"
