@@ -18,14 +18,13 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import uuid_utils
 
-from ..domain import format_rfc3339
+from ..domain import format_rfc3339, to_micros
 from .audit import AuditTrail
 from .control_config import ControlConfig
 from .control_errors import ControlDisabled, IngestPaused
@@ -35,6 +34,7 @@ from .control_hub import (
     ControlFrame,
     component_frame,
     control_frame,
+    ids_now,
     micros_text,
 )
 from .control_models import (
@@ -47,7 +47,7 @@ from .control_saga import CONTROL_PRINCIPAL, ControlSagas
 from .errors import Unauthorized
 from .keys import Principal
 from .store import Store, StoredEvent
-from .store.control import ComponentEventRow
+from .store.control import ComponentEventRow, ControlEventRow
 
 Runner = Callable[..., Awaitable[Any]]
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0
 """How often the slot is read (the ingest gate of other replicas' resets, abandoned sagas)
 and, while anyone follows a control stream, frames other replicas stored."""
-POLL_LOOKBACK_US = 15_000_000
+
+_Row = TypeVar("_Row", ComponentEventRow, ControlEventRow)
 
 
 class ControlPlane:
@@ -70,21 +71,37 @@ class ControlPlane:
         read: Runner,
         write: Runner,
         erased: Callable[[StoredEvent], None],
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.audit = audit
         self._read = read
         self._write = write
-        self.components = ControlFeed(self._components_after)
+        self.clock = clock or audit.clock
+        """The engine's notion of now (by default the audit trail's, which is the engine's):
+        received times, retention, a recover's `days_back`, saga leases."""
+        self.components = ControlFeed(self._components_after, on_follow=self._ensure_polling)
         """`GET /api/control/events/stream`."""
         self.stream = ControlFeed(self._control_after)
         """`GET /api/control/stream`."""
         self.sagas = ControlSagas(
-            store, config, audit, write=write, publish=self.stream.publish, erased=erased
+            store,
+            config,
+            audit,
+            write=write,
+            publish=self.stream.publish,
+            erased=erased,
+            clock=self._micros,
         )
         """Reset and recover."""
+        self._started = False
         self._poller: asyncio.Task[None] | None = None
+        self._round = asyncio.Lock()
+        """One poll at a time: two interleaved would deliver out of order."""
+
+    def _micros(self) -> int:
+        return to_micros(self.clock())
 
     # -- keys ------------------------------------------------------------------------
 
@@ -136,7 +153,7 @@ class ControlPlane:
             state=body.state,
             detail=body.detail,
             occurred_at=body.occurred_at,
-            received_at=time.time_ns() // 1000,
+            received_at=self._micros(),
             payload=payload,
         )
         await self._write(self.store.append_component_event, row)
@@ -161,7 +178,7 @@ class ControlPlane:
         return [control_frame(row) for row in rows]
 
     def _retained_since(self) -> int:
-        return time.time_ns() // 1000 - int(self.config.retention_hours * 3_600_000_000)
+        return self._micros() - int(self.config.retention_hours * 3_600_000_000)
 
     # -- reset and recover -----------------------------------------------------------
 
@@ -203,7 +220,7 @@ class ControlPlane:
         Raises:
             ControlBusy: a reset or recover is in flight.
         """
-        since = format_rfc3339(request.resolve(datetime.now(UTC)))
+        since = format_rfc3339(request.resolve(self.clock()))
         correlation_id, accepted = await self.sagas.begin(principal, "recover", {"since": since})
         return RecoverAccepted(
             correlation_id=correlation_id,
@@ -214,14 +231,28 @@ class ControlPlane:
 
     # -- housekeeping ----------------------------------------------------------------
 
+    @property
+    def polling(self) -> bool:
+        """Whether the poller runs: always with a control key; without one (reset, recover
+        and the control stream are off) only while someone follows component events."""
+        return self._poller is not None and not self._poller.done()
+
     def start(self) -> None:
         """Start polling the store (the slot, and other replicas' frames)."""
-        if self._poller is None:
+        self._started = True
+        if self.config.key_sha256 is not None:
+            self._ensure_polling()
+
+    def _ensure_polling(self) -> None:
+        if self._started and self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
+            if self.config.key_sha256 is None and not self.components.subscriber_count:
+                self._poller = None  # with the check, in one step: a new follower restarts it
+                return
             try:
                 await self.poll()
             except Exception as exc:  # the store is away: try again next round
@@ -229,17 +260,40 @@ class ControlPlane:
 
     async def poll(self) -> None:
         """One round: follow the slot (`ControlSagas.watch`) and, while anyone follows a
-        stream or an ack is awaited, publish the frames other replicas stored lately."""
-        await self.sagas.watch(await self._read(self.store.control_operation))
-        if not (
-            self.components.subscriber_count or self.stream.subscriber_count or self.sagas.driving
-        ):
-            return
-        since = time.time_ns() // 1000 - POLL_LOOKBACK_US
-        for row in await self._read(self.store.component_events_after, "", since, REPLAY_LIMIT):
-            self._arrived(row)
-        for event in await self._read(self.store.control_events_after, "", since, REPLAY_LIMIT):
-            self.stream.publish(control_frame(event))
+        stream or an ack is awaited, publish the frames other replicas stored since the
+        last round, oldest first, page after page until caught up."""
+        async with self._round:
+            if self.config.key_sha256 is not None:
+                await self.sagas.watch(await self._read(self.store.control_operation))
+            now = ids_now()
+            if self.components.subscriber_count or self.sagas.driving:
+                await self._catch_up(
+                    self.components, self.store.component_events_after, self._arrived
+                )
+            else:
+                self.components.skip_to(now)
+            if self.stream.subscriber_count:
+                await self._catch_up(self.stream, self.store.control_events_after, self._relayed)
+            else:
+                self.stream.skip_to(now)
+
+    async def _catch_up(
+        self,
+        feed: ControlFeed,
+        read: Callable[[str, int, int], list[_Row]],
+        deliver: Callable[[_Row], None],
+    ) -> None:
+        after = feed.resume_after()
+        while True:
+            rows = await self._read(read, after, self._retained_since(), REPLAY_LIMIT)
+            for row in rows:
+                deliver(row)
+            if len(rows) < REPLAY_LIMIT:
+                return
+            after = rows[-1].id
+
+    def _relayed(self, row: ControlEventRow) -> None:
+        self.stream.publish(control_frame(row))
 
     async def prune(self) -> int:
         """Drop component and control events past retention."""
@@ -247,6 +301,7 @@ class ControlPlane:
 
     async def close(self) -> None:
         """Stop the poller and running sagas; end every control stream."""
+        self._started = False
         self.components.close_all()
         self.stream.close_all()
         await self.sagas.close()

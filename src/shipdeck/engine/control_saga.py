@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -45,10 +44,6 @@ ACK_OF = {"reset": "reset-ack", "recover": "recover-ack"}
 """The `event_type` a component acks each operation's `*-initiated` with."""
 
 
-def _now() -> int:
-    return time.time_ns() // 1000
-
-
 class ControlSagas:
     """The reset and recover sagas of one engine (`engine.control.sagas`)."""
 
@@ -61,6 +56,7 @@ class ControlSagas:
         write: Runner,
         publish: Callable[[ControlFrame], bool],
         erased: Callable[[StoredEvent], None],
+        clock: Callable[[], int],
     ) -> None:
         self.store = store
         self.config = config
@@ -68,6 +64,8 @@ class ControlSagas:
         self._write = write
         self._publish = publish
         self._erased = erased
+        self._now = clock
+        """Now in microseconds, on the engine's clock (event times and leases)."""
         self._awaited: dict[str, tuple[str, set[str], asyncio.Event]] = {}
         """Sagas this engine drives, by correlation id: operation, components that acked,
         and whether all the expected ones have."""
@@ -115,7 +113,7 @@ class ControlSagas:
         Raises:
             ControlBusy: a reset or recover holds the slot (on any replica).
         """
-        now = _now()
+        now = self._now()
         correlation_id = str(uuid_utils.uuid7())
         first = _event(correlation_id, f"{operation}-initiated", now, payload, correlation_id)
         lease = now + int(self.config.gate_max_ttl_seconds * 1_000_000)
@@ -153,7 +151,7 @@ class ControlSagas:
             if operation == "reset":
                 self._clearing = True
                 erase = self.store.erase_deployments
-                stored = await self._write(erase, "reset: refetch state", _now())
+                stored = await self._write(erase, "reset: refetch state", self._now())
                 self._erased(stored)
                 detail += f" (events up to {stored.seq - 1} erased)"
             completed = self.audit.entry(
@@ -176,7 +174,7 @@ class ControlSagas:
     ) -> bool:
         """Store and publish `{operation}-{step}` with a new lease; `False` when the saga
         lost its slot (its lease lapsed and another replica ended it)."""
-        now = _now()
+        now = self._now()
         event = _event(correlation_id, f"{operation}-{step}", now, payload)
         phase = "idle" if step == "completed" else "resetting"
         lease = now + int(self.config.gate_max_ttl_seconds * 1_000_000)
@@ -194,7 +192,7 @@ class ControlSagas:
     async def watch(self, operation: ControlOperation | None) -> None:
         """Follow the slot as last read: close ingest while another replica's reset clears
         data, and end a saga whose replica stopped (its lease lapsed)."""
-        now = _now()
+        now = self._now()
         ours = operation is not None and operation.correlation_id in self._awaited
         self._clearing_elsewhere = (
             operation is not None

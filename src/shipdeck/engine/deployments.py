@@ -5,9 +5,10 @@ from __future__ import annotations
 from ..domain import DeploymentEvent, DeploymentEventPage, DeploymentFilters, order_environments
 from .cursors import check_limit, decode_cursor, encode_cursor
 from .errors import NotFound
-from .exclusion import ServiceExclusion, compile_exclusion
+from .exclusion import ServiceExclusion, compile_exclusion, hidden_rows
 from .logs import Runner
-from .store import DeploymentQuery, Store
+from .store import Store
+from .store.queries import ExcludingQuery
 
 
 class DeploymentReader:
@@ -15,7 +16,9 @@ class DeploymentReader:
 
     Rows of services excluded by configuration (`[ingest] exclude_services`) are left out of
     every listing, for every caller (the API, an embedded dashboard): ingest refuses them,
-    but rows stored before a service was excluded are still in the log.
+    but rows stored before a service was excluded are still in the log. The patterns are
+    matched against the stored names (`hidden_rows`) and the listing's query leaves those
+    names out, so a page is as full as if the rows were not stored.
     """
 
     def __init__(
@@ -44,21 +47,26 @@ class DeploymentReader:
     ) -> tuple[list[str], str | None]:
         """A page of row documents, newest first, and the cursor of the next page.
 
-        Excluded services' rows are dropped after the page is read, so such a page may hold
-        fewer than `limit` rows; its cursor still leads on from the last row read.
+        Excluded services' rows are left out by the query itself: a page holds `limit`
+        rows unless it is the last.
         """
         check_limit(limit)
-        query = DeploymentQuery(
-            filters or DeploymentFilters(),
-            before=None if cursor is None else decode_cursor(cursor),
-            limit=limit + 1,
-        )
-        rows = await self._read(self.store.list_deployments, query)
+        filters = filters or DeploymentFilters()
+        before = None if cursor is None else decode_cursor(cursor)
+        rows = await self._read(self._list, filters, before, limit + 1)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
-        return self.exclusion.visible_documents([doc for _, _, doc in rows]), next_cursor
+        return [doc for _, _, doc in rows], next_cursor
+
+    def _list(
+        self, filters: DeploymentFilters, before: tuple[int, str] | None, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """The listing's rows (on a reader thread: the names to leave out, then the rows)."""
+        hidden = hidden_rows(self.store, self.exclusion)
+        query = ExcludingQuery(filters, before, limit, hidden.services, hidden.identities)
+        return self.store.list_deployments(query)
 
     async def page(
         self,
@@ -92,13 +100,25 @@ class DeploymentReader:
         return DeploymentEvent.model_validate_json(await self.document(row_id))
 
     async def environments(self) -> list[str]:
-        """Every environment in display order (configured, conventional, alphabetical)."""
-        names = await self._read(self.store.environments)
+        """Every environment in display order (configured, conventional, alphabetical);
+        those only excluded services' rows are in left out."""
+        names = await self._read(self._visible_environments)
         return order_environments(names, self.environment_order)
 
     async def services(self) -> list[str]:
-        """Every service that has a row, sorted (names excluded everywhere left out)."""
-        return self.exclusion.visible_names(sorted(await self._read(self.store.services)))
+        """Every service that has a row, sorted; those every row of which is excluded left
+        out (a service with rows in a namespace that is not excluded stays)."""
+        return sorted(await self._read(self._visible_services))
+
+    def _visible_environments(self) -> list[str]:
+        names = self.store.environments()
+        hidden = hidden_rows(self.store, self.exclusion).environments
+        return [name for name in names if name not in hidden]
+
+    def _visible_services(self) -> list[str]:
+        names = self.store.services()
+        hidden = hidden_rows(self.store, self.exclusion).empty
+        return [name for name in names if name not in hidden]
 
 
 __all__ = ["DeploymentReader"]

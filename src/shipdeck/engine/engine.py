@@ -150,9 +150,7 @@ class Engine:
             store, config.analytics, config.ingest, self._read, self._now
         )
         """`/api/analytics/*`: documents read from the rollups the store keeps on append."""
-        self.matrix = MatrixReader(
-            store, config.environment_order, self._read, lambda: self._committed, self._now
-        )
+        self.matrix = self._new_matrix()
         self.actions = Actions(
             decider, gate, self.executor, self.audit, read=self._read, commit=self.commit
         )
@@ -434,12 +432,17 @@ class Engine:
     def _forget_erased(self, seq: int) -> None:
         """Nothing before `seq` is replayed from memory, and the matrix starts afresh."""
         self._hub.forget_before(seq)
-        self.matrix = MatrixReader(
+        self.matrix = self._new_matrix()
+
+    def _new_matrix(self) -> MatrixReader:
+        """The matrix of what is stored, without the excluded services."""
+        return MatrixReader(
             self.store,
             self.config.environment_order,
             self._read,
             lambda: self._committed,
             self._now,
+            self.deployments.exclusion,
         )
 
     async def event_position_of_row(self, row_id: str) -> int | None:

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import NoDecode
 
 from .errors import Forbidden
+from .store.rollup_reads import AnalyticsStore
 
 MAX_PATTERNS = 1000
 """More than this many patterns is a configuration mistake, not a policy."""
@@ -109,20 +110,63 @@ class ServiceExclusion:
         if self.patterns and self.excludes(service, namespace):
             raise ServiceExcluded(service, namespace)
 
-    def visible_names(self, services: Iterable[str]) -> list[str]:
-        """`services` without the excluded names, in their order."""
-        return [name for name in services if not self.excludes_name(name)]
-
-    def visible_documents(self, docs: Sequence[str]) -> list[str]:
-        """Row documents (JSON) without those of excluded services."""
+    def hidden(self, scopes: Iterable[tuple[str, str, str]]) -> HiddenRows:
+        """What is hidden of the stored `(service, namespace, environment)` scopes (the
+        store's `analytics_scopes`; `""`: no namespace)."""
         if not self.patterns:
-            return list(docs)
-        kept = []
-        for doc in docs:
-            row: dict[str, Any] = json.loads(doc)
-            if not self.excludes(str(row.get("service", "")), row.get("namespace")):
-                kept.append(doc)
-        return kept
+            return NOTHING_HIDDEN
+        names: set[str] = set()
+        identities: set[tuple[str, str]] = set()
+        visible: set[str] = set()
+        hidden_in: set[str] = set()
+        shown_in: set[str] = set()
+        for service, namespace, environment in scopes:
+            if self.excludes_name(service):
+                names.add(service)
+            elif namespace and self.excludes(service, namespace):
+                identities.add((namespace, service))
+            else:
+                visible.add(service)
+                shown_in.add(environment)
+                continue
+            hidden_in.add(environment)
+        empty = names | {service for _, service in identities if service not in visible}
+        return HiddenRows(
+            tuple(sorted(names)),
+            tuple(sorted(identities)),
+            frozenset(empty),
+            frozenset(hidden_in - shown_in),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenRows:
+    """What an exclusion hides of a store's rows, by stored name (`ServiceExclusion.hidden`).
+
+    Patterns are matched here, in Python, by the one matcher ingest uses; a database is
+    then asked for exact names (`service NOT IN (…)`), which SQLite and PostgreSQL compare
+    alike whatever the case or the characters of a name.
+    """
+
+    services: tuple[str, ...] = ()
+    """Names excluded in every namespace (a slashless pattern matches them): all their rows."""
+    identities: tuple[tuple[str, str], ...] = ()
+    """`(namespace, service)` pairs a `namespace/service` pattern matches (of services not
+    in `services`): those rows only."""
+    empty: frozenset[str] = frozenset()
+    """Services every row of which is hidden (`services`, and those whose every namespace is
+    an excluded identity): what per-service reads (the matrix, its index, the service list)
+    leave out. A service with a visible row stays, as a name does not say its namespace."""
+    environments: frozenset[str] = frozenset()
+    """Environments only hidden rows are in."""
+
+    @property
+    def rows(self) -> bool:
+        """Whether any stored row is hidden."""
+        return bool(self.services or self.identities)
+
+
+NOTHING_HIDDEN = HiddenRows()
 
 
 @lru_cache(maxsize=8)
@@ -135,6 +179,14 @@ def compile_exclusion(patterns: tuple[str, ...]) -> ServiceExclusion:
         return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE) if parts else None
 
     return ServiceExclusion(patterns, union(names), union(identities))
+
+
+def hidden_rows(store: AnalyticsStore, exclusion: ServiceExclusion) -> HiddenRows:
+    """What `exclusion` hides of `store`'s rows, by stored name: a read of the store's
+    scopes (run it on a reader thread), none without patterns."""
+    if not exclusion.active:
+        return NOTHING_HIDDEN
+    return exclusion.hidden(store.analytics_scopes())
 
 
 def exclusion_of(config: IngestConfig) -> ServiceExclusion:
@@ -159,9 +211,12 @@ class ServiceExcluded(Forbidden):
 
 
 __all__ = [
+    "NOTHING_HIDDEN",
+    "HiddenRows",
     "IngestConfig",
     "ServiceExcluded",
     "ServiceExclusion",
     "compile_exclusion",
     "exclusion_of",
+    "hidden_rows",
 ]

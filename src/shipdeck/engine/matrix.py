@@ -5,6 +5,11 @@ refreshed from the slots that changed, and a snapshot is cached per event positi
 At 10,000 services a client reads the index first (`index`: every service with its last
 change, from `ServiceIndex`, no slot bodies) and then the rows on screen (`window`: just
 those services' slots, read by name), never the whole matrix.
+
+Services excluded by configuration (`[ingest] exclude_services`: those every stored row of
+which an exclusion pattern matches, `HiddenRows.empty`) are in none of these: not in the
+matrix, its index (nor its `total` and `counts`) or a window; an environment only they have
+rows in is no column.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain import Matrix, SlotView, format_rfc3339, order_environments, view_slot
+from .exclusion import NOTHING_HIDDEN, HiddenRows, ServiceExclusion, hidden_rows
 from .logs import Runner
 from .matrix_index import IndexPage, IndexQuery, ServiceChange, ServiceIndex
 from .store import Store
@@ -107,10 +113,14 @@ class _MatrixFragments:
         self._by_service: dict[str, dict[str, str]] = {}
 
     def rows_json(
-        self, store: Store, services: Sequence[str] | None, rank: dict[str, int]
+        self,
+        store: Store,
+        services: Sequence[str] | None,
+        rank: dict[str, int],
+        hidden: frozenset[str] = frozenset(),
     ) -> bytes:
         """The matrix's `rows` array (of these services, in this order; `None`: every one by
-        name), environments in `rank` order."""
+        name), environments in `rank` order, without the `hidden` services."""
         with self._lock:  # reader threads may race; one refresh at a time
             for record in store.slots(changed_after=self._seen):
                 self._seen = max(self._seen, record.changed_seq)
@@ -119,7 +129,7 @@ class _MatrixFragments:
                     slots = self._by_service.setdefault(record.service, {})
                     slots[record.environment] = _slot_json(record.environment, view)
             names = sorted(self._by_service) if services is None else services
-            rows = [(name, self._by_service.get(name)) for name in names]
+            rows = [(name, self._by_service.get(name)) for name in names if name not in hidden]
         return _rows_json(rows, rank)
 
 
@@ -157,8 +167,10 @@ class MatrixReader:
         read: Runner,
         head: Callable[[], int],
         clock: Callable[[], datetime],
+        exclusion: ServiceExclusion | None = None,
     ) -> None:
         self.store = store
+        self.exclusion = exclusion
         self.environment_order = environment_order
         self._read = read
         self._head = head
@@ -168,6 +180,26 @@ class MatrixReader:
         self._services = ServiceIndex()
         self._pages: dict[object, tuple[int, bytes]] = {}
         self._order: tuple[int, list[str]] = (-1, [])
+        self._hidden_at: tuple[int, HiddenRows] = (-1, NOTHING_HIDDEN)
+
+    def _hidden(self) -> HiddenRows:
+        """What the exclusion hides, as of the event position at least (on a reader thread;
+        read once a position, and only with patterns configured)."""
+        if self.exclusion is None or not self.exclusion.active:
+            return NOTHING_HIDDEN
+        seq = self._head()
+        kept_seq, hidden = self._hidden_at
+        if kept_seq != seq:
+            hidden = hidden_rows(self.store, self.exclusion)
+            self._hidden_at = (seq, hidden)
+        return hidden
+
+    def _ordered_environments(self, hidden: HiddenRows) -> list[str]:
+        """The environments in engine order, those only hidden rows are in left out."""
+        names = self.store.environments()
+        if hidden.environments:
+            names = [name for name in names if name not in hidden.environments]
+        return order_environments(names, self.environment_order)
 
     async def document(self, service: str | None = None) -> MatrixDocument:
         """The matrix as JSON, built from the slot table (never from the log)."""
@@ -190,10 +222,11 @@ class MatrixReader:
 
     def rows_json(self, service: str | None) -> tuple[bytes, bytes]:
         """The matrix's `environments` and `rows` JSON (runs on a reader thread)."""
-        order = order_environments(self.store.environments(), self.environment_order)
+        hidden = self._hidden()
+        order = self._ordered_environments(hidden)
         rank = {name: index for index, name in enumerate(order)}
         names = None if service is None else [service]
-        rows_json = self._fragments.rows_json(self.store, names, rank)
+        rows_json = self._fragments.rows_json(self.store, names, rank, hidden.empty)
         return json.dumps(order).encode(), rows_json
 
     async def get(self, service: str | None = None) -> Matrix:
@@ -278,34 +311,36 @@ class MatrixReader:
         """The environments in engine order, as of `seq` at least (on a reader thread)."""
         kept_seq, order = self._order
         if kept_seq != seq:
-            order = order_environments(self.store.environments(), self.environment_order)
+            order = self._ordered_environments(self._hidden())
             self._order = (seq, order)
         return order
 
     def _index_page(self, query: IndexQuery, seq: int) -> tuple[list[str], IndexPage]:
         order = self._environments(seq)
-        return order, self._services.page(self.store, query, counts=order)
+        hidden = self._hidden().empty
+        return order, self._services.page(self.store, query, counts=order, hidden=hidden)
 
     def _index_json(self, query: IndexQuery, seq: int) -> bytes:
         order = self._environments(seq)
-        tail = self._services.page_json(self.store, query, order)
+        tail = self._services.page_json(self.store, query, order, self._hidden().empty)
         return b'"environments":%s,%s' % (json.dumps(order).encode(), tail)
 
     def _rows_page_json(self, query: MatrixQuery, seq: int) -> bytes:
         order = self._environments(seq)
         rank = {name: index for index, name in enumerate(order)}
         extra = b""
+        hidden = self._hidden().empty
         if query.indexed:
             only: set[str] | None = None if query.services is None else set(query.services)
             if query.service is not None:
                 only = {query.service} if only is None else only & {query.service}
-            page = self._services.page(self.store, query.index_query(), only)
+            page = self._services.page(self.store, query.index_query(), only, hidden=hidden)
             names = [entry.service for entry in page.services]
             if query.paged:
                 tail = "null" if page.next_cursor is None else f'"{page.next_cursor}"'
                 extra = f',"total":{page.total},"next_cursor":{tail}'.encode()
         else:
-            names = sorted(set(query.services or ()))
+            names = sorted(set(query.services or ()) - hidden)
             if query.service is not None:
                 names = [name for name in names if name == query.service]
         rows = self._rows_of(names, rank)

@@ -145,6 +145,12 @@ class ServiceIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._hidden: frozenset[str] = frozenset()
+        """Services left out (excluded by configuration: `HiddenRows.empty`)."""
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every slot (the next refresh reads them all)."""
         self._seen = 0
         self._version = 0
         """Moves whenever anything below changed."""
@@ -169,13 +175,24 @@ class ServiceIndex:
 
     # -- keeping up ----------------------------------------------------------------------
 
-    def refresh(self, store: Store) -> None:
-        """Read the slots changed since the last refresh (all of them the first time)."""
+    def refresh(self, store: Store, hidden: frozenset[str] = frozenset()) -> None:
+        """Read the slots changed since the last refresh (all of them the first time);
+        `hidden` services are left out (another set than the last one: every slot is read
+        anew, which happens as seldom as rows of a service come or go from hidden)."""
         with self._lock:
-            self._refresh(store)
+            self._refresh(store, hidden)
 
-    def _refresh(self, store: Store) -> None:
+    def _refresh(self, store: Store, hidden: frozenset[str]) -> None:
+        if hidden != self._hidden:
+            version = self._version
+            self._hidden = hidden
+            self._reset()
+            self._version = version + 1
         rows = store.slot_summaries(changed_after=self._seen or None)
+        if hidden:
+            # Hidden services' changes are read (and passed) too, never kept.
+            self._seen = max(self._seen, max((row[4] for row in rows), default=0))
+            rows = [row for row in rows if row[0] not in hidden]
         if not rows:
             return
         self._version += 1
@@ -235,7 +252,7 @@ class ServiceIndex:
                     change[service] = at
             if changed > seen:
                 seen = changed
-        self._seen = seen
+        self._seen = max(self._seen, seen)
         self._tally.update(chain.from_iterable(per.items() for per in slots.values()))
         self._lower = {name: name.lower() for name in change}
         self._sort()
@@ -256,21 +273,30 @@ class ServiceIndex:
         only: Iterable[str] | None = None,
         *,
         counts: Sequence[str] | None = None,
+        hidden: frozenset[str] = frozenset(),
     ) -> IndexPage:
         """A page of the services matching `query` (and, given `only`, among those); with
-        `counts` (the environments, in order) their slots' statuses counted too."""
+        `counts` (the environments, in order) their slots' statuses counted too. `hidden`
+        services are neither listed nor counted (see `refresh`)."""
         with self._lock:
-            self._refresh(store)
+            self._refresh(store, hidden)
             names, total, cursor = self._slice(query, only)
             counted = None if counts is None else self._counted(query.q or "", counts)
             change = self._change
             services = [ServiceChange(name, change[name]) for name in names]
         return IndexPage(services, total, cursor, counted)
 
-    def page_json(self, store: Store, query: IndexQuery, environments: Sequence[str]) -> bytes:
-        """The index's body from `"total"` to its end (`}` included)."""
+    def page_json(
+        self,
+        store: Store,
+        query: IndexQuery,
+        environments: Sequence[str],
+        hidden: frozenset[str] = frozenset(),
+    ) -> bytes:
+        """The index's body from `"total"` to its end (`}` included); `hidden` as in
+        `page`."""
         with self._lock:
-            self._refresh(store)
+            self._refresh(store, hidden)
             names, total, cursor = self._slice(query, None)
             counted = self._counted(query.q or "", environments)
             items, change = self._items, self._change

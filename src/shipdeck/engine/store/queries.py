@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...domain import Role, to_micros
@@ -63,6 +64,51 @@ _IN_LIST = 500
 _SELECT_PROMOTIONS = f"SELECT {columns(field_names(PromotionRecord))} FROM promotions"
 _SELECT_EXECUTIONS = f"SELECT {columns(EXECUTION_COLUMNS)} FROM executions"
 _SELECT_AUDIT = f"SELECT seq, {columns(AUDIT_COLUMNS)}, prev_hash, hash FROM audit"
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludingQuery(DeploymentQuery):
+    """A `DeploymentQuery` that also leaves out rows by exact stored names, in its `WHERE`
+    (so a page holds `limit` rows whenever that many are left): the rows of
+    `hidden_services`, and those of a `hidden_identities` `(namespace, service)`.
+
+    The engine resolves exclusion patterns to these names (`ServiceExclusion.hidden`); the
+    database only compares names, which both backends do alike.
+    """
+
+    hidden_services: tuple[str, ...] = ()
+    hidden_identities: tuple[tuple[str, str], ...] = ()
+
+
+def _not_in(column: str, values: Sequence[Any], width: int = 1) -> str:
+    """`column NOT IN (…)` of `values` (`width` placeholders a value), in lists of at most
+    `_IN_LIST` values joined by `AND`. Row values are compared with `VALUES` lists, which
+    SQLite and PostgreSQL both take."""
+    row = "?" if width == 1 else f"({', '.join('?' * width)})"
+    parts = []
+    for start in range(0, len(values), _IN_LIST):
+        chunk = len(values[start : start + _IN_LIST])
+        listed = ", ".join([row] * chunk)
+        parts.append(
+            f"{column} NOT IN ({listed})" if width == 1 else f"{column} NOT IN (VALUES {listed})"
+        )
+    return " AND ".join(parts)
+
+
+def _hidden(query: DeploymentQuery) -> list[tuple[str, tuple[Any, ...] | None]]:
+    """The `where` conditions that leave out an `ExcludingQuery`'s hidden rows."""
+    if not isinstance(query, ExcludingQuery):
+        return []
+    services, identities = query.hidden_services, query.hidden_identities
+    conditions: list[tuple[str, tuple[Any, ...] | None]] = []
+    if services:
+        conditions.append((_not_in("service", services), tuple(services)))
+    if identities:
+        # A row without a namespace is no identity's (and `NULL NOT IN` is not true).
+        clause = _not_in("(namespace, service)", identities, 2)
+        flat = tuple(value for pair in identities for value in pair)
+        conditions.append((f"(namespace IS NULL OR ({clause}))", flat))
+    return conditions
 
 
 def _now() -> int:
@@ -213,6 +259,8 @@ class Queries(ControlQueries, AnalyticsQueries):
             # A row value, not `a < ? OR (a = ? AND b < ?)`: the index is sought to the
             # position instead of scanned from the top (0.1 ms at any depth, not 128 ms).
             ("(happened_at, id) < (?, ?)", query.before),
+            # Excluded services' rows: left out before the `LIMIT`, not after it.
+            *_hidden(query),
         )
         sql = "SELECT happened_at, id, doc FROM deployments" + sql
         sql += " ORDER BY happened_at DESC, id DESC LIMIT ?"

@@ -3,7 +3,7 @@
 Auth as the contract has it: `POST /api/control/events` takes an API key (reporter or
 above) and `X-Component-Id`; the control stream, reset and recover take the control key
 (`X-Control-API-Key`, checked by the engine in constant time, refusals audited); the
-component-events stream is open.
+component-events stream is a read like any other: open unless `auth.read = "key"`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ...engine.control_models import (
     RecoverRequest,
     ResetAccepted,
 )
-from ..deps import EngineDep, authorize, parse_body, too_large
+from ..deps import EngineDep, ReadAccess, authorize, parse_body, too_large
 from ..openapi import (
     API_KEY,
     CONTROL_KEY,
@@ -224,12 +224,16 @@ async def watch_control_stream(
     operation_id="watchComponentEventStream",
     summary="Server-Sent Events stream of component-reported events.",
     response_class=StreamingResponse,
-    responses=sse_response(
-        "`event: component` for each accepted `POST /api/control/events`; `: ping` when idle.",
-        {"component": ComponentEventRecord},
-        with_id=True,
-        id_pattern=UUID_ID,
-    ),
+    responses={
+        **sse_response(
+            "`event: component` for each accepted `POST /api/control/events`; `: ping` when idle.",
+            {"component": ComponentEventRecord},
+            with_id=True,
+            id_pattern=UUID_ID,
+        ),
+        **problem_responses(401),
+    },
+    dependencies=[ReadAccess],
 )
 async def watch_component_events(
     engine: EngineDep, last_event_id: LastEventId = None
