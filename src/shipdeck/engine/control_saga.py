@@ -151,7 +151,8 @@ class ControlSagas:
             if operation == "reset":
                 self._clearing = True
                 erase = self.store.erase_deployments
-                stored = await self._write(erase, "reset: refetch state", self._now())
+                lease_for = int(self.config.gate_max_ttl_seconds * 1_000_000)
+                stored = await self._write(erase, "reset: refetch state", self._now(), lease_for)
                 self._erased(stored)
                 detail += f" (events up to {stored.seq - 1} erased)"
             completed = self.audit.entry(

@@ -9,6 +9,7 @@ transaction answers `execute` on either. The event tables are short-lived observ
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ class ControlStore(Protocol):
     def abandon_control(
         self, correlation_id: str, event: ControlEventRow, now: int, audit: Sequence[AuditEntry]
     ) -> ControlEventRow | None: ...
-    def erase_deployments(self, reason: str, now: int) -> StoredEvent: ...
+    def erase_deployments(self, reason: str, now: int, lease_for: int = 0) -> StoredEvent: ...
 
 
 class ControlQueries:
@@ -277,14 +278,20 @@ class ControlQueries:
             self._apply(tx, Writes(audit=list(audit)), now)
         return ended
 
-    def erase_deployments(self, reason: str, now: int) -> StoredEvent:
+    def erase_deployments(self, reason: str, now: int, lease_for: int = 0) -> StoredEvent:
         """Erase deployment history (`ERASED_TABLES`) and log an `event: resync` (data
         `{"seq", "reason"}`) as the first event after it, in one transaction.
 
         The event sequence is not restarted (SQLite's AUTOINCREMENT and PostgreSQL's
         `event_head` keep their value): ids stay increasing, so a client resuming from a
         position before the reset is told to resync instead of seeing new rows under old ids.
+
+        With `lease_for` (microseconds), the operation holding the control slot gets its lease
+        renewed by the same commit, to `lease_for` after the erase ended: an erase longer than
+        the lease is not mistaken by another replica for a saga whose replica stopped (that
+        replica's check waits for this commit and then finds the lease current).
         """
+        started = time.monotonic()
         with self._write() as tx:
             for table in ERASED_TABLES:
                 tx.execute(f"DELETE FROM {table}")  # fixed names, never input
@@ -292,6 +299,12 @@ class ControlQueries:
             # Its data names its own position, known once it is numbered.
             data = json.dumps({"seq": stored.seq, "reason": reason})
             tx.execute("UPDATE events SET data = ? WHERE seq = ?", (data, stored.seq))
+            if lease_for:
+                took = int((time.monotonic() - started) * 1_000_000)
+                tx.execute(
+                    "UPDATE control_state SET lease_until = ? WHERE id = 1 AND phase <> 'idle'",
+                    (now + took + lease_for,),
+                )
         return StoredEvent(stored.seq, stored.type, stored.service, data)
 
 
