@@ -124,7 +124,9 @@ def test_deploy_wait_exits_1_on_failure(pipeline: Pipeline) -> None:
     assert any(line.startswith("  error ") for line in done.stdout.splitlines())
 
 
-def test_a_promotion_says_who_must_approve_and_waits(pipeline: Pipeline) -> None:
+def _promote_until_waiting(pipeline: Pipeline) -> tuple[subprocess.Popen[str], list[str]]:
+    """`shipdeck promote --service api --from qa --wait`, read until it says it waits for an
+    approval: the process, and the lines it printed so far."""
     waiting = subprocess.Popen(
         [
             sys.executable,
@@ -145,11 +147,16 @@ def test_a_promotion_says_who_must_approve_and_waits(pipeline: Pipeline) -> None
         text=True,
     )
     assert waiting.stdout is not None
-    seen = []
+    seen: list[str] = []
     while not any("waiting for approval of promotion" in line for line in seen):
         line = waiting.stdout.readline()
         assert line, waiting.stderr.read() if waiting.stderr else "no output"
         seen.append(line)
+    return waiting, seen
+
+
+def test_a_promotion_says_who_must_approve_and_waits(pipeline: Pipeline) -> None:
+    waiting, seen = _promote_until_waiting(pipeline)
     assert "1 more approval needed" in seen[-1] and "policy: 1 approval required" in seen[-1]
     promotion_id = seen[-1].split("promotion ")[1].split(":")[0]
 
@@ -212,31 +219,7 @@ def test_wait_prints_log_lines_and_messages_without_their_escapes(
 ) -> None:
     """Log lines another reporter appends and the rejection's comment reach `--wait`'s
     output one line each, with no escape sequence or control character."""
-    waiting = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shipdeck",
-            "promote",
-            "--service",
-            "api",
-            "--from",
-            "qa",
-            "--wait",
-            "--timeout",
-            "60",
-        ],
-        env={**pipeline.env, "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert waiting.stdout is not None
-    seen = []
-    while not any("waiting for approval of promotion" in line for line in seen):
-        line = waiting.stdout.readline()
-        assert line, waiting.stderr.read() if waiting.stderr else "no output"
-        seen.append(line)
+    waiting, seen = _promote_until_waiting(pipeline)
     deployment_id = seen[0].split("deployment ")[1].split(" ")[0]
     promotion_id = seen[-1].split("promotion ")[1].split(":")[0]
 

@@ -7,8 +7,7 @@ from .cursors import check_limit, decode_cursor, encode_cursor
 from .errors import NotFound
 from .exclusion import ServiceExclusion, compile_exclusion, hidden_rows
 from .logs import Runner
-from .store import Store
-from .store.queries import ExcludingQuery
+from .store import DeploymentQuery, Store
 
 
 class DeploymentReader:
@@ -65,7 +64,7 @@ class DeploymentReader:
     ) -> list[tuple[int, str, str]]:
         """The listing's rows (on a reader thread: the names to leave out, then the rows)."""
         hidden = hidden_rows(self.store, self.exclusion)
-        query = ExcludingQuery(filters, before, limit, hidden.services, hidden.identities)
+        query = DeploymentQuery(filters, before, limit, hidden.services, hidden.identities)
         return self.store.list_deployments(query)
 
     async def page(

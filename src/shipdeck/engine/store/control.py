@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .records import AuditEntry, NewEvent, StoredEvent, Writes
@@ -266,14 +266,7 @@ class ControlQueries:
             first = tx.execute(
                 "SELECT payload FROM control_events WHERE id = ?", (correlation_id,)
             ).fetchone()
-            ended = ControlEventRow(
-                event.id,
-                event.type,
-                event.component,
-                event.correlation_id,
-                event.occurred_at,
-                None if first is None else first[0],
-            )
+            ended = replace(event, payload=None if first is None else first[0])
             _insert_control(tx, ended)
             self._apply(tx, Writes(audit=list(audit)), now)
         return ended

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...domain import Role, to_micros
@@ -66,20 +65,6 @@ _SELECT_EXECUTIONS = f"SELECT {columns(EXECUTION_COLUMNS)} FROM executions"
 _SELECT_AUDIT = f"SELECT seq, {columns(AUDIT_COLUMNS)}, prev_hash, hash FROM audit"
 
 
-@dataclass(frozen=True, slots=True)
-class ExcludingQuery(DeploymentQuery):
-    """A `DeploymentQuery` that also leaves out rows by exact stored names, in its `WHERE`
-    (so a page holds `limit` rows whenever that many are left): the rows of
-    `hidden_services`, and those of a `hidden_identities` `(namespace, service)`.
-
-    The engine resolves exclusion patterns to these names (`ServiceExclusion.hidden`); the
-    database only compares names, which both backends do alike.
-    """
-
-    hidden_services: tuple[str, ...] = ()
-    hidden_identities: tuple[tuple[str, str], ...] = ()
-
-
 def _not_in(column: str, values: Sequence[Any], width: int = 1) -> str:
     """`column NOT IN (…)` of `values` (`width` placeholders a value), in lists of at most
     `_IN_LIST` values joined by `AND`. Row values are compared with `VALUES` lists, which
@@ -96,9 +81,7 @@ def _not_in(column: str, values: Sequence[Any], width: int = 1) -> str:
 
 
 def _hidden(query: DeploymentQuery) -> list[tuple[str, tuple[Any, ...] | None]]:
-    """The `where` conditions that leave out an `ExcludingQuery`'s hidden rows."""
-    if not isinstance(query, ExcludingQuery):
-        return []
+    """The `where` conditions that leave out the query's hidden rows."""
     services, identities = query.hidden_services, query.hidden_identities
     conditions: list[tuple[str, tuple[Any, ...] | None]] = []
     if services:

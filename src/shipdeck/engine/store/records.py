@@ -47,6 +47,13 @@ class DeploymentQuery:
     before: tuple[int, str] | None = None
     """Only rows strictly after this `(happened_at, id)` in newest-first order."""
     limit: int = 100
+    hidden_services: tuple[str, ...] = ()
+    """Rows of these services are left out, in the query's `WHERE` (so a page holds `limit`
+    rows whenever that many are left). The engine resolves exclusion patterns to exact
+    stored names (`ServiceExclusion.hidden`): the database only compares names, which both
+    backends do alike."""
+    hidden_identities: tuple[tuple[str, str], ...] = ()
+    """Rows of these `(namespace, service)` are left out too."""
 
 
 @dataclass(frozen=True, slots=True)
