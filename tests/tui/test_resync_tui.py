@@ -132,8 +132,10 @@ async def test_a_platform_restarted_with_other_data_is_refetched_before_live() -
     try:
         app = make_app(platform.client())
         async with app.run_test(size=(160, 40)) as pilot:
-            await wait_for(pilot, lambda: "● live" in screen_text(app) and app.matrix.cells)
-            assert "checkout-api" in screen_text(app)
+            # The model is in before its rows are painted (the next frame): wait for both.
+            await wait_for(
+                pilot, lambda: "● live" in screen_text(app) and "checkout-api" in screen_text(app)
+            )
             await platform.loopback.stop()
             await wait_for(pilot, lambda: "reconnecting" in screen_text(app))
             await platform.loopback.start(seeded("appaloft", SEED[7:9]).fake.app)
