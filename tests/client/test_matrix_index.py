@@ -57,7 +57,10 @@ async def test_remote_index_and_windows_equal_the_engines(
             assert got.full is None, "the server has the index: no whole matrix"
             assert got.services == expected.services
             assert got.last_change == expected.last_change
-            assert got.counts == expected.counts
+            # The engine's counts; the in-process client leaves them out (no screen shows them,
+            # and they cost a read of every slot: its first paint waited for that).
+            assert got.counts == (await embedded.engine.matrix.index_page(sort)).counts
+            assert got.counts and expected.counts == {}
             assert got.environments == expected.environments == ["dev", "qa", "prod"]
         whole = await client.matrix()
         rebuilt = index_from_matrix(whole, 0, "change")

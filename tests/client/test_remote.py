@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shipdeck.client._http import Transport
 from shipdeck.client.base import (
     ConnectionChanged,
     DeploymentArrived,
@@ -511,3 +513,26 @@ async def test_close_ends_a_waiting_feed_promptly(
         for task in pending:
             with pytest.raises(StopAsyncIteration):
                 await task
+
+
+async def test_tls_is_verified_for_https_servers_and_not_set_up_for_plain_http() -> None:
+    """Every https server is verified (one context, shared); a plain-HTTP server's client
+    carries no verifying context (building one cost 30–60 ms of a start, for nothing)."""
+    transport = Transport(
+        ["http://127.0.0.1:1", "https://a.example:8443", "HTTPS://b.example"],
+        {},
+        timeout=1.0,
+        connect_timeout=1.0,
+    )
+    transport.open()
+    try:
+        contexts = {
+            url: transport.client(url)._transport._pool._ssl_context  # type: ignore[attr-defined]
+            for url in transport.replicas.urls
+        }
+        secure = contexts["https://a.example:8443"]
+        assert secure is contexts["HTTPS://b.example"]
+        assert secure.verify_mode is ssl.CERT_REQUIRED and secure.check_hostname
+        assert contexts["http://127.0.0.1:1"].verify_mode is ssl.CERT_NONE
+    finally:
+        await transport.close()

@@ -201,6 +201,9 @@ async def test_the_matrix_its_index_and_windows_neither_show_nor_count_excluded_
     assert index["total"] == len(visible)
     assert index["counts"] == counts
     assert "canary" not in index["environments"]
+    overview = await matrix.overview()
+    assert [name for name, _ in overview.services] == visible
+    assert overview.environments == index["environments"]
 
     typed = await matrix.index_page(sort="change")
     assert sorted(change.service for change in typed.services) == visible

@@ -132,6 +132,13 @@ async def test_index_is_what_the_whole_matrix_implies(engine: Engine) -> None:
             for q in (None, "", "a", "ap0", "CART", "zzz", rnd.choice(services)[1:4]):
                 served = served_index((await engine.matrix.index(sort, q)).body)
                 assert served == await expected_index(engine, sort, q), (sort, q)
+            # What the in-process dashboard loads first: the same, from one aggregate.
+            overview, expected = (
+                await engine.matrix.overview(sort),
+                await expected_index(engine, sort, None),
+            )
+            assert overview.services == expected["services"], sort
+            assert overview.environments == expected["environments"]
     # Every service's last change as the dashboard computes it from /api/matrix.
     matrix = await engine.matrix.get()
     changes = MatrixModel.from_matrix(matrix).last_change
@@ -308,6 +315,9 @@ BAD: list[dict[str, Any]] = [
 async def test_an_empty_store_and_bad_parameters(engine: Engine) -> None:
     doc = json.loads((await engine.matrix.index()).body)
     assert (doc["total"], doc["services"], doc["counts"], doc["next_cursor"]) == (0, [], {}, None)
+    assert (await engine.matrix.overview("change")).services == []
+    with pytest.raises(InvalidRequest):
+        await engine.matrix.overview("newest")
     assert json.loads((await engine.matrix.window(["a", "b"])).body)["rows"] == []
     for kwargs in BAD:
         with pytest.raises(InvalidRequest):

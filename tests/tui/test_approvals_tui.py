@@ -342,8 +342,9 @@ async def test_locks_and_freezes_on_the_matrix(approving: Approving, size: tuple
     app = make_app(approving.client)
     async with app.run_test(size=size) as pilot:
         await start(pilot, app)
-        columns = screen_lines(app)[1]
-        assert "uat ❄ frozen" in columns and "⊠" not in columns
+        # The environments' states come with their own request (maybe after the rows).
+        await wait_for(pilot, lambda: "uat ❄ frozen" in screen_lines(app)[1])
+        assert "⊠" not in screen_lines(app)[1]
         await approving.lock("prod", "incident 7")
         await wait_for(pilot, lambda: "prod ⊠ locked" in screen_lines(app)[1])
         columns = screen_lines(app)[1]

@@ -7,11 +7,13 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from textual.widgets._footer import FooterKey
 
 from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.client.remote import RemoteClient
 from shipdeck.engine import EngineConfig
 from shipdeck.tui.app import ASKING
+from shipdeck.tui.widgets.deck_footer import DeckFooter
 from shipdeck.tui.widgets.matrix_grid import MatrixGrid
 
 from .conftest import ENVIRONMENTS, NOW, make_app, screen_lines, screen_text, seed, wait_for
@@ -63,6 +65,28 @@ async def test_the_footer_keeps_help_commands_and_quit(db_url: str, size: tuple[
         assert "Rol" not in shown and all(not word.endswith("…") for word in shown)
         await pilot.press("H")
         await wait_for(pilot, lambda: "q Back  ? Help  : Commands  Q Quit" in screen_lines(app)[-1])
+
+
+async def test_the_footer_is_composed_anew_only_when_its_keys_change(db_url: str) -> None:
+    """Bindings are refreshed often (a focus, an answer of the engine); the footer's keys are
+    mounted anew only when what they show changed."""
+    await seed(db_url)
+    app = make_app(EmbeddedClient(db_url))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query_one(MatrixGrid).services))
+        await wait_for(pilot, lambda: "d Deploy" in screen_lines(app)[-1])
+        footer = app.screen.query_one(DeckFooter)
+        keys, shown = list(footer.query(FooterKey)), screen_lines(app)[-1]
+        for _ in range(3):
+            app.refresh_bindings()
+            await pilot.pause(0.05)
+        assert list(footer.query(FooterKey)) == keys  # the same widgets
+        assert screen_lines(app)[-1] == shown
+        app.force_read_only = app.read_only = True  # the actions' keys go
+        app.refresh_bindings()
+        await wait_for(pilot, lambda: "d Deploy" not in screen_lines(app)[-1])
+        assert list(footer.query(FooterKey)) != keys
+        assert screen_lines(app)[-1].rstrip().endswith("? Help  : Commands  Q Quit")
 
 
 async def test_a_freeze_ahead_shows_when_it_starts(db_url: str) -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from shipdeck.client import DeploymentArrived, EngineClient, MatrixIndex
+from shipdeck.client import DeploymentArrived, EngineClient, MatrixIndex, MatrixWindow
 from shipdeck.client.embedded import EmbeddedClient
 from shipdeck.client.remote import RemoteClient
 from shipdeck.domain import DeploymentEventIngest, Status
@@ -213,12 +213,26 @@ async def test_the_tui_loads_rows_as_they_scroll_into_view(
         client = RemoteClient(server.url)
     else:
         client = EmbeddedClient(big_estate)
+    asked: list[list[str]] = []
+    fetch = client.matrix_window
+
+    async def recorded(services: list[str]) -> MatrixWindow:
+        asked.append(list(services))
+        return await fetch(services)
+
+    client.matrix_window = recorded  # type: ignore[method-assign]
     app = make_app(client)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.matrix.names and "svc-0000" in screen_text(app))
         # Only what is near the screen was loaded, and it was painted without placeholders.
         assert len(app.matrix.cells) < 200
         assert LOADING not in screen_text(app)
+        # The first paint waited for the rows on screen only; a screenful below came next.
+        grid = _grid(app)
+        # (The grid's height then: the panel under it may take a few of its rows since.)
+        assert asked[0] == grid.services[: len(asked[0])]
+        assert grid.size.height <= len(asked[0]) < 2 * grid.size.height
+        await wait_for(pilot, lambda: all(map(app.matrix.loaded, grid.window())))
         # A live row for a service far off screen, then scrolled to: its current state.
         await ingest_through(client, big_estate, "svc-0599", "prod", "9.9.9")
         await wait_for(pilot, lambda: app.matrix.last_change.get("svc-0599", 0) > 0)

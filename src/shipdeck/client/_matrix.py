@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from ..domain import Matrix, parse_rfc3339, to_micros
+from ..domain import Matrix, rfc3339_micros, to_micros
 from .base import MatrixIndex
 
 WINDOW_LIMIT = 200
@@ -36,7 +36,7 @@ def index_from_json(body: bytes | str) -> MatrixIndex:
         items = doc["services"]
         services = [str(item["service"]) for item in items]
         last_change = {
-            str(item["service"]): to_micros(parse_rfc3339(item["last_change"]))
+            str(item["service"]): rfc3339_micros(item["last_change"])
             for item in items
             if item.get("last_change")
         }

@@ -18,7 +18,6 @@ from ..engine import Engine, EngineConfig, EngineError, Resync
 from ..engine.store import redacted
 from . import _results
 from ._logbatch import LogOut, batched, link
-from ._matrix import index_from_json
 from ._pump import Pumps
 from .base import (
     ActionAccepted,
@@ -108,8 +107,15 @@ class EmbeddedClient:
         return await self.engine.matrix.get()
 
     async def matrix_index(self, sort: str = "name") -> MatrixIndex:
-        document = await self.engine.matrix.index(sort=sort)
-        return index_from_json(document.body)
+        # Values straight from the engine (no JSON), and no counts: the TUI does not show
+        # them, and the engine's index that has them costs a read of every slot.
+        found = await self.engine.matrix.overview(sort)
+        return MatrixIndex(
+            found.seq,
+            found.environments,
+            [name for name, _ in found.services],
+            dict(found.services),
+        )
 
     async def matrix_window(self, services: list[str]) -> MatrixWindow:
         document = await self.engine.matrix.window(services)

@@ -56,7 +56,7 @@ from .models import (
 from .queries import DeploymentFilters
 from .roles import Role
 from .status import EFFECTIVE, NON_EFFECTIVE, TERMINAL, Status
-from .timestamps import format_rfc3339, parse_rfc3339, to_micros, utc_now
+from .timestamps import format_rfc3339, parse_rfc3339, rfc3339_micros, to_micros, utc_now
 
 __all__ = [
     "ACTIONS",
@@ -111,6 +111,7 @@ __all__ = [
     "order_environments",
     "parse_rfc3339",
     "reduce_slot",
+    "rfc3339_micros",
     "to_micros",
     "utc_now",
     "view_slot",

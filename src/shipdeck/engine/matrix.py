@@ -71,6 +71,17 @@ class MatrixIndexPage:
 
 
 @dataclass(frozen=True, slots=True)
+class MatrixOverview:
+    """Every service with its last change, in an order: what a dashboard in the engine's
+    own process loads before the rows on screen (`MatrixReader.overview`)."""
+
+    seq: int
+    environments: list[str]
+    services: list[tuple[str, int]]
+    """`(service, last change in µs)`: plain tuples, 10,000 of them are made at a start."""
+
+
+@dataclass(frozen=True, slots=True)
 class MatrixQuery:
     """Which rows of the matrix: every parameter of `GET /api/matrix`, all optional."""
 
@@ -269,6 +280,33 @@ class MatrixReader:
         order, page = await self._read(self._index_page, query, seq)
         assert page.counts is not None
         return MatrixIndexPage(seq, order, page.total, page.counts, page.services, page.next_cursor)
+
+    async def overview(self, sort: str = "name") -> MatrixOverview:
+        """Every service with its last change, by name or (`change`) newest first — the
+        index without its counts and pages, as values.
+
+        Read with one aggregate over the slot table, not through `ServiceIndex`: the index's
+        first build reads every slot into Python (0.2–0.3 s at 80,000 slots), which an
+        in-process dashboard would wait for before its first paint and then never use.
+
+        Raises:
+            InvalidRequest: an unknown sort.
+        """
+        IndexQuery(sort).check()
+        seq = self._head()
+        return await self._read(self._overview, sort, seq)
+
+    def _overview(self, sort: str, seq: int) -> MatrixOverview:
+        order = self._environments(seq)
+        hidden = self._hidden().empty
+        found = self.store.service_changes()
+        if hidden:
+            found = [entry for entry in found if entry[0] not in hidden]
+        if sort == "change":
+            found.sort(key=lambda entry: (-entry[1], entry[0]))
+        else:
+            found.sort()  # names are unique: by name
+        return MatrixOverview(seq, order, found)
 
     async def window(self, services: Sequence[str]) -> MatrixDocument:
         """The matrix with the rows of exactly these services, by name (those with no row

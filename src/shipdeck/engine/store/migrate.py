@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 SCRIPT_LOCATION = str(Path(__file__).with_name("migrations"))

@@ -180,7 +180,8 @@ class LogsScreen(DeckScreen):
         self._current = None
         if rest:
             self._focus(rest[min(index, len(rest) - 1)])
-        self.call_after_refresh(self._empty)
+        # From `rest`, not a query: the pane is still mounted until its removal completes.
+        self.query_one("#logs-empty").display = not rest
 
     def action_cycle(self, step: int) -> None:
         panes = self.panes

@@ -202,7 +202,8 @@ class MatrixScreen(ActingScreen):
         return found
 
     def window_of(self, model: MatrixModel) -> list[str]:
-        """The services this screen would show of `model` around where its cursor is."""
+        """The services this screen would show of `model` where its cursor is: just those
+        (the first paint waits for them; a screenful either side comes after, `_want`)."""
         grid = self.query_one(MatrixGrid)
         names = self.visible_services(model)
         service, _ = grid.focused_slot
@@ -210,7 +211,7 @@ class MatrixScreen(ActingScreen):
         top = int(grid.scroll_offset.y)
         if service in names and not top <= names.index(service) < top + height:
             top = max(0, names.index(service) - height // 2)
-        return names[max(0, top - height) : top + 2 * height]
+        return names[top : top + height]
 
     def redraw(self) -> None:
         """Show the app's model (after a snapshot, live rows, a filter or a sort)."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalGroup
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 PINNED: tuple[str, ...] = ("app.back", "app.help", "app.palette", "app.quit")
 """Binding ids always shown, in this order, at the right."""
+
+Shown = tuple[Binding, bool, str]
+"""A key as the footer shows it: its binding, whether it is enabled, its tooltip."""
 
 
 class DeckFooter(Footer):
@@ -29,11 +33,14 @@ class DeckFooter(Footer):
     }
     """
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
-        pinned: dict[str, tuple[Binding, bool, str]] = {}
-        shown: dict[str, tuple[Binding, bool, str]] = {}
+    _composed: object = None
+    """What the last compose showed (`_keys`): a change of bindings that shows the same
+    keys need not recompose (each recompose mounts every key anew, 10–20 ms)."""
+
+    def _keys(self) -> tuple[dict[str, Shown], dict[str, Shown]]:
+        """The screen's keys to show and the pinned ones, each `(binding, enabled, tooltip)`."""
+        pinned: dict[str, Shown] = {}
+        shown: dict[str, Shown] = {}
         for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             if not binding.show:
                 continue
@@ -41,6 +48,24 @@ class DeckFooter(Footer):
                 pinned.setdefault(binding.id, (binding, enabled, tooltip))
             else:  # one key per action, as Textual's footer shows them
                 shown.setdefault(binding.action, (binding, enabled, tooltip))
+        return shown, pinned
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self.call_after_refresh(self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        if not self.is_attached:  # its screen closed meanwhile
+            return
+        if _signature(*self._keys()) != self._composed:
+            await self.recompose()
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        shown, pinned = self._keys()
+        self._composed = _signature(shown, pinned)
         for binding, enabled, tooltip in shown.values():
             yield self._key(binding, enabled, tooltip)
         with HorizontalGroup(classes="-pinned"):
@@ -86,6 +111,14 @@ class DeckFooter(Footer):
         return (
             key.get_content_width(self.size, self.size) + styles.gutter.width + styles.margin.width
         )
+
+
+def _signature(*groups: dict[str, Shown]) -> tuple[tuple[object, ...], ...]:
+    return tuple(
+        (name, binding.key, binding.key_display, binding.description, enabled, tooltip)
+        for group in groups
+        for name, (binding, enabled, tooltip) in group.items()
+    )
 
 
 __all__ = ["PINNED", "DeckFooter"]

@@ -30,6 +30,7 @@ class PostgresStore(Connections, Queries):
 
     _LIKE = "ILIKE"  # as SQLite's LIKE: `q` ignores ASCII case on both
     _EXECUTION_ORDER = "requested_at, deployment_id"
+    _JSON_PAIRS = "json_agg(json_build_array(service, at))"
 
     def _append_row(self, tx: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
         return append_row(tx, row, now)
