@@ -108,6 +108,33 @@ def test_a_random_log_in_batches_on_both_backends(db_url: str) -> None:
     assert_rollups_follow_the_log(db_url)
 
 
+def test_incidents_known_ahead_and_changed_by_late_rows_in_one_batch(db_url: str) -> None:
+    """A batch's in-order success ends the incident the slot's latest failure opened,
+    even after late rows in the same batch moved the slot's incidents; and a later batch
+    ends an incident stored by an earlier one (read ahead with the facts on PostgreSQL)."""
+    store = open_store(db_url)
+    try:
+        store.append_deployments(
+            [
+                (new_row((1, 0, status, minute, [])), None)
+                for status, minute in [
+                    ("failure", 100),  # opens an incident
+                    ("failure", 50),  # late: the incident starts here now
+                    ("success", 60),  # late: ends it; the failure at 100 opens another
+                    ("success", 200),  # in order: ends the one that opened at 100
+                ]
+            ]
+        )
+        store.append_deployments([(new_row((1, 1, "failure", 400, [])), None)])
+        store.append_deployments([(new_row((1, 2, "success", 500, [])), None)])
+    finally:
+        store.close()
+    kept, _ = kept_and_rebuilt(db_url)
+    assert len(kept["analytics_incidents"]) == 3
+    assert all(row[5] is not None for row in kept["analytics_incidents"])  # all restored
+    assert_rollups_follow_the_log(db_url)
+
+
 def test_a_reset_erases_the_rollups(db_url: str) -> None:
     store = open_store(db_url)
     try:

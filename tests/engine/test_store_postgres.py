@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from shipdeck.cli import main
 from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine.store import (
+    AuditEntry,
     NewDeploymentRow,
     Store,
     StoreError,
@@ -88,6 +90,33 @@ def test_a_rolled_back_write_spends_no_event_number(pg_url: str) -> None:
         assert [e.seq for e in store.events_after(0, 10)] == [1, 2]
     finally:
         store.close()
+
+
+def test_a_batch_is_numbered_and_audited_in_its_order(pg_url: str) -> None:
+    """A group commit's rows go in as one statement a table: arrivals, events and the
+    audit chain still follow the order the rows were given in (text with quotes,
+    backslashes and braces included: the columns travel as binary arrays)."""
+    rows = [_row(n, service=f"svc-{n % 3}") for n in range(40)]
+    rows[7] = replace(rows[7], doc=r'{"n":7,"note":"a \"quoted\" {brace}, \\ and NULL"}')
+    audits = [
+        AuditEntry(1_700_000_000_000_000 + n, "ci", "ingest", r.id, None, "ok")
+        for n, r in enumerate(rows)
+    ]
+    store = open_store(pg_url)
+    try:
+        store.append_deployment(_row(100))
+        stored = store.append_deployments(list(zip(rows, audits, strict=True)))
+    finally:
+        store.close()
+    assert [e.seq for e in stored] == list(range(2, 42))
+    with RawDB(pg_url) as db:
+        inserted = db.rows("SELECT id, doc FROM deployments ORDER BY arrival")[1:]
+        assert inserted == [(r.id, r.doc) for r in rows]
+        events = db.rows("SELECT seq, row_id, data FROM events ORDER BY seq")[1:]
+        assert events == [(e.seq, r.id, r.doc) for e, r in zip(stored, rows, strict=True)]
+        chain = db.rows("SELECT target, prev_hash, hash FROM audit ORDER BY seq")
+    assert [target for target, _, _ in chain] == [r.id for r in rows]
+    assert all(chain[i][1] == chain[i - 1][2] for i in range(1, len(chain)))
 
 
 def test_two_replicas_number_events_without_gaps_in_commit_order(pg_url: str) -> None:

@@ -56,6 +56,7 @@ from .ratelimit import RateLimiter
 from .store import (
     Committed,
     ExecutionRecord,
+    NewDeploymentRow,
     Store,
     StoredEvent,
     Writes,
@@ -111,7 +112,7 @@ class Engine:
         self._catching_up: asyncio.Task[None] | None = None
         self._again = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="shipdeck-writer")
-        self._rows = GroupCommit(store, self._write)
+        self._rows = GroupCommit(store, self._write, self._row_committed)
         """Concurrent ingests, committed together."""
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
         self._committed = store.last_seq()
@@ -218,7 +219,13 @@ class Engine:
 
     def _on_change(self, topic: str, detail: str) -> None:
         if topic == "events":
-            self.catch_up_elsewhere()
+            # A notice names the head its commit made (PostgreSQL). One at or below what
+            # this engine published (its own commits: most notices it hears) needs no read:
+            # the read starts after `_committed`, so all it could find is later commits,
+            # whose own notices follow. (A commit this engine did not see answered — its
+            # `COMMIT`'s answer lost — names a head above, and is read.)
+            if not (detail.isdigit() and int(detail) <= self._committed):
+                self.catch_up_elsewhere()
         elif topic == "logs":
             self.deployment_logs.lines_elsewhere(detail or None)
         elif topic == "keys":
@@ -331,11 +338,14 @@ class Engine:
             if principal is None
             else self.audit.entry(principal, Permission.INGEST, row.deployment_id)
         )
-        stored = await self._rows.append(row, audit)
+        await self._rows.append(row, audit)  # published once committed: `_row_committed`
+        return row.id, row.doc
+
+    def _row_committed(self, row: NewDeploymentRow, stored: StoredEvent) -> None:
+        """An ingested row is durable: publish it (also when its request went away)."""
         self._committed = max(self._committed, stored.seq)
         self._hub.publish(stored)
         self.deployment_logs.row_appended(row.deployment_id)
-        return row.id, row.doc
 
     def admit(self, body: DeploymentEventIngest) -> None:
         """Refuse a row no writer may append now, whichever path it comes by (the API,

@@ -38,42 +38,96 @@ ANALYTICS_TABLES = (
 )
 """Every table the rollups keep (a reset erases them with the log)."""
 
-_ADD_FINE = (
-    "INSERT INTO analytics_counts (service, kind, bucket, namespace, environment, key, n, total)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, kind, bucket, namespace,"
-    " environment, key) DO UPDATE SET n = analytics_counts.n + excluded.n,"
-    " total = analytics_counts.total + excluded.total"
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """An `INSERT` of rows into one table. `sql` writes one row (`?` placeholders); a
+    backend that sends the rows of one `RollupTx.many` call as one statement finds here
+    the table's columns with their SQL types and what follows the values. Callers give a
+    key that `tail` updates at most once a call (one statement cannot update a row twice).
+    """
+
+    table: str
+    columns: tuple[tuple[str, str], ...]
+    """`(name, SQL type)` of each value, in the order of the rows' values."""
+    tail: str = ""
+    """`ON CONFLICT …`, or nothing."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The columns' names."""
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The columns' SQL types."""
+        return tuple(kind for _, kind in self.columns)
+
+    @property
+    def sql(self) -> str:
+        """The statement for one row."""
+        values = ", ".join("?" * len(self.columns))
+        tail = f" {self.tail}" if self.tail else ""
+        return f"INSERT INTO {self.table} ({', '.join(self.names)}) VALUES ({values}){tail}"
+
+
+def _columns(spec: str) -> tuple[tuple[str, str], ...]:
+    """`"a b# c"` as `(("a", "text"), ("b", "bigint"), ("c", "text"))`."""
+    return tuple(
+        (name.removesuffix("#"), "bigint" if name.endswith("#") else "text")
+        for name in spec.split()
+    )
+
+
+_FINE = TableRows(
+    "analytics_counts",
+    _columns("service kind bucket# namespace environment key n# total#"),
+    "ON CONFLICT (service, kind, bucket, namespace, environment, key) DO UPDATE SET"
+    " n = analytics_counts.n + excluded.n, total = analytics_counts.total + excluded.total",
 )
-_ADD_COARSE = (
-    "INSERT INTO analytics_env_counts (kind, bucket, environment, key, n, total)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, bucket, key, environment)"
-    " DO UPDATE SET n = analytics_env_counts.n + excluded.n,"
-    " total = analytics_env_counts.total + excluded.total"
+_COARSE = TableRows(
+    "analytics_env_counts",
+    _columns("kind bucket# environment key n# total#"),
+    "ON CONFLICT (kind, bucket, key, environment) DO UPDATE SET"
+    " n = analytics_env_counts.n + excluded.n,"
+    " total = analytics_env_counts.total + excluded.total",
 )
-_ADD_SCOPE = (
-    "INSERT INTO analytics_scopes (service, namespace, environment) VALUES (?, ?, ?)"
-    " ON CONFLICT (service, namespace, environment) DO NOTHING"
+_SCOPE = TableRows(
+    "analytics_scopes",
+    _columns("service namespace environment"),
+    "ON CONFLICT (service, namespace, environment) DO NOTHING",
 )
-PUT_DEPLOYMENT = (
-    "INSERT INTO analytics_deployments (deployment_id, service, namespace, environment,"
-    " first_at, first_arr, actor, end_at, success_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (deployment_id) DO UPDATE SET service = excluded.service,"
-    " namespace = excluded.namespace, environment = excluded.environment,"
-    " first_at = excluded.first_at, first_arr = excluded.first_arr, actor = excluded.actor,"
-    " end_at = excluded.end_at, success_at = excluded.success_at"
+_DEPLOYMENT_COLUMNS = _columns(
+    "deployment_id service namespace environment first_at# first_arr# actor end_at# success_at#"
 )
+_DEPLOYMENT = TableRows(
+    "analytics_deployments",
+    _DEPLOYMENT_COLUMNS,
+    "ON CONFLICT (deployment_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name, _ in _DEPLOYMENT_COLUMNS[1:]),
+)
+_EDGE = TableRows(
+    "analytics_lead_edges",
+    _columns("parent_id child_arr# service namespace environment at# first_at#"),
+    "ON CONFLICT (parent_id, child_arr) DO NOTHING",
+)
+_INCIDENT = TableRows(
+    "analytics_incidents",
+    _columns(
+        "service environment failed_at# failed_arr# namespace restored_at# restored_arr# lasted#"
+    ),
+)
+_ADD_FINE = _FINE.sql
+_ADD_COARSE = _COARSE.sql
+_ADD_SCOPE = _SCOPE.sql
+PUT_DEPLOYMENT = _DEPLOYMENT.sql
+ADD_EDGE = _EDGE.sql
+ADD_INCIDENT = _INCIDENT.sql
+TABLE_ROWS = {rows.sql: rows for rows in (_FINE, _COARSE, _SCOPE, _DEPLOYMENT, _EDGE, _INCIDENT)}
+"""The `INSERT`s the rollups send through `RollupTx.many`, by their one-row SQL."""
 LOAD_DEPLOYMENTS = (
     "SELECT 0, deployment_id, service, namespace, environment, first_at, first_arr, actor,"
     " end_at, success_at FROM analytics_deployments WHERE deployment_id IN "
-)
-ADD_EDGE = (
-    "INSERT INTO analytics_lead_edges (parent_id, child_arr, service, namespace,"
-    " environment, at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (parent_id, child_arr) DO NOTHING"
-)
-ADD_INCIDENT = (
-    "INSERT INTO analytics_incidents (service, environment, failed_at, failed_arr, namespace,"
-    " restored_at, restored_arr, lasted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 IN_LIST = 500
 """Values bound in one `IN (…)`."""

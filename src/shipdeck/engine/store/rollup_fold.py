@@ -8,7 +8,10 @@ Counts are summed in memory and written once per transaction (`Deltas`); a logic
 deployment's facts are read once, folded over the transaction's rows and written once.
 Incidents are changed as each success or failure comes, since the next row's change may
 depend on it; a row that arrives in timeline order (the usual case) needs no read of the
-log, only one that arrives late asks the log for its neighbours in the slot.
+log, only one that arrives late asks the log for its neighbours in the slot. A success
+that ends an incident needs the incident: a backend that sends reads ahead gets each
+slot's latest incident with the facts, and an incident opened by this transaction is
+known already; otherwise it is read when needed.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ _HOLDING = (
     f"SELECT {_INCIDENT_COLUMNS} FROM analytics_incidents WHERE service = ? AND environment = ?"
     " AND (failed_at, failed_arr) <= (?, ?) ORDER BY failed_at DESC, failed_arr DESC LIMIT 1"
 )
+_LATEST = (
+    f"(SELECT service, environment, {_INCIDENT_COLUMNS} FROM analytics_incidents"
+    " WHERE service = ? AND environment = ? ORDER BY failed_at DESC, failed_arr DESC LIMIT 1)"
+)
+"""A slot's latest incident (`_latest_of`: one statement for many slots)."""
 _STARTING = (
     f"SELECT {_INCIDENT_COLUMNS} FROM analytics_incidents WHERE service = ? AND environment = ?"
     " AND failed_at = ? AND failed_arr = ?"
@@ -100,6 +108,18 @@ def fold_appended(
     """
     if rows:
         AppendFold(tx, rows).run(arrivals, terminals)
+
+
+def _latest_of(slots: Sequence[Slot]) -> tuple[str, list[str]]:
+    """The latest incident of each slot: one statement and its arguments."""
+    sql = " UNION ALL ".join(f"SELECT * FROM {_LATEST} AS latest_{i}" for i in range(len(slots)))
+    return sql, [value for slot in slots for value in slot]
+
+
+def _incident_of(row: Sequence[Any]) -> IncidentSpan:
+    failed_at, failed_arr, namespace, restored_at, restored_arr = row
+    restored = None if restored_at is None else (int(restored_at), int(restored_arr))
+    return IncidentSpan((int(failed_at), int(failed_arr)), str(namespace), restored)
 
 
 def parents_of(doc: str) -> list[str]:
@@ -155,6 +175,16 @@ class AppendFold:
         ]
         """The stored facts of the deployments named, and the edges naming them parents
         (`_load`)."""
+        self.ended = sorted({(r.service, r.environment) for r in rows if r.status in TERMINAL})
+        """The slots of the rows that are successes or failures."""
+        self.pending_incidents: list[tuple[Sequence[Slot], Later]] = (
+            [(part, tx.read_later(*_latest_of(part))) for part in chunks(self.ended)]
+            if tx.later is not None  # travels with the reads above: no round trip of its own
+            else []
+        )
+        self.incidents: dict[Slot, IncidentSpan | None] = {}
+        """Per slot, its latest incident (`None`: it has none) where that is known: read
+        ahead, or opened by a row in timeline order. A late row makes its slot unknown."""
         self.deltas = Deltas()
         self.latest: dict[Slot, Terminal] = {}
         """Per slot, its latest success or failure so far."""
@@ -208,6 +238,10 @@ class AppendFold:
                     scope = (str(service), str(namespace), str(environment))
                     edge = (int(child), scope, int(at), None if first is None else int(first))
                     self.stored_edges.setdefault(str(parent), []).append(edge)
+        for part, pending in self.pending_incidents:
+            self.incidents.update(dict.fromkeys(part))
+            for service, environment, *incident in pending():
+                self.incidents[(str(service), str(environment))] = _incident_of(incident)
 
     def _finish(self, touched: list[str]) -> None:
         changed = [d for d in touched if self.facts[d] != self.stored.get(d)]
@@ -264,6 +298,7 @@ class AppendFold:
             previous, following = latest, None
             self.latest[slot] = me
         else:  # late: where it falls in the slot's timeline decides
+            self.incidents.pop(slot, None)  # it may change any of the slot's incidents
             previous, following = (
                 self._neighbour(slot, me, _BEFORE),
                 self._neighbour(slot, me, _AFTER),
@@ -271,7 +306,10 @@ class AppendFold:
         change = change_of(previous, following, me)
         if change is IncidentChange.OPEN:
             restored = following.key if following is not None and not following.failed else None
-            self._store(slot, IncidentSpan(me.key, me.namespace, restored))
+            opened = IncidentSpan(me.key, me.namespace, restored)
+            self._store(slot, opened)
+            if self.latest[slot] is me:  # in timeline order: the slot's latest incident
+                self.incidents[slot] = opened
         elif change is IncidentChange.EARLIER:
             assert following is not None
             self._start_earlier(slot, me, following)
@@ -296,11 +334,7 @@ class AppendFold:
 
     def _incident(self, sql: str, slot: Slot, key: tuple[int, int]) -> IncidentSpan | None:
         found = self.tx.rows(sql, (*slot, *key))
-        if not found:
-            return None
-        failed_at, failed_arr, namespace, restored_at, restored_arr = found[0]
-        restored = None if restored_at is None else (int(restored_at), int(restored_arr))
-        return IncidentSpan((int(failed_at), int(failed_arr)), str(namespace), restored)
+        return _incident_of(found[0]) if found else None
 
     def _start_earlier(self, slot: Slot, me: Terminal, following: Terminal) -> None:
         old = self._incident(_STARTING, slot, following.key)
@@ -312,10 +346,18 @@ class AppendFold:
     def _close(
         self, slot: Slot, me: Terminal, previous: Terminal, following: Terminal | None
     ) -> None:
-        old = self._incident(_HOLDING, slot, previous.key)
+        # In timeline order `previous` is the slot's latest success or failure before the
+        # row, so the incident holding it is the slot's latest.
+        in_order = self.latest[slot] is me
+        if in_order and slot in self.incidents:
+            old = self.incidents[slot]
+        else:
+            old = self._incident(_HOLDING, slot, previous.key)
         if old is None:  # never the case while the rollups follow the log
             return
         closed = IncidentSpan(old.failed, old.namespace, me.key)
+        if in_order:
+            self.incidents[slot] = closed
         self.tx.many(_RESTORE, [(*me.key, me.at - old.failed[0], *slot, *old.failed)])
         self.deltas.add(restore_contribution(slot[0], slot[1], old), -1)
         self.deltas.add(restore_contribution(slot[0], slot[1], closed))

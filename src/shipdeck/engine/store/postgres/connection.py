@@ -28,14 +28,16 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import migrate as migrations
-from ..codec import AUDIT_COLUMNS, columns
+from ..codec import AUDIT_COLUMNS
 from ..records import StoreError, StoreUnavailable
 from ..urls import redacted
+from .setwise import arrays_of, insert_rows
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ("shipdeck_events", "shipdeck_logs", "shipdeck_keys")
-"""`NOTIFY` channels: new events, new log lines (payload: the deployment), key changes."""
+"""`NOTIFY` channels: new events (payload: the new head), new log lines (payload: the
+deployment), key changes."""
 TOPICS = {"shipdeck_events": "events", "shipdeck_logs": "logs", "shipdeck_keys": "keys"}
 HOUSEKEEPING_LOCK = 0x5D1B_DEC0
 """The advisory lock held by the one replica that does housekeeping."""
@@ -107,10 +109,13 @@ def pg_sql(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-AUDIT_INSERT = (
-    f"INSERT INTO audit ({columns(AUDIT_COLUMNS)}, prev_hash, hash)"
-    f" VALUES ({', '.join(['%s'] * (len(AUDIT_COLUMNS) + 2))})"
+AUDIT_INSERT = insert_rows(
+    "audit",
+    (*AUDIT_COLUMNS, "prev_hash", "hash"),
+    ["bigint" if name == "at" else "text" for name in (*AUDIT_COLUMNS, "prev_hash", "hash")],
+    ordered=True,  # `seq` numbers the chain: in the order it was hashed
 )
+"""Audit rows, one statement for all (`setwise`)."""
 
 
 class Transaction:
@@ -148,7 +153,7 @@ class Transaction:
         """The newest audit hash, once read (entries of one transaction chain on it)."""
         self._audit_read: psycopg.Cursor[Any] | None = None
         self.audit: list[tuple[Any, ...]] = []
-        """Audit rows to insert at the end (in one pipelined batch)."""
+        """Audit rows to insert at the end (one statement)."""
 
     @property
     def head(self) -> int:
@@ -172,9 +177,12 @@ class Transaction:
         self.events += 1
         return self._head
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        """Run SQL written with `?` placeholders (or psycopg's own `%s`)."""
-        return self.conn.execute(pg_sql(sql), args)
+    def execute(
+        self, sql: str, args: Sequence[Any] = (), *, prepare: bool | None = None
+    ) -> psycopg.Cursor[Any]:
+        """Run SQL written with `?` placeholders (or psycopg's own `%s`); `prepare` as
+        psycopg's (`False`: planned for these arguments, never a kept plan)."""
+        return self.conn.execute(pg_sql(sql), args, prepare=prepare)
 
     def read_audit_hash(self) -> None:
         """Send the read of the newest audit hash now (pipelined: with the first reads)."""
@@ -193,12 +201,14 @@ class Transaction:
         """What every write transaction ends with: its audit rows, then the new head and
         the notice to other replicas (one statement), delivered when it commits."""
         if self.audit:
-            self.conn.cursor().executemany(AUDIT_INSERT, self.audit)
+            self.conn.execute(AUDIT_INSERT, arrays_of(self.audit, len(AUDIT_COLUMNS) + 2))
         if self.events:
+            # The notice names the new head: a replica hearing its own commit (all of it
+            # published already) need not read the log again.
             self.conn.execute(
                 "WITH head AS (UPDATE event_head SET seq = %s WHERE id = 1"
-                " RETURNING 1) SELECT pg_notify('shipdeck_events', '') FROM head",
-                (self.head,),
+                " RETURNING 1) SELECT pg_notify('shipdeck_events', %s) FROM head",
+                (self.head, str(self.head)),
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextlib import nullcontext
 from operator import attrgetter
@@ -32,16 +33,21 @@ from ..records import (
     StoredEvent,
     Writes,
 )
-from ..rollup import Later, RollupTx
+from ..rollup import TABLE_ROWS, Later, RollupTx, TableRows
 from ..rollup_fold import AppendFold, fold_appended
 from .connection import Transaction, pg_sql
+from .setwise import arrays_of, insert_rows
+
+
+def _replacing(names: tuple[str, ...], key: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
+    return f"ON CONFLICT ({columns(key)}) DO UPDATE SET {updates}"
 
 
 def _upsert(table: str, names: tuple[str, ...], key: tuple[str, ...]) -> str:
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
     return (
-        f"INSERT INTO {table} ({columns(names)}) VALUES ({placeholders(names, '%s')})"
-        f" ON CONFLICT ({columns(key)}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({columns(names)}) VALUES ({placeholders(names, '%s')}) "
+        + _replacing(names, key)
     )
 
 
@@ -49,7 +55,31 @@ def _insert(table: str, names: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({columns(names)}) VALUES ({placeholders(names, '%s')})"
 
 
-_PUT_SLOT = _upsert("slots", SLOT_COLUMNS, ("service", "environment"))
+_SLOT_KEY = ("service", "environment")
+_PUT_SLOT = _upsert("slots", SLOT_COLUMNS, _SLOT_KEY)
+_PUT_SLOTS = insert_rows(
+    "slots",
+    SLOT_COLUMNS,
+    ["bigint" if name.endswith(("_at", "_arr", "_seq")) else "text" for name in SLOT_COLUMNS],
+    _replacing(SLOT_COLUMNS, _SLOT_KEY),
+)
+_ROW_COLUMNS = (
+    *("id", "deployment_id", "service", "environment", "status", "happened_at", "actor"),
+    *("doc", "namespace"),
+)
+_ADD_ROWS = insert_rows(
+    "deployments",
+    _ROW_COLUMNS,
+    ["bigint" if name == "happened_at" else "text" for name in _ROW_COLUMNS],
+    "RETURNING id, arrival",
+    ordered=True,  # arrival numbers in the rows' order
+)
+_ADD_EVENTS = insert_rows(
+    "events",
+    ("seq", "service", "data", "row_id"),
+    ("bigint", "text", "text", "text"),
+    given={"type": "%s::text", "recorded_at": "%s::bigint"},
+)
 _SLOT_OF = ", ".join(f"s.{name}" for name in SLOT_COLUMNS)
 _PROMOTION_COLUMNS = field_names(PromotionRecord)
 _APPROVAL_COLUMNS = field_names(ApprovalRecord)
@@ -72,13 +102,25 @@ def rollup_tx(txn: Transaction) -> RollupTx:
         return txn.execute(sql, args).fetchall()
 
     def many(sql: str, args: Sequence[Sequence[Any]]) -> None:
-        if args:
+        if not args:
+            return
+        table = TABLE_ROWS.get(sql)
+        if table is None:
             txn.conn.cursor().executemany(pg_sql(sql), args)
+        else:  # one statement, whatever the number of rows
+            txn.execute(_insert_table_rows(table), arrays_of(args, len(table.columns)))
 
     def later(sql: str, args: Sequence[Any]) -> Later:
-        return txn.execute(sql, args).fetchall
+        # Planned for its arguments each time: a plan kept from when the tables were small
+        # would scan them whole (see `append_rows`).
+        return txn.execute(sql, args, prepare=False).fetchall
 
     return RollupTx(rows, many, nullcontext if txn.pipelined else txn.conn.pipeline, later)
+
+
+@functools.cache
+def _insert_table_rows(table: TableRows) -> str:
+    return insert_rows(table.table, table.names, table.types, table.tail)
 
 
 def append_row(txn: Transaction, row: NewDeploymentRow, now: int) -> StoredEvent:
@@ -136,43 +178,44 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
     the reads are one round trip and the writes travel with the `COMMIT`; only a row
     arriving out of order or closing an incident makes the rollups ask more. The slots,
     the rollups' facts and the audit chain are not written by the insert: reading them
-    before it reads what it would read after."""
+    before it reads what it would read after.
+
+    Each table is written by one statement (`setwise`), however many rows. The reads are
+    planned for their arguments each time (`prepare=False`): a prepared statement keeps
+    the plan made when a table was small — a whole-table scan — until its statistics are
+    next gathered, and the tables grow by every append."""
     if not rows:
         return []
     keys = sorted({(r.service, r.environment) for r in rows})
     slots = txn.execute(
         SELECT_SLOTS + " WHERE (service, environment) IN"
-        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        " (SELECT * FROM unnest(%b::text[], %b::text[]))",
         ([k[0] for k in keys], [k[1] for k in keys]),
+        prepare=False,
     )
     fold = AppendFold(rollup_tx(txn), rows)
-    cur = txn.conn.cursor()
-    cur.executemany(
-        "INSERT INTO deployments (id, deployment_id, service, environment, status,"
-        " happened_at, actor, doc, namespace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " RETURNING arrival",
-        [
-            (
-                r.id,
-                r.deployment_id,
-                r.service,
-                r.environment,
-                r.status.value,
-                r.happened_at,
-                r.actor,
-                r.doc,
-                r.namespace,
-            )
-            for r in rows
-        ],
-        returning=True,
+    inserted = txn.execute(
+        _ADD_ROWS,
+        arrays_of(
+            [
+                (
+                    r.id,
+                    r.deployment_id,
+                    r.service,
+                    r.environment,
+                    r.status.value,
+                    r.happened_at,
+                    r.actor,
+                    r.doc,
+                    r.namespace,
+                )
+                for r in rows
+            ],
+            len(_ROW_COLUMNS),
+        ),
     )
-    arrivals: list[int] = []  # the wait for the server: every read above is answered too
-    while True:
-        found = cur.fetchone()
-        arrivals.append(int(found[0]) if found else 0)
-        if not cur.nextset():
-            break
+    numbered = dict(inserted.fetchall())  # the wait for the server: the reads above too
+    arrivals = [int(numbered[r.id]) for r in rows]
     states: dict[tuple[str, str], SlotState[str]] = {key: SlotState() for key in keys}
     for slot in slots.fetchall():
         record = slot_from_row(slot)
@@ -188,15 +231,23 @@ def append_rows(txn: Transaction, rows: Sequence[NewDeploymentRow], now: int) ->
         seq = txn.next_seq()
         last_seq[key] = seq
         stored.append(StoredEvent(seq, "deployment", row.service, row.doc))
-    cur.executemany(
-        "INSERT INTO events (seq, type, service, data, recorded_at, row_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        [
-            (e.seq, "deployment", r.service, r.doc, now, r.id)
-            for e, r in zip(stored, rows, strict=True)
-        ],
+    txn.execute(
+        _ADD_EVENTS,
+        (
+            "deployment",
+            now,
+            [e.seq for e in stored],
+            [r.service for r in rows],
+            [r.doc for r in rows],
+            [r.id for r in rows],
+        ),
     )
-    cur.executemany(_PUT_SLOT, [slot_values(k[0], k[1], states[k], last_seq[k]) for k in keys])
+    txn.execute(
+        _PUT_SLOTS,
+        arrays_of(
+            [slot_values(k[0], k[1], states[k], last_seq[k]) for k in keys], len(SLOT_COLUMNS)
+        ),
+    )
     return stored
 
 
