@@ -53,14 +53,15 @@ from .records import (
 from .rollup_reads import AnalyticsQueries
 
 SELECT_SLOTS = f"SELECT {columns(SLOT_COLUMNS)} FROM slots"
+_LAST_CHANGE = "CASE WHEN oth_at > cur_at THEN oth_at ELSE cur_at END"
+"""A slot's last change: the newer of its current and latest other row."""
 _SELECT_SLOT_SUMMARIES = (
-    "SELECT service, environment, cur_status,"
-    " CASE WHEN oth_at > cur_at THEN oth_at ELSE cur_at END, changed_seq"
+    f"SELECT service, environment, cur_status, {_LAST_CHANGE}, changed_seq"
     " FROM slots WHERE cur_at IS NOT NULL"
 )
 _SERVICE_CHANGES = (
-    "SELECT service, MAX(CASE WHEN oth_at > cur_at THEN oth_at ELSE cur_at END) AS at"
-    " FROM slots WHERE cur_at IS NOT NULL GROUP BY service"
+    f"SELECT service, MAX({_LAST_CHANGE}) AS at FROM slots WHERE cur_at IS NOT NULL"
+    " GROUP BY service"
 )
 _ENVIRONMENTS = (
     "WITH RECURSIVE e(name) AS (SELECT MIN(environment) FROM slots UNION ALL"
