@@ -49,6 +49,7 @@ from .messages import (
 )
 from .model import CellChange, MatrixModel
 from .notify import tell
+from .pacing import InputFirst
 from .paths import stylesheets
 from .sanitize import sanitize
 from .screens.approvals import ApprovalsScreen
@@ -67,7 +68,7 @@ ClientFactory = Callable[[str], EngineClient]
 ASKING = "still asking the engine what you may do"
 
 
-class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, App[None]):
+class ShipdeckApp(SyncMixin, ActionsMixin, GovernanceMixin, InputFirst):
     """The dashboard: a live matrix, history and details over one `EngineClient`.
 
     Screens see it as a `context.Deck`; they change what it keeps only by posting

@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ..pacing import PacedFrames
 from ..sanitize import sanitize
 
 T = TypeVar("T")
@@ -34,7 +35,7 @@ def facts(rows: list[tuple[str, str, str]]) -> Text:
     return text
 
 
-class ActionModal(ModalScreen[T | None]):
+class ActionModal(PacedFrames, ModalScreen[T | None]):
     """A centred box with a confirm and a close button; escape or `Cancel` answers `None`."""
 
     DEFAULT_CLASSES = "action-modal"

@@ -9,6 +9,7 @@ from textual.worker import Worker, WorkerState
 
 from ..context import Deck, deck_of
 from ..notify import tell
+from ..pacing import PacedFrames
 
 KeyRow = tuple[str, str, str, str, str]
 """(keys, action, label, id suffix, tooltip) of one shown binding."""
@@ -55,7 +56,7 @@ def gated_bindings(prefix: str, *keys: tuple[str, str, str, str, str, str]) -> l
     return bindings
 
 
-class DeckScreen(Screen[None]):
+class DeckScreen(PacedFrames, Screen[None]):
     """A screen of the shipdeck app, with typed access to its client and model."""
 
     @property

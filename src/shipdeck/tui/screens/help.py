@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from ..pacing import PacedFrames
+
 
 def bindings_table(screen: Screen[object], key_display: object) -> Table:
     """Key, action and explanation for every binding active on `screen`."""
@@ -36,7 +38,7 @@ def bindings_table(screen: Screen[object], key_display: object) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(PacedFrames, ModalScreen[None]):
     """A modal over the current screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -20,6 +20,7 @@ from ..notify import tell
 from ..sanitize import sanitize
 from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
+from ..widgets.filter_box import FilterBox
 from ..widgets.history_table import HistoryTable
 from ._acting import ActingScreen, action_bindings
 from ._deck import key_bindings
@@ -131,7 +132,7 @@ class HistoryScreen(ActingScreen):
 
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
-        yield Input(
+        yield FilterBox(
             self._shown,
             id="history-filter",
             placeholder="service:NAME env:NAME status:failure actor:NAME words…",

@@ -24,6 +24,7 @@ from ..sanitize import sanitize
 from ..widgets import insight_charts as charts
 from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
+from ..widgets.filter_box import FilterBox
 from ..widgets.insight_figures import window_text
 from ..widgets.insight_panels import InsightChart, KpiCard
 from ._deck import DeckScreen, key_bindings
@@ -110,7 +111,7 @@ class InsightsScreen(DeckScreen):
     def compose(self) -> ComposeResult:
         yield DeckHeader(self.deck.clock)
         yield Static(id="insights-scope")
-        yield Input(self._shown, id="insights-filter", placeholder=PLACEHOLDER)
+        yield FilterBox(self._shown, id="insights-filter", placeholder=PLACEHOLDER)
         with VerticalScroll(id="insights-body"):
             yield Static(id="insights-absent")
             with Horizontal(id="insights-keys"):

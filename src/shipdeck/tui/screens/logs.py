@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 from ..notify import tell
 from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
+from ..widgets.filter_box import FilterBox
 from ..widgets.log_pane import LogPane
 from ..widgets.log_view import LogView
 from ._deck import DeckScreen
@@ -94,8 +95,10 @@ class LogsScreen(DeckScreen):
             id="logs-empty",
         )
         yield Container(id="log-panes")
-        yield Input(placeholder="deployment id — enter opens a pane, esc cancels", id="logs-open")
-        yield Input(placeholder="search — enter highlights, esc cancels", id="logs-search")
+        yield FilterBox(
+            placeholder="deployment id — enter opens a pane, esc cancels", id="logs-open"
+        )
+        yield FilterBox(placeholder="search — enter highlights, esc cancels", id="logs-search")
         yield DeckFooter()
 
     def on_mount(self) -> None:

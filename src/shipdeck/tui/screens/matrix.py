@@ -29,6 +29,7 @@ from ..notify import tell
 from ..sanitize import sanitize
 from ..widgets.deck_footer import DeckFooter
 from ..widgets.deck_header import DeckHeader
+from ..widgets.filter_box import FilterBox
 from ..widgets.matrix_columns import MatrixColumns
 from ..widgets.matrix_grid import MatrixGrid
 from ..widgets.slot_panel import SlotPanel
@@ -130,7 +131,7 @@ class MatrixScreen(ActingScreen):
         yield MatrixColumns(id="matrix-columns")
         yield MatrixGrid(self.deck.clock, id="matrix-grid")
         yield SlotPanel(self.deck.clock, id="slot-panel")
-        yield Input(
+        yield FilterBox(
             placeholder="filter services (substring or fuzzy) — enter to keep, esc to clear",
             id="matrix-filter",
         )
@@ -139,6 +140,13 @@ class MatrixScreen(ActingScreen):
     def on_mount(self) -> None:
         self.query_one(DeckHeader).screen_title = "Matrix"
         self.redraw()
+        # The panel follows the cursor in the same call (a watch, not a message the grid
+        # posts): both then repaint in one frame. Through a message the panel came a frame
+        # later, and Textual's next frame after that waits up to two frame periods (33 ms),
+        # delaying the next cursor step.
+        grid = self.query_one(MatrixGrid)
+        for cursor in ("cursor_row", "cursor_col"):
+            self.watch(grid, cursor, self._panel, init=False)
         self.watch(self.app, "connection", self._link_changed, init=False)
         # "❄ in 2h" counts down even when nothing else redraws the headings.
         self.set_interval(COLUMNS_EVERY_S, self._columns)
@@ -318,10 +326,6 @@ class MatrixScreen(ActingScreen):
     @on(EnvironmentUpdated)
     def _environment(self) -> None:
         self._columns()
-        self._panel()
-
-    @on(MatrixGrid.SlotFocused)
-    def _focused(self) -> None:
         self._panel()
 
     def on_resize(self) -> None:

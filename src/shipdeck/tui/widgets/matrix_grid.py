@@ -123,14 +123,6 @@ class MatrixGrid(ScrollView, can_focus=True):
     cursor_col: reactive[int] = reactive(0, init=False, repaint=False)
     """Index of the focused environment."""
 
-    class SlotFocused(Message):
-        """The cursor moved to a slot."""
-
-        def __init__(self, service: str | None, environment: str | None) -> None:
-            super().__init__()
-            self.service = service
-            self.environment = environment
-
     class WindowMoved(Message):
         """Other services came into view (scrolled, resized): their cells may be needed."""
 
@@ -159,7 +151,6 @@ class MatrixGrid(ScrollView, can_focus=True):
         row = services.index(keep) if keep in services else min(self.cursor_row, len(services) - 1)
         self.cursor_row = max(0, row)
         self.cursor_col = min(self.cursor_col, max(0, len(model.environments) - 1))
-        self._announce()
         self.refresh()
 
     def _set_rows(self, count: int) -> None:
@@ -281,19 +272,14 @@ class MatrixGrid(ScrollView, can_focus=True):
     def watch_cursor_row(self, old: int, new: int) -> None:
         self.scroll_to_region(Region(0, new, 1, 1), animate=False, force=True)
         self._refresh_rows(old, new)
-        self._announce()
 
     def watch_cursor_col(self) -> None:
         self._refresh_rows(self.cursor_row)
-        self._announce()
 
     def _refresh_rows(self, *rows: int) -> None:
         top = self.scroll_offset.y
         for row in rows:
             self.refresh(Region(0, row - top, self.size.width, 1))
-
-    def _announce(self) -> None:
-        self.post_message(self.SlotFocused(*self.focused_slot))
 
     # -- drawing -----------------------------------------------------------------------
 
