@@ -233,6 +233,9 @@ async def test_the_tui_loads_rows_as_they_scroll_into_view(
         assert asked[0] == grid.services[: len(asked[0])]
         assert grid.size.height <= len(asked[0]) < 2 * grid.size.height
         await wait_for(pilot, lambda: all(map(app.matrix.loaded, grid.window())))
+        # The rows around came a screenful per request (each is read on the UI's loop).
+        assert len(asked) > 2
+        assert all(len(services) < 2 * grid.size.height for services in asked)
         # A live row for a service far off screen, then scrolled to: its current state.
         await ingest_through(client, big_estate, "svc-0599", "prod", "9.9.9")
         await wait_for(pilot, lambda: app.matrix.last_change.get("svc-0599", 0) > 0)
