@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pstats
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,6 +122,18 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
     fields = stat.read_text().rsplit(")", 1)[1].split()
     # Fields 14 and 15 (utime, stime) counted from 1; the split starts at field 3.
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def settled_copy(source: Path, target: Path) -> None:
+    """Copy a data set and write it out to disk before anything is measured on it.
+
+    A fresh copy is hundreds of MB of dirty pages; the engine's first WAL checkpoint then
+    fsyncs the file and waits for all of them (100–200 ms in the writer, at 10,000 × 8:
+    the tail of "event → cell" in every run that copied its database first).
+    """
+    shutil.copyfile(source, target)
+    with target.open("rb") as copy:
+        os.fsync(copy.fileno())
 
 
 @contextmanager

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from shipdeck.engine.store.rollup_rebuild import rebuild_rollups
 from shipdeck.engine.store.sqlite.deployments import rollup_tx
 
 from ._dataset import LOADER_VERSION, LogShape, bulk_load, cached_db, ingest_bodies, new_row
-from ._harness import DATA_DIR, Report, Server, percentile, say, scratch_dir
+from ._harness import DATA_DIR, Report, Server, percentile, say, scratch_dir, settled_copy
 
 NAME = "analytics"
 SUMMARY = "GET /api/analytics/*, 1M rows: p50/p99 next to /healthz"
@@ -118,7 +117,7 @@ def run() -> Report:
     )
     with scratch_dir("analytics") as folder:
         database = folder / "log.db"
-        shutil.copyfile(cached, database)
+        settled_copy(cached, database)
         url = f"sqlite:///{database}"
         started = time.perf_counter()
         with Server(url) as server:

@@ -23,7 +23,6 @@ import itertools
 import json
 import pstats
 import random
-import shutil
 import sqlite3
 import statistics
 import time
@@ -54,7 +53,16 @@ from ._dataset import (
     shape_metadata,
     store_append,
 )
-from ._harness import DATA_DIR, Report, Server, create_key, percentile, say, scratch_dir
+from ._harness import (
+    DATA_DIR,
+    Report,
+    Server,
+    create_key,
+    percentile,
+    say,
+    scratch_dir,
+    settled_copy,
+)
 
 NAME = "matrix"
 SUMMARY = "GET /api/matrix, 1M rows / 2,000 slots: server time"
@@ -78,7 +86,7 @@ def run() -> Report:
     with scratch_dir("matrix") as folder:
         started = time.perf_counter()
         database = folder / "log.db"
-        shutil.copyfile(cached, database)
+        settled_copy(cached, database)
         say(f"copied the log to a scratch folder in {time.perf_counter() - started:.1f} s")
         config = folder / "engine.toml"
         config.write_text(_KEEP_EVENTS)

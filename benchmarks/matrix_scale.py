@@ -39,7 +39,6 @@ import math
 import os
 import re
 import resource
-import shutil
 import socket
 import statistics
 import subprocess
@@ -54,7 +53,7 @@ from typing import Any
 import httpx
 
 from ._dataset import LogShape, cached_db, load_slots, slot_db_name
-from ._harness import REPO, Figure, Report, Server, percentile, say, scratch_dir
+from ._harness import REPO, Figure, Report, Server, percentile, say, scratch_dir, settled_copy
 
 NAME = "matrix-scale"
 SUMMARY = (
@@ -927,7 +926,7 @@ def keys(report: Report) -> None:
         return
     with scratch_dir("scale-keys") as folder:
         copy = folder / "keys.db"
-        shutil.copyfile(path, copy)  # live rows are written to it
+        settled_copy(path, copy)  # live rows are written to it
         outcome = child(
             [
                 "--child",

@@ -35,7 +35,6 @@ import contextlib
 import gc
 import json
 import os
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -73,7 +72,7 @@ from ._dataset import (
     shape_metadata,
     slot_db_name,
 )
-from ._harness import DATA_DIR, Figure, Report, percentile, say, scratch_dir, verdict
+from ._harness import DATA_DIR, Figure, Report, percentile, say, scratch_dir, settled_copy, verdict
 
 NAME = "tui"
 SUMMARY = "the TUI headless: event latency, first paints, history paging, startup, memory"
@@ -245,7 +244,7 @@ def wide_matrix_db(report: Report) -> Path:
 def small_db(folder: Path) -> str:
     """A private copy of a 50 services × 4 environments store (2 rows a slot) in `folder`."""
     path, _ = cached_db(_data_name("small-50s-4e-2r"), _build_small)
-    shutil.copyfile(path, folder / "small.db")
+    settled_copy(path, folder / "small.db")
     return f"sqlite:///{folder / 'small.db'}"
 
 
