@@ -3,11 +3,15 @@ writers, and what it says when the database is wrong or away (on a real cluster)
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +26,9 @@ from shipdeck.engine.store import (
     open_store,
 )
 from shipdeck.engine.store.migrate import HEAD_REVISION
-from shipdeck.engine.store.postgres.connection import escape_nul, unescape_nul
+from shipdeck.engine.store.postgres.connection import escape_nul, pg_sql, unescape_nul
+from shipdeck.engine.store.postgres.writes import _facts_read, _incidents_read
+from shipdeck.engine.store.rollup_fold import _facts_of, _latest_of
 
 from ..rawdb import RawDB
 from .test_store import _assert_namespace_column
@@ -161,6 +167,39 @@ def test_two_replicas_number_events_without_gaps_in_commit_order(pg_url: str) ->
     finally:
         for store in stores:
             store.close()
+
+
+def test_the_rollup_reads_answer_as_the_shared_ones(pg_url: str) -> None:
+    """PostgreSQL's own reads of the append's rollup facts (one plan, a probe per value)
+    find what the shared statements find: deployments' facts and the edges naming them
+    parents, slots' latest incidents; nothing for what has none."""
+    statuses = [Status.FAILURE, Status.SUCCESS, Status.FAILURE, Status.FAILURE]
+    rows = [
+        replace(
+            _row(n, service=f"svc-{n % 3}"),
+            status=status,
+            doc=json.dumps({"n": n, "parent_deployments": [f"d-{n - 1}", f"d-{n - 2}"]}),
+        )
+        for n, status in enumerate(statuses * 3)
+    ]
+    store = open_store(pg_url)
+    try:
+        store.append_deployments([(row, None) for row in rows])
+    finally:
+        store.close()
+    deployments = ["d-0", "d-3", "d-5", "d-none"]
+    slots = [(f"svc-{n}", "dev") for n in range(3)] + [("svc-none", "dev")]
+    with psycopg.connect(pg_url) as conn:
+
+        def found(read: tuple[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
+            return sorted(conn.execute(pg_sql(read[0]), read[1]).fetchall(), key=repr)
+
+        facts = found(_facts_of(deployments))
+        assert {row[0] for row in facts} == {0, 1}  # facts and edges both
+        assert found(_facts_read(deployments)) == facts
+        incidents = found(_latest_of(slots))
+        assert len(incidents) == 3  # every slot but the one without incidents
+        assert found(_incidents_read(slots)) == incidents
 
 
 def test_a_database_of_a_newer_shipdeck_is_refused(pg_url: str) -> None:

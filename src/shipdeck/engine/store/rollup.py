@@ -157,6 +157,11 @@ class RollupTx:
     many: Callable[[str, Sequence[Sequence[Any]]], None]
     batch: Callable[[], AbstractContextManager[Any]] = nullcontext
     later: Callable[[str, Sequence[Any]], Later] | None = None
+    facts_read: Callable[[Sequence[str]], tuple[str, Sequence[Any]]] | None = None
+    """The read of many deployments' stored facts and the edges naming them parents, where
+    a backend words it its own way (`rollup_fold` has one for any backend)."""
+    incidents_read: Callable[[Sequence[tuple[str, str]]], tuple[str, Sequence[Any]]] | None = None
+    """The read of many slots' latest incidents, likewise."""
 
     def read_later(self, sql: str, args: Sequence[Any]) -> Later:
         """Send a read now; call what it returns for its rows."""

@@ -110,6 +110,13 @@ def fold_appended(
         AppendFold(tx, rows).run(arrivals, terminals)
 
 
+def _facts_of(deployments: Sequence[str]) -> tuple[str, list[str]]:
+    """The stored facts of deployments and the edges naming them parents: one statement
+    and its arguments."""
+    sql = LOAD_DEPLOYMENTS + placeholders(len(deployments))
+    return sql + _EDGES_OF + placeholders(len(deployments)), [*deployments, *deployments]
+
+
 def _latest_of(slots: Sequence[Slot]) -> tuple[str, list[str]]:
     """The latest incident of each slot: one statement and its arguments."""
     sql = " UNION ALL ".join(f"SELECT * FROM {_LATEST} AS latest_{i}" for i in range(len(slots)))
@@ -167,18 +174,17 @@ class AppendFold:
         wanted = {row.deployment_id for row in rows}
         wanted.update(parent for found in self.parents.values() for parent in found)
         self.pending: list[Later] = [
-            tx.read_later(
-                LOAD_DEPLOYMENTS + placeholders(len(part)) + _EDGES_OF + placeholders(len(part)),
-                (*part, *part),
-            )
-            for part in chunks(sorted(wanted))
+            tx.read_later(*(tx.facts_read or _facts_of)(part)) for part in chunks(sorted(wanted))
         ]
         """The stored facts of the deployments named, and the edges naming them parents
         (`_load`)."""
         self.ended = sorted({(r.service, r.environment) for r in rows if r.status in TERMINAL})
         """The slots of the rows that are successes or failures."""
         self.pending_incidents: list[tuple[Sequence[Slot], Later]] = (
-            [(part, tx.read_later(*_latest_of(part))) for part in chunks(self.ended)]
+            [
+                (part, tx.read_later(*(tx.incidents_read or _latest_of)(part)))
+                for part in chunks(self.ended)
+            ]
             if tx.later is not None  # travels with the reads above: no round trip of its own
             else []
         )

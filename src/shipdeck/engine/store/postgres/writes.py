@@ -115,7 +115,49 @@ def rollup_tx(txn: Transaction) -> RollupTx:
         # would scan them whole (see `append_rows`).
         return txn.execute(sql, args, prepare=False).fetchall
 
-    return RollupTx(rows, many, nullcontext if txn.pipelined else txn.conn.pipeline, later)
+    return RollupTx(
+        rows,
+        many,
+        nullcontext if txn.pipelined else txn.conn.pipeline,
+        later,
+        facts_read=_facts_read,
+        incidents_read=_incidents_read,
+    )
+
+
+# The append's two reads of the rollups' stored facts (in its first round trip, under the
+# write lock), worded for PostgreSQL: one plan however many values, and a primary-key probe
+# per value. The shared statements bind an `IN` list, or a `UNION ALL` branch, per value:
+# planned anew at each append (`later`), the branches took 0.2–0.7 ms to plan, and for the
+# `IN` list the planner scanned `analytics_deployments` whole (0.6 ms at 7,000 rows, more
+# as it grows) rather than make thirty probes (0.1 ms). `LIMIT 1` (a primary key) and
+# `OFFSET 0` keep each lateral subquery a probe per value, not a join over the table.
+_FACTS = (
+    "SELECT 0, d.deployment_id, d.service, d.namespace, d.environment, d.first_at,"
+    " d.first_arr, d.actor, d.end_at, d.success_at FROM unnest(%b::text[]) AS w(id)"
+    " CROSS JOIN LATERAL (SELECT * FROM analytics_deployments"
+    " WHERE deployment_id = w.id LIMIT 1) AS d"
+    " UNION ALL SELECT 1, e.parent_id, e.service, e.namespace, e.environment, e.at,"
+    " e.child_arr, NULL, e.first_at, NULL FROM unnest(%b::text[]) AS w(id)"
+    " CROSS JOIN LATERAL (SELECT * FROM analytics_lead_edges"
+    " WHERE parent_id = w.id OFFSET 0) AS e"
+)
+_LATEST_INCIDENTS = (
+    "SELECT s.service, s.environment, i.failed_at, i.failed_arr, i.namespace, i.restored_at,"
+    " i.restored_arr FROM unnest(%b::text[], %b::text[]) AS s(service, environment)"
+    " CROSS JOIN LATERAL (SELECT a.failed_at, a.failed_arr, a.namespace, a.restored_at,"
+    " a.restored_arr FROM analytics_incidents a"
+    " WHERE a.service = s.service AND a.environment = s.environment"
+    " ORDER BY a.failed_at DESC, a.failed_arr DESC LIMIT 1) AS i"
+)
+
+
+def _facts_read(deployments: Sequence[str]) -> tuple[str, Sequence[Any]]:
+    return _FACTS, (list(deployments), list(deployments))
+
+
+def _incidents_read(slots: Sequence[tuple[str, str]]) -> tuple[str, Sequence[Any]]:
+    return _LATEST_INCIDENTS, ([slot[0] for slot in slots], [slot[1] for slot in slots])
 
 
 @functools.cache
