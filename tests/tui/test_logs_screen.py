@@ -250,7 +250,7 @@ async def test_panes_open_cycle_close_and_sit_side_by_side(scripted) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await logs_screen(pilot, app, "gh-7", "gh-5")
         await wait_for(pilot, lambda: shown(app, "checkout-api → prod 1.4.3"))
-        assert shown(app, "payments → uat 2.0.1")
+        await wait_for(pilot, lambda: shown(app, "payments → uat 2.0.1"))  # opened after
         first, second = pane(app, "gh-7"), pane(app, "gh-5")
         assert app.focused is second.view  # the pane just opened
         assert first.region.x == second.region.x and first.region.y < second.region.y
