@@ -20,13 +20,19 @@ from shipdeck.domain import DeploymentEventIngest, Status
 from shipdeck.engine.store import (
     AuditEntry,
     NewDeploymentRow,
+    NewEvent,
     Store,
     StoreError,
     Writes,
     open_store,
 )
 from shipdeck.engine.store.migrate import HEAD_REVISION
-from shipdeck.engine.store.postgres.connection import escape_nul, pg_sql, unescape_nul
+from shipdeck.engine.store.postgres.connection import (
+    Transaction,
+    escape_nul,
+    pg_sql,
+    unescape_nul,
+)
 from shipdeck.engine.store.postgres.writes import _facts_read, _incidents_read
 from shipdeck.engine.store.rollup_fold import _facts_of, _latest_of
 
@@ -274,3 +280,76 @@ async def test_an_unreachable_database_is_named_without_its_password() -> None:
     with pytest.raises(ClientError) as caught:
         await client.start()
     assert "hunter2" not in str(caught.value) and "cannot reach PostgreSQL" in str(caught.value)
+
+
+def _wait(condition: Any, what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_replica_is_told_of_other_commits_not_of_its_own(pg_url: str) -> None:
+    """Each store's listener tells its watcher of the other's commits (the notice names
+    the new head) and keeps quiet about its own, pipelined or not: their callers publish
+    them, and a read of the log per commit was what the notices cost before."""
+    stores: list[Any] = [open_store(pg_url), open_store(pg_url)]
+    heard: list[list[str]] = [[], []]
+    for store, told in zip(stores, heard, strict=True):
+        store.watch(lambda topic, detail, told=told: told.append(f"{topic}:{detail}"))
+    try:
+        # Each listener is listening once it hears the other's commit.
+        n = 0
+        for me, other in ((0, 1), (1, 0)):
+            while not any(told.startswith("events:") for told in heard[me]):
+                n += 1
+                stores[other].append_deployment(_row(n))
+                time.sleep(0.05)
+        heard[0].clear()
+        heard[1].clear()
+        mine = [stores[0].append_deployments([(_row(100 + i), None)])[-1].seq for i in range(3)]
+        mine.append(
+            stores[0].commit(lambda: Writes(events=[NewEvent("note", None, "")])).events[0].seq
+        )
+        theirs = stores[1].append_deployment(_row(200)).seq
+        expected = [f"events:{seq}" for seq in mine]
+        _wait(lambda: heard[1] == expected, f"replica B to hear {expected} (heard {heard[1]})")
+        _wait(lambda: heard[0] == [f"events:{theirs}"], f"replica A to hear {theirs}")
+        time.sleep(0.2)  # A's own notices came before B's: none of them reached its watcher
+        assert heard == [[f"events:{theirs}"], expected]
+        assert not stores[0]._own_notices and not stores[1]._own_notices
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_commit_that_failed_after_its_notice_was_expected(pg_url: str) -> None:
+    """A transaction that fails once its notice is expected: when it did not commit, no
+    notice comes and nothing is told; when its `COMMIT` took effect but the answer was
+    lost, the listener has skipped the notice as its own, so the watcher is told to read."""
+    store: Any = open_store(pg_url)
+    told: list[str] = []
+    store.watch(lambda topic, detail: told.append(f"{topic}:{detail}"))
+    try:
+        head = store.append_deployment(_row(1)).seq
+        with RawDB(pg_url) as db:  # the next event number, taken behind the store's back
+            db.execute(
+                "INSERT INTO events (seq, type, service, data, recorded_at)"
+                " VALUES (%s, 'note', NULL, '', 0)",
+                (head + 1,),
+            )
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            store.append_deployments([(_row(2), None)])
+        assert not store._own_notices  # expected, then forgotten
+        time.sleep(0.2)
+        assert told == []
+        # The other outcome, in the order the race leaves it: the COMMIT took effect, the
+        # listener heard its notice (and skipped it), then the answer was lost.
+        txn = Transaction(None, head + 5)  # type: ignore[arg-type]  # no statement is sent
+        txn.next_seq()
+        store._expect_notice(txn)
+        assert store._own_notice("shipdeck_events", str(head + 6))
+        store._notice_unsure(txn)
+        assert told == ["events:"]
+    finally:
+        store.close()

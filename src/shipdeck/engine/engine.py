@@ -219,11 +219,10 @@ class Engine:
 
     def _on_change(self, topic: str, detail: str) -> None:
         if topic == "events":
-            # A notice names the head its commit made (PostgreSQL). One at or below what
-            # this engine published (its own commits: most notices it hears) needs no read:
-            # the read starts after `_committed`, so all it could find is later commits,
-            # whose own notices follow. (A commit this engine did not see answered — its
-            # `COMMIT`'s answer lost — names a head above, and is read.)
+            # A notice names the head its commit made (PostgreSQL; the store keeps this
+            # engine's own commits to itself). One at or below what this engine published
+            # needs no read: the read starts after `_committed`, so all it could find is
+            # later commits, whose own notices follow.
             if not (detail.isdigit() and int(detail) <= self._committed):
                 self.catch_up_elsewhere()
         elif topic == "logs":

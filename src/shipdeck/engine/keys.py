@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import hmac
@@ -103,6 +104,12 @@ class Keys:
         self._write = write
         self.clock = clock
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._verifying: dict[str, asyncio.Future[Principal | None]] = {}
+        """Store reads under way, by token hash: the requests that arrive meanwhile with
+        the same token wait for that one read. When the cache lapses under load, every
+        request in flight missed it at once (32 reads of one key in a few milliseconds)."""
+        self._generation = 0
+        """Bumped by `forget`: a read begun before it is answered but not cached."""
 
     async def create(
         self,
@@ -131,16 +138,33 @@ class Keys:
     def forget(self) -> None:
         """Drop every cached verification (a key changed, perhaps on another replica)."""
         self._cache.clear()
+        self._verifying.clear()  # the requests that come next read the store anew
+        self._generation += 1
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """The principal a token belongs to, or `None` if it is missing, unknown or revoked."""
         if not token:
             return None
-        now = time.monotonic()
         cache_key = hash_secret(token)  # the cache never holds a key in clear
         cached = self._cache.get(cache_key)
-        if cached is not None and now - cached[0] < KEY_CACHE_S:
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_S:
             return cached[1]
+        verifying = self._verifying.get(cache_key)
+        if verifying is None:
+            verifying = asyncio.ensure_future(self._verify(token, cache_key))
+            self._verifying[cache_key] = verifying
+            verifying.add_done_callback(lambda done: self._verified(cache_key, done))
+        # Shielded: a request that goes away must not cancel the others' answer.
+        return await asyncio.shield(verifying)
+
+    def _verified(self, cache_key: str, done: asyncio.Future[Principal | None]) -> None:
+        if self._verifying.get(cache_key) is done:  # not one begun after a `forget`
+            del self._verifying[cache_key]
+
+    async def _verify(self, token: str, cache_key: str) -> Principal | None:
+        """Check a token against the store; cache the principal it belongs to."""
+        generation = self._generation
+        now = time.monotonic()
         parts = split_token(token)
         if parts is None:
             secret_matches(token, None)  # same work as a real comparison
@@ -152,7 +176,8 @@ class Keys:
             return None
         scopes = Scopes.of(record.services, record.environments)
         principal = Principal(record.principal, record.role, record.key_id, scopes)
-        if len(self._cache) > 1024:
-            self._cache.clear()
-        self._cache[cache_key] = (now, principal)
+        if generation == self._generation:
+            if len(self._cache) > 1024:
+                self._cache.clear()
+            self._cache[cache_key] = (now, principal)
         return principal

@@ -42,6 +42,8 @@ TOPICS = {"shipdeck_events": "events", "shipdeck_logs": "logs", "shipdeck_keys":
 HOUSEKEEPING_LOCK = 0x5D1B_DEC0
 """The advisory lock held by the one replica that does housekeeping."""
 POOL_SIZE = 8
+OWN_NOTICES = 10_000
+"""Own commits awaiting their notice at most (more: the listener lost touch; forget them)."""
 CONNECT_TIMEOUT_S = 5
 
 Watcher = Callable[[str, str], None]
@@ -133,6 +135,7 @@ class Transaction:
         "audit_hash",
         "conn",
         "events",
+        "notice",
         "pipelined",
     )
 
@@ -154,6 +157,8 @@ class Transaction:
         self._audit_read: psycopg.Cursor[Any] | None = None
         self.audit: list[tuple[Any, ...]] = []
         """Audit rows to insert at the end (one statement)."""
+        self.notice: str | None = None
+        """The payload of its `NOTIFY`, once expected as this process's own."""
 
     @property
     def head(self) -> int:
@@ -238,6 +243,9 @@ class Connections:
         )
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
+        self._own_notices: set[str] = set()
+        """The heads this process's transactions commit, until the listener hears them
+        (see `_expect_notice`)."""
 
     # -- connections -----------------------------------------------------------------
 
@@ -269,6 +277,7 @@ class Connections:
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
         """One write transaction, holding the event head (see the module docstring)."""
+        txn: Transaction | None = None
         for attempt in (1, 2):
             try:
                 with self._connection() as conn, conn.transaction():
@@ -281,9 +290,13 @@ class Connections:
                     txn = Transaction(conn, int(head))
                     yield txn
                     txn.finish()
+                    self._expect_notice(txn)
                 return
             except _Retry:
                 continue
+            except BaseException:
+                self._notice_unsure(txn)
+                raise
         raise AssertionError("unreachable")
 
     def _pipelined(self, body: Callable[[Transaction], T]) -> T:
@@ -304,16 +317,19 @@ class Connections:
                         txn = Transaction(conn, conn.execute(_LOCK_HEAD), pipelined=True)
                         result = body(txn)
                         txn.finish()
+                        self._expect_notice(txn)
                         conn.execute("COMMIT")
                     # Leaving the pipeline waited for every answer, the COMMIT's included:
                     # the rows are durable now.
                     return result
                 except psycopg.OperationalError:
+                    self._notice_unsure(txn)
                     if attempt == 1 and conn.broken and (txn is None or not txn.answered):
                         continue
                     _rollback(conn)
                     raise
                 except BaseException:
+                    self._notice_unsure(txn)
                     _rollback(conn)
                     raise
         raise AssertionError("unreachable")
@@ -326,10 +342,42 @@ class Connections:
 
     # -- replicas --------------------------------------------------------------------
 
+    def _expect_notice(self, txn: Transaction) -> None:
+        """Before a transaction that numbered events commits: its notice, when the listener
+        hears it, is of this process's own commit (published by its caller), not news."""
+        if txn.events and self._listener is not None:
+            if len(self._own_notices) > OWN_NOTICES:  # the listener lost touch meanwhile
+                self._own_notices.clear()
+            txn.notice = str(txn.head)
+            self._own_notices.add(txn.notice)
+
+    def _notice_unsure(self, txn: Transaction | None) -> None:
+        """A transaction failed after `_expect_notice`, perhaps once its `COMMIT` took
+        effect (the answer lost). A notice not heard yet will be told as news when it
+        comes; one heard already was skipped, so the watcher is told now."""
+        if txn is None or txn.notice is None:
+            return
+        try:
+            self._own_notices.remove(txn.notice)  # atomic: the listener or this, not both
+        except KeyError:
+            listener = self._listener
+            if listener is not None:
+                listener.tell("events", "")
+
+    def _own_notice(self, channel: str, payload: str) -> bool:
+        """Whether a notice is of a commit of this process (heard once: forgotten now)."""
+        if channel != "shipdeck_events":
+            return False
+        try:
+            self._own_notices.remove(payload)
+        except KeyError:
+            return False
+        return True
+
     def watch(self, callback: Watcher) -> None:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, callback)
+                self._listener = _Listener(self._conninfo, self.url, callback, self._own_notice)
                 self._listener.start()
             else:
                 self._listener.callback = callback
@@ -337,7 +385,7 @@ class Connections:
     def lead(self) -> bool:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, None)
+                self._listener = _Listener(self._conninfo, self.url, None, self._own_notice)
                 self._listener.start()
             return self._listener.leading
 
@@ -383,11 +431,18 @@ class _Listener(threading.Thread):
     the watcher about every topic, since notices sent meanwhile are lost.
     """
 
-    def __init__(self, conninfo: str, url: str, callback: Watcher | None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        url: str,
+        callback: Watcher | None,
+        own: Callable[[str, str], bool],
+    ) -> None:
         super().__init__(name="shipdeck-listener", daemon=True)
         self._conninfo = conninfo
         self._url = url
         self.callback = callback
+        self._own = own
         self._stopping = threading.Event()
         self.leading = False
         self._conn: psycopg.Connection[Any] | None = None
@@ -396,7 +451,7 @@ class _Listener(threading.Thread):
         self._stopping.set()
         self.join(timeout=5)
 
-    def _tell(self, topic: str, detail: str) -> None:
+    def tell(self, topic: str, detail: str) -> None:
         if self.callback is not None:
             try:
                 self.callback(topic, detail)
@@ -415,7 +470,7 @@ class _Listener(threading.Thread):
                         conn.execute(f"LISTEN {channel}")
                     if not first:  # notices may have been lost while disconnected
                         for topic in TOPICS.values():
-                            self._tell(topic, "")
+                            self.tell(topic, "")
                     first = False
                     delay = 0.1
                     self._listen(conn)
@@ -436,6 +491,8 @@ class _Listener(threading.Thread):
             # Told at once; the watcher coalesces (one read of the event table however
             # many notices arrive before it runs).
             for notice in conn.notifies(timeout=0.5):
-                # Its own commits too: the engine skips what it published already, and
-                # publishes what it committed without knowing (a COMMIT whose answer was lost).
-                self._tell(TOPICS.get(notice.channel, notice.channel), notice.payload)
+                # Not this process's own commits: their callers publish them. (Without
+                # this, the notice overtook the commit's answer more often than not, and
+                # the engine read back what it was about to publish: a read per commit.)
+                if not self._own(notice.channel, notice.payload):
+                    self.tell(TOPICS.get(notice.channel, notice.channel), notice.payload)
