@@ -116,7 +116,12 @@ class Engine:
         """Concurrent ingests, committed together."""
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="shipdeck-reader")
         self._committed = store.last_seq()
-        """The newest event this engine committed (delivery may lag by a tick)."""
+        """The newest event this engine published (delivery may lag by a tick)."""
+        self._read_through = self._committed
+        """Every event up to this one is published by this engine: its own, or read."""
+        self._own_ahead: set[int] = set()
+        """Its own events published past `_read_through` (a gap before them: events
+        committed elsewhere, not read yet)."""
         self._hub = EventHub(
             self._committed,
             config.stream.subscriber_queue,
@@ -220,10 +225,10 @@ class Engine:
     def _on_change(self, topic: str, detail: str) -> None:
         if topic == "events":
             # A notice names the head its commit made (PostgreSQL; the store keeps this
-            # engine's own commits to itself). One at or below what this engine published
-            # needs no read: the read starts after `_committed`, so all it could find is
-            # later commits, whose own notices follow.
-            if not (detail.isdigit() and int(detail) <= self._committed):
+            # engine's own commits to itself). One at or below `_read_through` was read
+            # already: its events were found by a read begun for another notice, or for a
+            # gap before an event of this engine's (see `_published`).
+            if not (detail.isdigit() and int(detail) <= self._read_through):
                 self.catch_up_elsewhere()
         elif topic == "logs":
             self.deployment_logs.lines_elsewhere(detail or None)
@@ -241,19 +246,23 @@ class Engine:
         while True:
             self._again = False
             try:
-                events = await self._read(self.store.events_after, self._committed, 1000)
+                events = await self._read(self.store.events_after, self._read_through, 1000)
             except Exception as exc:  # the store is away: its listener tells again once back
                 log.warning("could not read events committed elsewhere: %s", exc)
                 return
             for event in events:
-                if event.seq <= self._committed:
+                if event.seq <= self._read_through:
                     continue  # published by this engine meanwhile
-                self._committed = event.seq
+                self._read_through = event.seq
+                if event.seq in self._own_ahead:
+                    continue
+                self._committed = max(self._committed, event.seq)
                 self._hub.publish(event)
                 if event.type == "resync":  # another replica's reset erased the log
                     self._forget_erased(event.seq)
                 if event.type == "deployment":
                     self._row_elsewhere(event.data)
+            self._own_ahead = {seq for seq in self._own_ahead if seq > self._read_through}
             if len(events) < 1000 and not self._again:
                 return
 
@@ -340,10 +349,23 @@ class Engine:
         await self._rows.append(row, audit)  # published once committed: `_row_committed`
         return row.id, row.doc
 
+    def _published(self, event: StoredEvent) -> None:
+        """Publish an event this engine committed (they come in commit order).
+
+        One that does not follow `_read_through` has events committed elsewhere before it.
+        Their notice usually came first and they were read; when this engine's commit
+        overtook it, they are read now (and the notice, when it comes, finds them read)."""
+        self._committed = max(self._committed, event.seq)
+        self._hub.publish(event)
+        if event.seq == self._read_through + 1:
+            self._read_through = event.seq
+        elif event.seq > self._read_through:
+            self._own_ahead.add(event.seq)
+            self.catch_up_elsewhere()
+
     def _row_committed(self, row: NewDeploymentRow, stored: StoredEvent) -> None:
         """An ingested row is durable: publish it (also when its request went away)."""
-        self._committed = max(self._committed, stored.seq)
-        self._hub.publish(stored)
+        self._published(stored)
         self.deployment_logs.row_appended(row.deployment_id)
 
     def admit(self, body: DeploymentEventIngest) -> None:
@@ -372,8 +394,7 @@ class Engine:
 
         committed = await self._write(self.store.commit, run, idempotency)
         for event in committed.events:
-            self._committed = max(self._committed, event.seq)
-            self._hub.publish(event)
+            self._published(event)
         for writes in decided:
             for row in writes.rows:
                 self.deployment_logs.row_appended(row.deployment_id)
@@ -436,7 +457,7 @@ class Engine:
         """This engine's reset erased the log up to `notice` (an `event: resync`)."""
         self._committed = max(self._committed, notice.seq)
         self._forget_erased(notice.seq)
-        self._hub.publish(notice)
+        self._published(notice)
 
     def _forget_erased(self, seq: int) -> None:
         """Nothing before `seq` is replayed from memory, and the matrix starts afresh."""
