@@ -33,7 +33,12 @@ from shipdeck.engine.store.postgres.connection import (
     pg_sql,
     unescape_nul,
 )
-from shipdeck.engine.store.postgres.writes import _facts_read, _incidents_read
+from shipdeck.engine.store.postgres.writes import (
+    _PROBES_ONLY,
+    _SLOTS_OF,
+    _facts_read,
+    _incidents_read,
+)
 from shipdeck.engine.store.rollup_fold import _facts_of, _latest_of
 
 from ..rawdb import RawDB
@@ -353,3 +358,37 @@ def test_a_commit_that_failed_after_its_notice_was_expected(pg_url: str) -> None
         assert told == ["events:"]
     finally:
         store.close()
+
+
+def test_the_appends_reads_are_index_probes_when_planned_on_empty_tables(pg_url: str) -> None:
+    """The reads of an append are prepared: the plan made first is kept while the tables
+    grow. Made on tables analysed when tiny (a scan is cheapest then), it must still be
+    index probes."""
+    store = open_store(pg_url)
+    try:
+        store.append_deployments([(_row(n, service=f"svc-{n}"), None) for n in range(3)])
+    finally:
+        store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    reads = [
+        (_SLOTS_OF, (["svc"], ["dev"])),
+        _facts_read(["d-1", "d-2"]),
+        _incidents_read([("svc", "dev")]),
+    ]
+    with psycopg.connect(pg_url) as conn, conn.transaction():
+        conn.execute(_PROBES_ONLY)
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for sql, args in reads:
+            numbered = sql
+            for n in range(1, sql.count("%b") + 1):
+                numbered = numbered.replace("%b", f"${n}", 1)
+            conn.execute(f"PREPARE probe AS {numbered}")  # type: ignore[arg-type]
+            values = ", ".join(
+                "ARRAY[" + ", ".join(f"'{v}'" for v in arg) + "]::text[]" for arg in args
+            )
+            explained = conn.execute(f"EXPLAIN EXECUTE probe({values})")  # type: ignore[arg-type]
+            plan = "\n".join(str(row[0]) for row in explained)
+            conn.execute("DEALLOCATE probe")
+            assert "Seq Scan" not in plan, plan
+            assert "Index" in plan, plan
