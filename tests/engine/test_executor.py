@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,8 @@ class GateDriver:
         self.gates: dict[str, asyncio.Event] = {}
         self.outcome = Outcome(True, "done")
         self.cancelled: list[str] = []
+        self.returned: set[str] = set()
+        """Versions whose run returned its outcome."""
 
     def _event(self, table: dict[str, asyncio.Event], version: str) -> asyncio.Event:
         return table.setdefault(version, asyncio.Event())
@@ -48,6 +51,7 @@ class GateDriver:
             raise
         await report.phase("pushing")
         await report.log("pushed", level=LogLevel.WARNING)
+        self.returned.add(job.version)
         return self.outcome
 
     async def wait_started(self, version: str) -> None:
@@ -180,6 +184,85 @@ async def test_cancel_queued_and_running(gated: tuple[Engine, GateDriver]) -> No
         await engine.actions.cancel(BOB, running.deployment_id)
     assert refused.value.kind == "already-finished" and refused.value.status == 409
     assert "already ended failure" in refused.value.detail
+
+
+async def test_a_cancel_while_the_outcome_is_written_changes_nothing(db_url: str) -> None:
+    """The driver returned and its outcome waits to be committed when a cancel comes: the
+    outcome is written as the driver gave it, and the slot's next run starts."""
+    engine = await Engine.open(db_url, config(cluster={"lease_seconds": 600}))  # no tending
+    gate = GateDriver()
+    engine.executor.use_driver("simulate", gate)
+    commit = engine.executor.commit
+    held, resume = asyncio.Event(), asyncio.Event()
+
+    async def slow_final_commit(decide: Any) -> Any:
+        if "1" in gate.returned and not held.is_set():  # the run's last commit
+            held.set()
+            await resume.wait()
+        return await commit(decide)
+
+    engine.executor.commit = slow_final_commit
+    try:
+        first = await engine.actions.deploy(ALICE, "api", "prod", "1")
+        await gate.wait_started("1")
+        second = await engine.actions.deploy(ALICE, "api", "prod", "2")
+        gate.release("1")
+        await asyncio.wait_for(held.wait(), WAIT)
+        answer = await engine.actions.cancel(BOB, first.deployment_id)
+        assert answer.status == "cancelling"
+        resume.set()
+        rows = await wait_status(engine, first.deployment_id, Status.SUCCESS)
+        assert rows[-1].message == "done"
+        assert [r.status for r in rows].count(Status.SUCCESS) == 1
+        await gate.wait_started("2")  # the slot's worker goes on
+        gate.release("2")
+        await wait_status(engine, second.deployment_id, Status.SUCCESS)
+    finally:
+        resume.set()
+        await engine.close()
+
+
+async def test_its_own_final_row_read_back_does_not_cancel_a_run(db_url: str) -> None:
+    """A catch-up read (as another replica's notice starts) finds a run's final row, this
+    engine's own, before the row's commit answers: not a cancel from elsewhere. The run
+    ends once, and the slot's next run starts."""
+    engine = await Engine.open(db_url, config(cluster={"lease_seconds": 600}))
+    gate = GateDriver()
+    engine.executor.use_driver("simulate", gate)
+    loop = asyncio.get_running_loop()
+    store_commit = engine.store.commit
+    read_back: list[int] = []
+
+    def commit_then_catch_up(*args: Any) -> Any:  # on the writer thread
+        committed = store_commit(*args)
+        final = [
+            e.seq
+            for e in committed.events
+            if e.type == "deployment" and json.loads(e.data)["status"] == "success"
+        ]
+        if final and not read_back:
+            read_back.append(final[0])
+            loop.call_soon_threadsafe(engine.catch_up_elsewhere)
+            deadline = time.monotonic() + WAIT
+            while engine.head < final[0] and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.05)  # the read's rows are handled in the step that published them
+        return committed
+
+    engine.store.commit = commit_then_catch_up  # type: ignore[method-assign]
+    try:
+        first = await engine.actions.deploy(ALICE, "api", "prod", "1")
+        await gate.wait_started("1")
+        second = await engine.actions.deploy(ALICE, "api", "prod", "2")
+        gate.release("1")
+        rows = await wait_status(engine, first.deployment_id, Status.SUCCESS)
+        assert read_back and engine.head >= read_back[0]
+        assert [r.status for r in rows].count(Status.SUCCESS) == 1
+        await gate.wait_started("2")
+        gate.release("2")
+        await wait_status(engine, second.deployment_id, Status.SUCCESS)
+    finally:
+        await engine.close()
 
 
 async def test_cancel_refusals(gated: tuple[Engine, GateDriver]) -> None:

@@ -455,7 +455,6 @@ class Engine:
 
     def _erased(self, notice: StoredEvent) -> None:
         """This engine's reset erased the log up to `notice` (an `event: resync`)."""
-        self._committed = max(self._committed, notice.seq)
         self._forget_erased(notice.seq)
         self._published(notice)
 

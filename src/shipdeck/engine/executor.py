@@ -76,6 +76,9 @@ class _Run:
     execution: ExecutionRecord
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None
+    finishing: bool = False
+    """Its driver is done and its outcome is being written: a cancel changes nothing now
+    (stopping the task would lose the final row, and end the slot's worker with it)."""
 
 
 class _RunReporter:
@@ -355,14 +358,22 @@ class Executor:
             message = f"the {name} driver failed unexpectedly: {type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
                 await reporter.log(message, level=LogLevel.ERROR)
+        run.finishing = True
         await reporter.flush()
         await self.commit(lambda: self._decider.decide_finish(execution, status, message))
 
     def cancel(self, deployment_id: str, actor: str) -> bool:
-        """Stop a run of this engine; `False` when it is not running here."""
+        """Stop a run of this engine; `False` when it is not running here.
+
+        A run whose driver has finished is left to write its own outcome (`True`: it ends
+        here). The cancel came too late, or is not one at all: a catch-up read can find this
+        engine's own final row before its commit answers, and take it for another replica's
+        cancel (`Engine._row_elsewhere`)."""
         run = self._runs.get(deployment_id)
         if run is None or run.task is None or run.task.done():
             return False
+        if run.finishing:
+            return True
         run.cancelled_by = actor
         run.task.cancel()
         return True
