@@ -27,12 +27,8 @@ from shipdeck.engine.store import (
     open_store,
 )
 from shipdeck.engine.store.migrate import HEAD_REVISION
-from shipdeck.engine.store.postgres.connection import (
-    Transaction,
-    escape_nul,
-    pg_sql,
-    unescape_nul,
-)
+from shipdeck.engine.store.postgres.connection import Transaction
+from shipdeck.engine.store.postgres.text import escape_nul, pg_sql, unescape_nul
 from shipdeck.engine.store.postgres.writes import (
     _PROBES_ONLY,
     _SLOTS_OF,

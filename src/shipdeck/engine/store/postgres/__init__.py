@@ -21,7 +21,8 @@ from ..records import (
     StoredLogLine,
     Writes,
 )
-from .connection import Connections, Transaction, escape_nul, unescape_nul
+from .connection import Connections, Transaction
+from .text import escape_nul, unescape_nul
 from .writes import append_audit, append_event, append_row, append_rows, write_governance
 
 

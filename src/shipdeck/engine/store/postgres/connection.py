@@ -15,14 +15,11 @@ and the reads, once for the writes and the `COMMIT`.
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -31,84 +28,20 @@ from .. import migrate as migrations
 from ..codec import AUDIT_COLUMNS
 from ..records import StoreError, StoreUnavailable
 from ..urls import redacted
+from .listener import Listener, Watcher
 from .setwise import arrays_of, insert_rows
+from .text import CONNECT_TIMEOUT_S, conninfo, describe, pg_sql
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("shipdeck_events", "shipdeck_logs", "shipdeck_keys")
-"""`NOTIFY` channels: new events (payload: the new head), new log lines (payload: the
-deployment), key changes."""
-TOPICS = {"shipdeck_events": "events", "shipdeck_logs": "logs", "shipdeck_keys": "keys"}
-HOUSEKEEPING_LOCK = 0x5D1B_DEC0
-"""The advisory lock held by the one replica that does housekeeping."""
 POOL_SIZE = 8
 OWN_NOTICES = 10_000
 """Own commits awaiting their notice at most (more: the listener lost touch; forget them)."""
-CONNECT_TIMEOUT_S = 5
 
-Watcher = Callable[[str, str], None]
 T = TypeVar("T")
 _LOCK_HEAD = "SELECT seq FROM event_head WHERE id = 1 FOR UPDATE"
 _LAST_AUDIT_HASH = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1"
 _IN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
-
-
-def conninfo(url: str) -> str:
-    """The URL psycopg connects with (`postgres://` is an alias)."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a malformed port
-    except ValueError as exc:
-        raise StoreError(f"malformed database URL {redacted(url)!r}: {exc}") from exc
-    if not parts.hostname and "host=" not in parts.query:
-        raise StoreError(
-            f"malformed database URL {redacted(url)!r}: "
-            "use postgresql://user:password@host:5432/database"
-        )
-    if not parts.path.strip("/"):
-        raise StoreError(
-            f"the database URL {redacted(url)!r} names no database: add /NAME after the host"
-        )
-    return "postgresql://" + url.split("://", 1)[1]
-
-
-def describe(exc: BaseException, url: str) -> str:
-    """A one-line reason from a psycopg error, with what to do."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = text.removeprefix("connection failed: ")
-    where = redacted(url)
-    if "password authentication failed" in text or "no password supplied" in text:
-        return f"PostgreSQL refused the credentials of {where}: {text}; check user and password"
-    if "does not exist" in text and "database" in text:
-        return f"{text} on {where}: create it first (createdb NAME, or CREATE DATABASE)"
-    return f"cannot reach PostgreSQL at {where}: {text}; is the server running and reachable?"
-
-
-_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-
-
-def escape_nul(text: str) -> str:
-    """Text PostgreSQL can store (it refuses NUL): `\\` doubled, NUL as `\\0`.
-
-    Log lines are kept verbatim (sanitising is the display's job), NUL included.
-    """
-    if "\\" not in text and "\x00" not in text:
-        return text
-    return text.replace("\\", "\\\\").replace("\x00", "\\0")
-
-
-def unescape_nul(stored: str) -> str:
-    """The text `escape_nul` was given."""
-    if "\\" not in stored:
-        return stored
-    return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), stored)
-
-
-@functools.lru_cache(maxsize=512)
-def pg_sql(sql: str) -> str:
-    """The shared queries' `?` placeholders as psycopg's `%s` (no literal `?` or `%` in
-    them: values always travel as parameters)."""
-    return sql.replace("?", "%s")
 
 
 AUDIT_INSERT = insert_rows(
@@ -241,7 +174,7 @@ class Connections:
             name="shipdeck",
             open=True,
         )
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._own_notices: set[str] = set()
         """The heads this process's transactions commit, until the listener hears them
@@ -377,7 +310,7 @@ class Connections:
     def watch(self, callback: Watcher) -> None:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, callback, self._own_notice)
+                self._listener = Listener(self._conninfo, self.url, callback, self._own_notice)
                 self._listener.start()
             else:
                 self._listener.callback = callback
@@ -385,7 +318,7 @@ class Connections:
     def lead(self) -> bool:
         with self._listener_lock:
             if self._listener is None:
-                self._listener = _Listener(self._conninfo, self.url, None, self._own_notice)
+                self._listener = Listener(self._conninfo, self.url, None, self._own_notice)
                 self._listener.start()
             return self._listener.leading
 
@@ -422,77 +355,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         conn.execute("ROLLBACK")
     except psycopg.Error:  # the pool discards a connection it cannot reset
         log.debug("rollback failed", exc_info=True)
-
-
-class _Listener(threading.Thread):
-    """`LISTEN`s for other replicas' commits and holds the housekeeping lock if it can.
-
-    On its own connection; after losing it (a restart of PostgreSQL) it reconnects and tells
-    the watcher about every topic, since notices sent meanwhile are lost.
-    """
-
-    def __init__(
-        self,
-        conninfo: str,
-        url: str,
-        callback: Watcher | None,
-        own: Callable[[str, str], bool],
-    ) -> None:
-        super().__init__(name="shipdeck-listener", daemon=True)
-        self._conninfo = conninfo
-        self._url = url
-        self.callback = callback
-        self._own = own
-        self._stopping = threading.Event()
-        self.leading = False
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join(timeout=5)
-
-    def tell(self, topic: str, detail: str) -> None:
-        if self.callback is not None:
-            try:
-                self.callback(topic, detail)
-            except Exception:  # the watcher's problem must not end listening
-                log.exception("a store watcher failed")
-
-    def run(self) -> None:
-        delay = 0.1
-        first = True
-        while not self._stopping.is_set():
-            try:
-                with psycopg.connect(
-                    self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
-                ) as conn:
-                    for channel in CHANNELS:
-                        conn.execute(f"LISTEN {channel}")
-                    if not first:  # notices may have been lost while disconnected
-                        for topic in TOPICS.values():
-                            self.tell(topic, "")
-                    first = False
-                    delay = 0.1
-                    self._listen(conn)
-            except psycopg.Error as exc:
-                if self.leading:
-                    log.warning("lost the housekeeping lock: %s", describe(exc, self._url))
-                self.leading = False
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 2.0)
-
-    def _listen(self, conn: psycopg.Connection[Any]) -> None:
-        while not self._stopping.is_set():
-            if not self.leading:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (HOUSEKEEPING_LOCK,))
-                self.leading = bool((row.fetchone() or (False,))[0])
-            else:
-                conn.execute("SELECT 1")  # notices a dead connection within a round
-            # Told at once; the watcher coalesces (one read of the event table however
-            # many notices arrive before it runs).
-            for notice in conn.notifies(timeout=0.5):
-                # Not this process's own commits: their callers publish them. (Without
-                # this, the notice overtook the commit's answer more often than not, and
-                # the engine read back what it was about to publish: a read per commit.)
-                if not self._own(notice.channel, notice.payload):
-                    self.tell(TOPICS.get(notice.channel, notice.channel), notice.payload)

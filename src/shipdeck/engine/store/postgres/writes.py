@@ -34,8 +34,9 @@ from ..records import (
 )
 from ..rollup import TABLE_ROWS, Later, RollupTx, TableRows
 from ..rollup_fold import AppendFold, fold_appended
-from .connection import Transaction, pg_sql
+from .connection import Transaction
 from .setwise import arrays_of, insert_rows
+from .text import pg_sql
 
 
 def _replacing(names: tuple[str, ...], key: tuple[str, ...]) -> str:
