@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -232,6 +233,8 @@ async def test_its_own_final_row_read_back_does_not_cancel_a_run(db_url: str) ->
     loop = asyncio.get_running_loop()
     store_commit = engine.store.commit
     read_back: list[int] = []
+    caught_up = threading.Event()
+    """Set once the read published the final row, before its commit answered."""
 
     def commit_then_catch_up(*args: Any) -> Any:  # on the writer thread
         committed = store_commit(*args)
@@ -247,6 +250,8 @@ async def test_its_own_final_row_read_back_does_not_cancel_a_run(db_url: str) ->
             while engine.head < final[0] and time.monotonic() < deadline:
                 time.sleep(0.005)
             time.sleep(0.05)  # the read's rows are handled in the step that published them
+            if engine.head >= final[0]:
+                caught_up.set()
         return committed
 
     engine.store.commit = commit_then_catch_up  # type: ignore[method-assign]
@@ -256,7 +261,7 @@ async def test_its_own_final_row_read_back_does_not_cancel_a_run(db_url: str) ->
         second = await engine.actions.deploy(ALICE, "api", "prod", "2")
         gate.release("1")
         rows = await wait_status(engine, first.deployment_id, Status.SUCCESS)
-        assert read_back and engine.head >= read_back[0]
+        assert await asyncio.to_thread(caught_up.wait, WAIT), "the read did not find the row"
         assert [r.status for r in rows].count(Status.SUCCESS) == 1
         await gate.wait_started("2")
         gate.release("2")
