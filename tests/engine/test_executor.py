@@ -17,6 +17,7 @@ import pytest
 from shipdeck.domain import DeploymentEvent, DeploymentEventIngest, Role, Status
 from shipdeck.engine import ActionRefused, DeploymentFilters, Engine, EngineConfig, Forbidden
 from shipdeck.engine.drivers import DeployJob, LogLevel, Outcome, Reporter
+from shipdeck.engine.executor import LOG_FLUSH_LINES
 from shipdeck.engine.keys import Principal
 
 WAIT = 10.0
@@ -218,6 +219,46 @@ async def test_a_cancel_while_the_outcome_is_written_changes_nothing(db_url: str
         await gate.wait_started("2")  # the slot's worker goes on
         gate.release("2")
         await wait_status(engine, second.deployment_id, Status.SUCCESS)
+    finally:
+        resume.set()
+        await engine.close()
+
+
+class CrashingDriver:
+    """Logs one line short of a flush, then fails unexpectedly: the engine's line about
+    the failure fills the buffer, so writing it waits for the store."""
+
+    name = "crash"
+
+    async def run(self, job: DeployJob, report: Reporter) -> Outcome:
+        for n in range(LOG_FLUSH_LINES - 1):
+            await report.log(f"line {n}")
+        raise RuntimeError("boom")
+
+
+async def test_a_cancel_while_a_crashed_run_logs_why_changes_nothing(db_url: str) -> None:
+    engine = await Engine.open(db_url, config(cluster={"lease_seconds": 600}))
+    engine.executor.use_driver("simulate", CrashingDriver())
+    append_logs = engine.executor.append_logs
+    held, resume = asyncio.Event(), asyncio.Event()
+
+    async def slow_logs(deployment_id: str, lines: list[Any]) -> object:
+        if any(line.level == "error" for line in lines) and not held.is_set():
+            held.set()
+            await resume.wait()
+        return await append_logs(deployment_id, lines)
+
+    engine.executor.append_logs = slow_logs
+    try:
+        run = await engine.actions.deploy(ALICE, "api", "prod", "1")
+        await asyncio.wait_for(held.wait(), WAIT)
+        answer = await engine.actions.cancel(BOB, run.deployment_id)
+        assert answer.status == "cancelling"
+        resume.set()
+        rows = await wait_status(engine, run.deployment_id, Status.FAILURE)
+        assert rows[-1].message == "the simulate driver failed unexpectedly: RuntimeError: boom"
+        page = await engine.logs(run.deployment_id, after=LOG_FLUSH_LINES - 10)
+        assert page.items[-1].message == rows[-1].message and page.items[-1].level == "error"
     finally:
         resume.set()
         await engine.close()

@@ -356,6 +356,7 @@ class Executor:
         except Exception as exc:
             log.exception("driver %s failed on %s", name, execution.deployment_id)
             message = f"the {name} driver failed unexpectedly: {type(exc).__name__}: {exc}"
+            run.finishing = True  # a cancel must not cut the line below, nor the final row
             with contextlib.suppress(Exception):
                 await reporter.log(message, level=LogLevel.ERROR)
         run.finishing = True
