@@ -8,7 +8,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -188,31 +188,41 @@ async def test_cancel_queued_and_running(gated: tuple[Engine, GateDriver]) -> No
     assert "already ended failure" in refused.value.detail
 
 
+class Hold:
+    """Holds back the first call of an async function that `when` picks, until `resume`."""
+
+    def __init__(self, call: Callable[..., Awaitable[Any]], when: Callable[..., bool]) -> None:
+        self._call, self._when = call, when
+        self.held, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, *args: Any) -> Any:
+        if not self.held.is_set() and self._when(*args):
+            self.held.set()
+            await self.resume.wait()
+        return await self._call(*args)
+
+    async def cancel_meanwhile(self, engine: Engine, deployment_id: str) -> None:
+        """Once the call is held, cancel the run (too late to stop it); then let it go."""
+        await asyncio.wait_for(self.held.wait(), WAIT)
+        answer = await engine.actions.cancel(BOB, deployment_id)
+        assert answer.status == "cancelling"
+        self.resume.set()
+
+
 async def test_a_cancel_while_the_outcome_is_written_changes_nothing(db_url: str) -> None:
     """The driver returned and its outcome waits to be committed when a cancel comes: the
     outcome is written as the driver gave it, and the slot's next run starts."""
     engine = await Engine.open(db_url, config(cluster={"lease_seconds": 600}))  # no tending
     gate = GateDriver()
     engine.executor.use_driver("simulate", gate)
-    commit = engine.executor.commit
-    held, resume = asyncio.Event(), asyncio.Event()
-
-    async def slow_final_commit(decide: Any) -> Any:
-        if "1" in gate.returned and not held.is_set():  # the run's last commit
-            held.set()
-            await resume.wait()
-        return await commit(decide)
-
-    engine.executor.commit = slow_final_commit
+    hold = Hold(engine.executor.commit, lambda _: "1" in gate.returned)  # its last commit
+    engine.executor.commit = hold
     try:
         first = await engine.actions.deploy(ALICE, "api", "prod", "1")
         await gate.wait_started("1")
         second = await engine.actions.deploy(ALICE, "api", "prod", "2")
         gate.release("1")
-        await asyncio.wait_for(held.wait(), WAIT)
-        answer = await engine.actions.cancel(BOB, first.deployment_id)
-        assert answer.status == "cancelling"
-        resume.set()
+        await hold.cancel_meanwhile(engine, first.deployment_id)
         rows = await wait_status(engine, first.deployment_id, Status.SUCCESS)
         assert rows[-1].message == "done"
         assert [r.status for r in rows].count(Status.SUCCESS) == 1
@@ -220,7 +230,7 @@ async def test_a_cancel_while_the_outcome_is_written_changes_nothing(db_url: str
         gate.release("2")
         await wait_status(engine, second.deployment_id, Status.SUCCESS)
     finally:
-        resume.set()
+        hold.resume.set()
         await engine.close()
 
 
@@ -237,30 +247,23 @@ class CrashingDriver:
 
 
 async def test_a_cancel_while_a_crashed_run_logs_why_changes_nothing(db_url: str) -> None:
+    """A cancel while the engine writes why a driver crashed: the line and the final row
+    are written all the same."""
     engine = await Engine.open(db_url, config(cluster={"lease_seconds": 600}))
     engine.executor.use_driver("simulate", CrashingDriver())
-    append_logs = engine.executor.append_logs
-    held, resume = asyncio.Event(), asyncio.Event()
-
-    async def slow_logs(deployment_id: str, lines: list[Any]) -> object:
-        if any(line.level == "error" for line in lines) and not held.is_set():
-            held.set()
-            await resume.wait()
-        return await append_logs(deployment_id, lines)
-
-    engine.executor.append_logs = slow_logs
+    hold = Hold(
+        engine.executor.append_logs, lambda _, lines: any(ln.level == "error" for ln in lines)
+    )
+    engine.executor.append_logs = hold
     try:
         run = await engine.actions.deploy(ALICE, "api", "prod", "1")
-        await asyncio.wait_for(held.wait(), WAIT)
-        answer = await engine.actions.cancel(BOB, run.deployment_id)
-        assert answer.status == "cancelling"
-        resume.set()
+        await hold.cancel_meanwhile(engine, run.deployment_id)
         rows = await wait_status(engine, run.deployment_id, Status.FAILURE)
         assert rows[-1].message == "the simulate driver failed unexpectedly: RuntimeError: boom"
         page = await engine.logs(run.deployment_id, after=LOG_FLUSH_LINES - 10)
         assert page.items[-1].message == rows[-1].message and page.items[-1].level == "error"
     finally:
-        resume.set()
+        hold.resume.set()
         await engine.close()
 
 
