@@ -115,12 +115,9 @@ class Transaction:
         self.events += 1
         return self._head
 
-    def execute(
-        self, sql: str, args: Sequence[Any] = (), *, prepare: bool | None = None
-    ) -> psycopg.Cursor[Any]:
-        """Run SQL written with `?` placeholders (or psycopg's own `%s`); `prepare` as
-        psycopg's (`False`: planned for these arguments, never a kept plan)."""
-        return self.conn.execute(pg_sql(sql), args, prepare=prepare)
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        """Run SQL written with `?` placeholders (or psycopg's own `%s`)."""
+        return self.conn.execute(pg_sql(sql), args)
 
     def read_audit_hash(self) -> None:
         """Send the read of the newest audit hash now (pipelined: with the first reads)."""
