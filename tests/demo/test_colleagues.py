@@ -175,7 +175,21 @@ async def test_colleagues_approve_reject_lock_and_roll_back(db_url: str) -> None
         colleagues = Colleagues(demo_engine, seed=3, clock=fast.clock, sleep=fast.sleep)
         async with running(colleagues):
             await asyncio.sleep(1200 / fast.factor)
+            await until_done(demo_engine)
         await check_twenty_minutes(demo_engine)
+
+
+async def until_done(demo_engine: Engine) -> None:
+    """On a loaded machine the colleagues get less done in a second of ours (their clock
+    runs on ours): let them go on, up to 30 s more, until the check holds."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            await check_twenty_minutes(demo_engine)
+        except AssertionError:
+            await asyncio.sleep(0.5)
+        else:
+            return
 
 
 async def check_twenty_minutes(demo_engine: Engine) -> None:
