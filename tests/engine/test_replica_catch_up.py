@@ -64,3 +64,22 @@ async def test_a_row_whose_notice_a_local_commit_overtook_is_read(pg_url: str) -
     finally:
         other.close()
         await engine.close()
+
+
+async def test_what_another_replica_committed_before_the_listener_listened_is_read(
+    pg_url: str,
+) -> None:
+    """An engine reads its head when it is made and listens once started: a commit of
+    another replica in between sends its notice to no one, so the listener, once
+    listening, has the engine read all."""
+    other = open_store(pg_url)  # another replica
+    engine = Engine(open_store(pg_url), EngineConfig())  # its head is read now
+    try:
+        unheard = other.append_deployment(ingest_row(body("d-b", "api", Status.SUCCESS, 1)))
+        assert engine.head < unheard.seq
+        engine.start()
+        await engine.recovered()
+        await until(lambda: engine.head >= unheard.seq, "the engine to read the row")
+    finally:
+        other.close()
+        await engine.close()

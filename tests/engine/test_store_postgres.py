@@ -283,6 +283,10 @@ async def test_an_unreachable_database_is_named_without_its_password() -> None:
     assert "hunter2" not in str(caught.value) and "cannot reach PostgreSQL" in str(caught.value)
 
 
+READ_ALL = ["events:", "logs:", "keys:"]
+"""What a watcher is told once the listener listens: read all (nothing heard before)."""
+
+
 def _wait(condition: Any, what: str, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -299,13 +303,7 @@ def test_a_replica_is_told_of_other_commits_not_of_its_own(pg_url: str) -> None:
     for store, told in zip(stores, heard, strict=True):
         store.watch(lambda topic, detail, told=told: told.append(f"{topic}:{detail}"))
     try:
-        # Each listener is listening once it hears the other's commit.
-        n = 0
-        for me, other in ((0, 1), (1, 0)):
-            while not any(told.startswith("events:") for told in heard[me]):
-                n += 1
-                stores[other].append_deployment(_row(n))
-                time.sleep(0.05)
+        _wait(lambda: heard == [READ_ALL, READ_ALL], "both listeners to listen")
         heard[0].clear()
         heard[1].clear()
         mine = [stores[0].append_deployments([(_row(100 + i), None)])[-1].seq for i in range(3)]
@@ -332,7 +330,10 @@ def test_a_commit_that_failed_after_its_notice_was_expected(pg_url: str) -> None
     told: list[str] = []
     store.watch(lambda topic, detail: told.append(f"{topic}:{detail}"))
     try:
+        _wait(lambda: told == READ_ALL, "the listener to listen")  # before the first commit
+        told.clear()
         head = store.append_deployment(_row(1)).seq
+        _wait(lambda: not store._own_notices, "its notice to be heard")
         with RawDB(pg_url) as db:  # the next event number, taken behind the store's back
             db.execute(
                 "INSERT INTO events (seq, type, service, data, recorded_at)"
@@ -388,3 +389,20 @@ def test_the_appends_reads_are_index_probes_when_planned_on_empty_tables(pg_url:
             conn.execute("DEALLOCATE probe")
             assert "Seq Scan" not in plan, plan
             assert "Index" in plan, plan
+
+
+def test_a_watcher_set_once_the_listener_runs_is_told_to_read_all(pg_url: str) -> None:
+    """`lead` starts the listener without a watcher; one set later is told to read all,
+    since notices heard before it came went to no one."""
+    store: Any = open_store(pg_url)
+    other: Any = open_store(pg_url)
+    told: list[str] = []
+    try:
+        _wait(store.lead, "the store to lead")  # listening, nobody told
+        other.append_deployment(_row(1))
+        time.sleep(0.2)  # its notice is heard by no watcher
+        store.watch(lambda topic, detail: told.append(f"{topic}:{detail}"))
+        _wait(lambda: told == READ_ALL, f"the watcher to be told to read all (told {told})")
+    finally:
+        other.close()
+        store.close()

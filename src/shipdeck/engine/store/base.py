@@ -244,9 +244,10 @@ class Store(ControlStore, AnalyticsStore, Protocol):
     def watch(self, callback: Callable[[str, str], None]) -> None:
         """Call `callback(topic, detail)`, from a background thread, when another process
         (a replica) has committed: topic `events` (read `events_after` your head), `logs`
-        (detail: the deployment id whose lines grew) or `keys` (detail: a key id). After
-        losing touch with the database every topic is told once with detail `""`. A
-        backend without other writers never calls it."""
+        (detail: the deployment id whose lines grew) or `keys` (detail: a key id). Once
+        listening, and again after losing touch with the database, every topic is told
+        once with detail `""` (read all: what was committed before may not have been
+        heard). A backend without other writers never calls it."""
         ...
 
     def lead(self) -> bool:

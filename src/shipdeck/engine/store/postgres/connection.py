@@ -28,7 +28,7 @@ from .. import migrate as migrations
 from ..codec import AUDIT_COLUMNS
 from ..records import StoreError, StoreUnavailable
 from ..urls import redacted
-from .listener import Listener, Watcher
+from .listener import TOPICS, Listener, Watcher
 from .setwise import arrays_of, insert_rows
 from .text import CONNECT_TIMEOUT_S, conninfo, describe, pg_sql
 
@@ -309,8 +309,10 @@ class Connections:
             if self._listener is None:
                 self._listener = Listener(self._conninfo, self.url, callback, self._own_notice)
                 self._listener.start()
-            else:
+            else:  # started by `lead`, perhaps listening already: told nothing so far
                 self._listener.callback = callback
+                for topic in TOPICS.values():
+                    self._listener.tell(topic, "")
 
     def lead(self) -> bool:
         with self._listener_lock:

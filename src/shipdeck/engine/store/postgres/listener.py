@@ -28,8 +28,11 @@ Watcher = Callable[[str, str], None]
 class Listener(threading.Thread):
     """`LISTEN`s for other replicas' commits and holds the housekeeping lock if it can.
 
-    On its own connection; after losing it (a restart of PostgreSQL) it reconnects and tells
-    the watcher about every topic, since notices sent meanwhile are lost.
+    On its own connection. Each time it is listening (first, and again after losing the
+    connection to a restart of PostgreSQL) it tells the watcher about every topic with
+    detail `""`: notices sent before its `LISTEN` took effect are not delivered, and the
+    watcher's last read may be older than that (an engine reads its head before the
+    listener has connected).
     """
 
     def __init__(
@@ -61,7 +64,6 @@ class Listener(threading.Thread):
 
     def run(self) -> None:
         delay = 0.1
-        first = True
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(
@@ -69,10 +71,8 @@ class Listener(threading.Thread):
                 ) as conn:
                     for channel in CHANNELS:
                         conn.execute(f"LISTEN {channel}")
-                    if not first:  # notices may have been lost while disconnected
-                        for topic in TOPICS.values():
-                            self.tell(topic, "")
-                    first = False
+                    for topic in TOPICS.values():  # what was committed before, unheard
+                        self.tell(topic, "")
                     delay = 0.1
                     self._listen(conn)
             except psycopg.Error as exc:
