@@ -28,7 +28,7 @@ from .. import migrate as migrations
 from ..codec import AUDIT_COLUMNS
 from ..records import StoreError, StoreUnavailable
 from ..urls import redacted
-from .listener import TOPICS, Listener, Watcher
+from .listener import Listener, Watcher
 from .setwise import arrays_of, insert_rows
 from .text import CONNECT_TIMEOUT_S, conninfo, describe, pg_sql
 
@@ -311,8 +311,7 @@ class Connections:
                 self._listener.start()
             else:  # started by `lead`, perhaps listening already: told nothing so far
                 self._listener.callback = callback
-                for topic in TOPICS.values():
-                    self._listener.tell(topic, "")
+                self._listener.tell_all()
 
     def lead(self) -> bool:
         with self._listener_lock:

@@ -62,6 +62,11 @@ class Listener(threading.Thread):
             except Exception:  # the watcher's problem must not end listening
                 log.exception("a store watcher failed")
 
+    def tell_all(self) -> None:
+        """Tell the watcher to read every topic (detail `""`): notices may have been missed."""
+        for topic in TOPICS.values():
+            self.tell(topic, "")
+
     def run(self) -> None:
         delay = 0.1
         while not self._stopping.is_set():
@@ -71,8 +76,7 @@ class Listener(threading.Thread):
                 ) as conn:
                     for channel in CHANNELS:
                         conn.execute(f"LISTEN {channel}")
-                    for topic in TOPICS.values():  # what was committed before, unheard
-                        self.tell(topic, "")
+                    self.tell_all()  # what was committed before, unheard
                     delay = 0.1
                     self._listen(conn)
             except psycopg.Error as exc:
